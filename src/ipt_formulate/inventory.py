@@ -1,0 +1,703 @@
+"""Stage 1 of the pipeline: the interpersonal inventory, as an immutable pydantic model.
+
+The model follows what an IPT clinician records in the interpersonal inventory (see
+``docs/inventory.md`` and the clinical basis it cites): the patient, the episode, the important
+persons and the quality of each relationship, relationships between those persons, the life
+events around onset, the social history and the patient's own view.
+
+**Unknown is a value.** Every clinical attribute is optional and ``null``/``None`` means *not
+known*; it is never read as "no". Rules see unknown values as unknown and WHY-NOT reports them.
+
+Parse untrusted input with :func:`parse_inventory` (or :func:`ipt_formulate.formulate`, which
+calls it): it accepts a model, a dict or JSON text and raises only the typed errors of
+:mod:`ipt_formulate.errors`, each issue naming its JSON path.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import re
+from datetime import date, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from .errors import (
+    InventoryError,
+    InventoryRangeError,
+    InventoryReferenceError,
+    InventorySchemaError,
+    InventoryTemporalError,
+    Issue,
+    MalformedInputError,
+)
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "ContactFrequency",
+    "Course",
+    "DisputeStageEvidence",
+    "Episode",
+    "EventKind",
+    "EventResponse",
+    "Inventory",
+    "LifeEvent",
+    "Measure",
+    "Person",
+    "PersonLink",
+    "Population",
+    "Quality",
+    "Ring",
+    "Risk",
+    "Role",
+    "SocialHistory",
+    "Valence",
+    "date_bounds",
+    "inventory_json_schema",
+    "parse_inventory",
+]
+
+SCHEMA_VERSION = "1"
+PATIENT_NODE = "patient"
+
+# ---------------------------------------------------------------- vocabularies
+Population = Literal[
+    "adult",
+    "adolescent",
+    "late_life",
+    "perinatal",
+    "bipolar",
+    "dysthymia",
+    "social_anxiety",
+    "ptsd",
+]
+Course = Literal["first_episode", "recurrent", "chronic"]
+Role = Literal[
+    "spouse_partner",
+    "former_partner",
+    "parent",
+    "child",
+    "sibling",
+    "grandparent",
+    "grandchild",
+    "other_family",
+    "in_law",
+    "friend",
+    "coworker",
+    "supervisor",
+    "neighbour",
+    "professional",
+    "other",
+]
+Ring = Literal["inner", "middle", "outer"]
+"""Closeness circle ring (Dietz, Weinberg & Mufson 2018): inner = closest."""
+ContactFrequency = Literal["daily", "weekly", "monthly", "rarely", "none"]
+Level = Literal["none", "low", "moderate", "high"]
+Quality = Literal["poor", "fair", "good"]
+DisputeStageEvidence = Literal["still_negotiating", "stalled", "moving_to_end"]
+"""What the clinician observed: both still trying to change things / attempts stopped /
+decision or movement to end the relationship (renegotiation / impasse / dissolution)."""
+EventKind = Literal[
+    "death",
+    "separation",
+    "divorce",
+    "relationship_breakup",
+    "marriage",
+    "new_relationship",
+    "birth",
+    "pregnancy",
+    "pregnancy_loss",
+    "move",
+    "migration",
+    "job_loss",
+    "new_job",
+    "promotion",
+    "retirement",
+    "graduation",
+    "illness_diagnosis_self",
+    "illness_diagnosis_other",
+    "caregiving",
+    "children_leaving_home",
+    "trauma",
+    "other",
+]
+Valence = Literal["positive", "negative", "mixed"]
+EventResponse = Literal["mourning_avoided", "yearning", "adapting", "ongoing"]
+IsolationSince = Literal[
+    "childhood", "adolescence", "early_adulthood", "adulthood", "episode_onset"
+]
+
+_ID_RE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+Id = Annotated[str, StringConstraints(pattern=_ID_RE)]
+Text = Annotated[str, StringConstraints(max_length=2000)]
+
+_PARTIAL_DATE_RE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+
+
+def date_bounds(value: str) -> tuple[date, date]:
+    """First and last calendar day a full or partial ISO date (``YYYY[-MM[-DD]]``) can mean."""
+    m = _PARTIAL_DATE_RE.match(value)
+    if not m:
+        raise ValueError(f"{value!r} is not a date of the form YYYY, YYYY-MM or YYYY-MM-DD")
+    year, month, day = int(m[1]), m[2], m[3]
+    if month is None:
+        return date(year, 1, 1), date(year, 12, 31)
+    mo = int(month)
+    if not 1 <= mo <= 12:
+        raise ValueError(f"{value!r}: month must be 01..12")
+    if day is None:
+        return date(year, mo, 1), date(year, mo, calendar.monthrange(year, mo)[1])
+    d = date(year, mo, int(day))  # raises ValueError for 2023-02-30
+    return d, d
+
+
+def _check_partial_date(value: str) -> str:
+    try:
+        date_bounds(value)
+    except ValueError as exc:
+        raise PydanticCustomError("partial_date", "{error}", {"error": str(exc)}) from None
+    return value
+
+
+PartialDate = Annotated[
+    str,
+    StringConstraints(pattern=r"^\d{4}(-\d{2}(-\d{2})?)?$"),
+    AfterValidator(_check_partial_date),
+    Field(description="Full or partial ISO date: YYYY, YYYY-MM or YYYY-MM-DD."),
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+# ---------------------------------------------------------------- patient
+class Risk(_Model):
+    """Risk indicators. Any positive value raises a safety advisory before the formulation."""
+
+    suicidal_ideation: bool | None = None
+    suicide_plan_or_intent: bool | None = None
+    suicide_attempt_history: bool | None = None
+    self_harm: bool | None = None
+    psychosis: bool | None = None
+    mania_history: bool | None = None
+    substance_use: bool | None = None
+
+
+class Patient(_Model):
+    """The patient: age, population tags, course of illness and risk indicators."""
+
+    age: Annotated[int, Field(ge=0, le=120)] | None = None
+    populations: tuple[Population, ...] = ()
+    course: Course | None = None
+    risk: Risk = Risk()
+
+
+# ---------------------------------------------------------------- measures
+class _MeasureBase(_Model):
+    date: PartialDate | None = None
+
+
+class PHQ9(_MeasureBase):
+    """Patient Health Questionnaire-9: total 0-27; item 9 (thoughts of death/self-harm) 0-3."""
+
+    instrument: Literal["phq9"]
+    total: Annotated[int, Field(ge=0, le=27)] | None = None
+    item9: Annotated[int, Field(ge=0, le=3)] | None = None
+
+
+class HAMD17(_MeasureBase):
+    """Hamilton Depression Rating Scale, 17 items: total 0-52; item 3 (suicide) 0-4."""
+
+    instrument: Literal["hamd17"]
+    total: Annotated[int, Field(ge=0, le=52)] | None = None
+    item3: Annotated[int, Field(ge=0, le=4)] | None = None
+
+
+class ICG(_MeasureBase):
+    """Inventory of Complicated Grief (Prigerson 1995), 19 items 0-4: total 0-76."""
+
+    instrument: Literal["icg"]
+    total: Annotated[int, Field(ge=0, le=76)] | None = None
+
+
+class PG13R(_MeasureBase):
+    """Prolonged Grief-13-Revised: symptom items total 10-50."""
+
+    instrument: Literal["pg13r"]
+    total: Annotated[int, Field(ge=10, le=50)] | None = None
+
+
+class UCLA3(_MeasureBase):
+    """UCLA Loneliness Scale, 3-item short form (Hughes 2004), items coded 1-3: total 3-9."""
+
+    instrument: Literal["ucla3"]
+    total: Annotated[int, Field(ge=3, le=9)] | None = None
+
+
+class SASSR(_MeasureBase):
+    """Social Adjustment Scale-Self Report: overall mean item score 1.0-5.0."""
+
+    instrument: Literal["sas_sr"]
+    mean: Annotated[float, Field(ge=1.0, le=5.0)] | None = None
+
+
+Measure = Annotated[PHQ9 | HAMD17 | ICG | PG13R | UCLA3 | SASSR, Field(discriminator="instrument")]
+
+
+class Episode(_Model):
+    """The current depressive episode: onset, assessment date and severity measures.
+
+    Give the onset as a (partial) date or as months before the assessment, not both.
+    """
+
+    assessment_date: date
+    onset: PartialDate | None = None
+    onset_months_before_assessment: Annotated[float, Field(ge=0, le=1200)] | None = None
+    measures: tuple[Measure, ...] = ()
+
+
+# ---------------------------------------------------------------- persons
+class Person(_Model):
+    """An important person in the patient's life and the quality of the relationship."""
+
+    id: Id
+    role: Role
+    label: Text | None = None
+    lives_with_patient: bool | None = None
+    deceased: bool | None = None
+    date_of_death: PartialDate | None = None
+    ring: Ring | None = None
+    contact: ContactFrequency | None = None
+    support: Level | None = Field(default=None, description="Support the patient receives.")
+    confidant: bool | None = Field(
+        default=None, description="The patient can talk to this person about what matters."
+    )
+    conflict: Level | None = None
+    knows_about_depression: bool | None = None
+    patient_expectations_met: bool | None = Field(
+        default=None, description="Does this person meet the patient's expectations?"
+    )
+    other_expectations_met: bool | None = Field(
+        default=None, description="Does the patient meet this person's expectations?"
+    )
+    patient_expects: Text | None = None
+    other_expects: Text | None = None
+    dispute_stage_evidence: DisputeStageEvidence | None = None
+    changes_wanted: tuple[Text, ...] = ()
+    quality_before_onset: Quality | None = None
+    quality_now: Quality | None = None
+
+
+class PersonLink(_Model):
+    """A relationship between two persons other than the patient (e.g. spouse and in-law)."""
+
+    a: Id
+    b: Id
+    close: bool | None = None
+    conflict: Level | None = None
+    note: Text | None = None
+
+
+# ---------------------------------------------------------------- events
+class LifeEvent(_Model):
+    """A life event on the timeline around onset.
+
+    Timing: a (partial) ``date`` or ``months_before_onset`` (negative = after onset), or
+    neither when unknown. ``subject`` is the person the event is mainly about (the person who
+    died, the former partner); ``others`` are further persons involved.
+    """
+
+    id: Id
+    kind: EventKind
+    date: PartialDate | None = None
+    months_before_onset: Annotated[float, Field(ge=-1200, le=1200)] | None = None
+    subject: Id | None = None
+    others: tuple[Id, ...] = ()
+    valence: Valence | None = None
+    response: EventResponse | None = None
+    maintains_episode: bool | None = Field(
+        default=None, description="The clinician judges that it keeps the episode going."
+    )
+    description: Text | None = None
+
+
+class SocialHistory(_Model):
+    """Long-standing social pattern, needed to tell deficits from depression-driven withdrawal."""
+
+    long_standing_isolation: bool | None = None
+    isolated_since: IsolationSince | None = None
+    few_attachments_before_onset: bool | None = None
+    confidants: Annotated[int, Field(ge=0, le=100)] | None = None
+    prior_social_functioning: Quality | None = None
+
+
+class PatientView(_Model):
+    """What the patient says matters most (IPT's focus needs the patient's agreement)."""
+
+    most_important_person: Id | None = None
+    most_important_event: Id | None = None
+    note: Text | None = None
+
+
+# ---------------------------------------------------------------- inventory
+class Inventory(_Model):
+    """A complete interpersonal inventory: the input of a formulation."""
+
+    schema_version: Literal["1"] = SCHEMA_VERSION
+    id: Annotated[str, StringConstraints(max_length=200)] | None = Field(
+        default=None, description="Optional record id (carried to batch output)."
+    )
+    patient: Patient = Patient()
+    episode: Episode
+    persons: tuple[Person, ...] = ()
+    relationships: tuple[PersonLink, ...] = ()
+    events: tuple[LifeEvent, ...] = ()
+    social_history: SocialHistory = SocialHistory()
+    patient_view: PatientView | None = None
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Inventory:
+        issues = _semantic_issues(self)
+        if issues:
+            raise PydanticCustomError(
+                "ipt_semantic",
+                "; ".join(str(i) for i in issues),
+                {"issues": [(i.path, i.code, i.message) for i in issues]},
+            )
+        return self
+
+    # -- derived timing, shared by the validator and the facts stage
+    def onset_bounds(self) -> tuple[date, date] | None:
+        """Earliest and latest possible onset day, or None when onset is unknown."""
+        ep = self.episode
+        if ep.onset is not None:
+            return date_bounds(ep.onset)
+        if ep.onset_months_before_assessment is not None:
+            d = ep.assessment_date - timedelta(
+                days=ep.onset_months_before_assessment * DAYS_PER_MONTH
+            )
+            return d, d
+        return None
+
+    def event_bounds(self, event: LifeEvent) -> tuple[date, date] | None:
+        """Earliest and latest possible day of an event, or None when it cannot be placed."""
+        if event.date is not None:
+            return date_bounds(event.date)
+        onset = self.onset_bounds()
+        if event.months_before_onset is not None and onset is not None:
+            delta = timedelta(days=event.months_before_onset * DAYS_PER_MONTH)
+            return onset[0] - delta, onset[1] - delta
+        return None
+
+
+DAYS_PER_MONTH = 365.25 / 12
+
+
+def _semantic_issues(inv: Inventory) -> list[Issue]:
+    """Cross-field checks pydantic's per-field validation cannot express."""
+    issues: list[Issue] = []
+    add = issues.append
+    assessed = inv.episode.assessment_date
+
+    # ids: unique, not the reserved patient node, references resolve
+    person_ids: dict[str, int] = {}
+    for i, p in enumerate(inv.persons):
+        if p.id == PATIENT_NODE:
+            add(Issue(f"$.persons[{i}].id", "inventory.reserved_id", f"{p.id!r} is reserved"))
+        if p.id in person_ids:
+            add(
+                Issue(
+                    f"$.persons[{i}].id",
+                    "inventory.duplicate_id",
+                    f"person id {p.id!r} already used at $.persons[{person_ids[p.id]}]",
+                )
+            )
+        person_ids.setdefault(p.id, i)
+    event_ids: dict[str, int] = {}
+    for i, e in enumerate(inv.events):
+        if e.id in event_ids or e.id in person_ids:
+            add(Issue(f"$.events[{i}].id", "inventory.duplicate_id", f"id {e.id!r} already used"))
+        event_ids.setdefault(e.id, i)
+
+    def person_ref(path: str, pid: str | None) -> None:
+        if pid is not None and pid not in person_ids:
+            add(Issue(path, "inventory.unknown_person", f"no person with id {pid!r}"))
+
+    seen_pairs: set[frozenset[str]] = set()
+    for i, link in enumerate(inv.relationships):
+        person_ref(f"$.relationships[{i}].a", link.a)
+        person_ref(f"$.relationships[{i}].b", link.b)
+        pair = frozenset((link.a, link.b))
+        if link.a == link.b:
+            add(Issue(f"$.relationships[{i}]", "inventory.self_link", "a and b are the same"))
+        elif pair in seen_pairs:
+            add(Issue(f"$.relationships[{i}]", "inventory.duplicate_link", "pair listed twice"))
+        seen_pairs.add(pair)
+    for i, e in enumerate(inv.events):
+        person_ref(f"$.events[{i}].subject", e.subject)
+        for j, o in enumerate(e.others):
+            person_ref(f"$.events[{i}].others[{j}]", o)
+        if e.date is not None and e.months_before_onset is not None:
+            add(
+                Issue(
+                    f"$.events[{i}]",
+                    "inventory.ambiguous_timing",
+                    "give date or months_before_onset, not both",
+                )
+            )
+    if inv.patient_view is not None:
+        person_ref("$.patient_view.most_important_person", inv.patient_view.most_important_person)
+        ev = inv.patient_view.most_important_event
+        if ev is not None and ev not in event_ids:
+            add(
+                Issue(
+                    "$.patient_view.most_important_event",
+                    "inventory.unknown_event",
+                    f"no event with id {ev!r}",
+                )
+            )
+
+    # measures: one per instrument
+    seen_instr: dict[str, int] = {}
+    for i, m in enumerate(inv.episode.measures):
+        if m.instrument in seen_instr:
+            add(
+                Issue(
+                    f"$.episode.measures[{i}]",
+                    "inventory.duplicate_measure",
+                    f"instrument {m.instrument!r} given twice",
+                )
+            )
+        seen_instr.setdefault(m.instrument, i)
+        if m.date is not None and date_bounds(m.date)[0] > assessed:
+            add(
+                Issue(
+                    f"$.episode.measures[{i}].date",
+                    "inventory.after_assessment",
+                    "measure dated after the assessment",
+                )
+            )
+
+    # timing
+    ep = inv.episode
+    if ep.onset is not None and ep.onset_months_before_assessment is not None:
+        add(
+            Issue(
+                "$.episode",
+                "inventory.ambiguous_timing",
+                "give onset or onset_months_before_assessment, not both",
+            )
+        )
+    if ep.onset is not None and date_bounds(ep.onset)[0] > assessed:
+        add(
+            Issue(
+                "$.episode.onset",
+                "inventory.onset_after_assessment",
+                f"onset {ep.onset} is after the assessment date {assessed}",
+            )
+        )
+    death_day: dict[str, date] = {}
+    for i, p in enumerate(inv.persons):
+        if p.date_of_death is not None:
+            lo, hi = date_bounds(p.date_of_death)
+            if p.deceased is False:
+                add(
+                    Issue(
+                        f"$.persons[{i}].date_of_death",
+                        "inventory.contradiction",
+                        "date_of_death given for a person marked deceased=false",
+                    )
+                )
+            if lo > assessed:
+                add(
+                    Issue(
+                        f"$.persons[{i}].date_of_death",
+                        "inventory.after_assessment",
+                        "date of death after the assessment date",
+                    )
+                )
+            death_day[p.id] = hi
+    for i, e in enumerate(inv.events):
+        if e.date is not None and date_bounds(e.date)[0] > assessed:
+            add(
+                Issue(
+                    f"$.events[{i}].date",
+                    "inventory.after_assessment",
+                    f"event dated {e.date}, after the assessment date {assessed}",
+                )
+            )
+        if e.kind == "death" and e.subject is not None:
+            j = person_ids.get(e.subject)
+            if j is not None and inv.persons[j].deceased is False:
+                add(
+                    Issue(
+                        f"$.events[{i}].subject",
+                        "inventory.contradiction",
+                        f"death event for {e.subject!r}, who is marked deceased=false",
+                    )
+                )
+    # a deceased person cannot take part in an event after their death
+    for i, e in enumerate(inv.events):
+        if e.kind == "death" or e.date is None:
+            continue
+        ev_lo = date_bounds(e.date)[0]
+        for pid in (e.subject, *e.others):
+            if pid in death_day and ev_lo > death_day[pid]:
+                add(
+                    Issue(
+                        f"$.events[{i}]",
+                        "inventory.deceased_participant",
+                        f"{pid!r} died before this event ({e.date}) but is listed in it",
+                    )
+                )
+    issues.sort()
+    return issues
+
+
+# ---------------------------------------------------------------- parsing
+_RANGE_TYPES = {
+    "greater_than",
+    "greater_than_equal",
+    "less_than",
+    "less_than_equal",
+    "too_long",
+    "too_short",
+    "string_too_long",
+}
+_TEMPORAL_CODES = {
+    "inventory.after_assessment",
+    "inventory.onset_after_assessment",
+    "inventory.deceased_participant",
+    "inventory.ambiguous_timing",
+}
+_REFERENCE_CODES = {
+    "inventory.unknown_person",
+    "inventory.unknown_event",
+    "inventory.duplicate_id",
+    "inventory.reserved_id",
+    "inventory.duplicate_link",
+    "inventory.self_link",
+    "inventory.duplicate_measure",
+}
+
+
+def _json_path(loc: tuple[int | str, ...]) -> str:
+    out = "$"
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in {"phq9", "hamd17", "icg", "pg13r", "ucla3", "sas_sr"}:
+            continue  # discriminated-union tag, not a JSON key
+        else:
+            out += f".{part}"
+    return out
+
+
+def _issues_from(exc: ValidationError) -> list[Issue]:
+    issues: list[Issue] = []
+    for err in exc.errors(include_url=False):
+        if err["type"] == "ipt_semantic":
+            ctx = err.get("ctx") or {}
+            issues.extend(Issue(*t) for t in ctx["issues"])
+            continue
+        path = _json_path(tuple(err["loc"]))
+        kind = err["type"]
+        if kind in _RANGE_TYPES:
+            code = "inventory.out_of_range"
+        elif kind == "extra_forbidden":
+            code = "inventory.unknown_field"
+        elif kind == "missing":
+            code = "inventory.missing_field"
+        elif kind in {"literal_error", "union_tag_invalid", "enum"}:
+            code = "inventory.unknown_value"
+        elif kind in {
+            "string_pattern_mismatch",
+            "partial_date",
+            "date_from_datetime_parsing",
+            "date_parsing",
+            "value_error",
+        }:
+            code = "inventory.bad_format"
+        else:
+            code = "inventory.wrong_type"
+        issues.append(Issue(path, code, err["msg"]))
+    return sorted(set(issues))
+
+
+def _error_class(code: str) -> type[InventoryError]:
+    if code == "inventory.out_of_range":
+        return InventoryRangeError
+    if code in _TEMPORAL_CODES:
+        return InventoryTemporalError
+    if code in _REFERENCE_CODES:
+        return InventoryReferenceError
+    if code == "inventory.contradiction":
+        return InventoryError
+    return InventorySchemaError
+
+
+def parse_inventory(data: Inventory | dict[str, Any] | str | bytes) -> Inventory:
+    """Validate an inventory given as a model, a JSON-like dict, or JSON text.
+
+    Raises :class:`~ipt_formulate.errors.MalformedInputError` when the text is empty or not a
+    JSON object, and a subclass of :class:`~ipt_formulate.errors.InventoryError` (chosen by
+    the first issue) listing every issue with its JSON path otherwise.
+    """
+    if isinstance(data, Inventory):
+        return data
+    if isinstance(data, bytes | bytearray):
+        try:
+            data = bytes(data).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise MalformedInputError(f"input is not UTF-8 text: {exc}") from None
+    if isinstance(data, str):
+        if not data.strip():
+            raise MalformedInputError("input is empty: expected a JSON object (an inventory)")
+        try:
+            obj = json.loads(data)
+        except json.JSONDecodeError as exc:
+            raise MalformedInputError(
+                f"input is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            ) from None
+        text = data
+    else:
+        obj = data
+        try:
+            # One code path for dicts and JSON text: dicts go through JSON, so both are
+            # validated with identical (strict, JSON-mode) semantics.
+            text = json.dumps(obj, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise MalformedInputError(f"inventory dict is not JSON-serialisable: {exc}") from None
+    if not isinstance(obj, dict):
+        raise MalformedInputError(
+            f"expected a JSON object (an inventory), got {type(obj).__name__}"
+        )
+    try:
+        return Inventory.model_validate_json(text)
+    except ValidationError as exc:
+        issues = _issues_from(exc)
+        first = issues[0]
+        cls = _error_class(first.code)
+        more = f" (and {len(issues) - 1} more issue(s))" if len(issues) > 1 else ""
+        raise cls(
+            f"invalid inventory: {first}{more}", code=first.code, issues=tuple(issues)
+        ) from None
+
+
+def inventory_json_schema() -> dict[str, Any]:
+    """JSON Schema (draft 2020-12) of the inventory, as published in docs/."""
+    schema = Inventory.model_json_schema(mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "IPT interpersonal inventory"
+    return schema
