@@ -67,7 +67,7 @@ __all__ = [
     "parse_inventory",
 ]
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION: Literal["1"] = "1"
 PATIENT_NODE = "patient"
 
 # ---------------------------------------------------------------- vocabularies
@@ -538,8 +538,8 @@ def _semantic_issues(inv: Inventory) -> list[Issue]:
                 )
             )
         if e.kind == "death" and e.subject is not None:
-            j = person_ids.get(e.subject)
-            if j is not None and inv.persons[j].deceased is False:
+            k = person_ids.get(e.subject)
+            if k is not None and inv.persons[k].deceased is False:
                 add(
                     Issue(
                         f"$.events[{i}].subject",
