@@ -1,0 +1,359 @@
+"""Stage 2 of the pipeline: the patient's relationship graph and its features.
+
+The interpersonal inventory is a network: the patient, the important persons around them and
+the relationships among those persons. IPT reads problem areas partly off the shape of that
+network (few confidants, ties weakened since onset, a lost person who was the patient's link
+to others), so this stage turns an :class:`~ipt_formulate.inventory.Inventory` into a
+:mod:`networkx` graph and offers each network feature as a small pure function of the graph.
+
+Features are computed lazily through :func:`compute_features`, which evaluates only the
+features asked for (building the graph and computing features costs more than validation and
+rule evaluation together, see ``docs/graph.md``).
+
+**Unknown is a value.** An unknown attribute (``None``) is never counted as "no": a person
+whose confidant status is unknown is not counted as a non-confidant, and
+:func:`unknown_count` (features ``confidant_unknown``, ``ring_unknown``, ...) lets rules tell
+"0 confidants" from "confidants unknown".
+
+**Living persons.** A person is *deceased* when ``Person.deceased`` is true or a life event of
+kind ``death`` names them as ``subject``; every other person (including ``deceased`` unknown)
+counts as *living*, since the inventory lists the patient's current important persons and a
+death is recorded explicitly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterator, Mapping
+from types import MappingProxyType
+from typing import Any, TypeAlias
+
+import networkx as nx
+
+from .inventory import Inventory, Person
+
+__all__ = [
+    "FEATURES",
+    "LINK_ATTRS",
+    "PATIENT",
+    "TIE_ATTRS",
+    "FeatureValue",
+    "bridge_persons_lost",
+    "build_graph",
+    "compute_features",
+    "confidant_count",
+    "conflictual_close_ties",
+    "density",
+    "inner_circle_size",
+    "lost_ties",
+    "network_size",
+    "supportive_ties",
+    "to_json",
+    "unknown_count",
+    "weakened_ties",
+]
+
+PATIENT = "patient"
+"""Id of the patient node (reserved: no person may use it)."""
+
+TIE_ATTRS: tuple[str, ...] = (
+    "ring",
+    "contact",
+    "support",
+    "confidant",
+    "conflict",
+    "lives_with_patient",
+    "knows_about_depression",
+    "patient_expectations_met",
+    "other_expectations_met",
+    "dispute_stage_evidence",
+    "quality_before_onset",
+    "quality_now",
+)
+"""Relationship attributes copied onto each patient-person ``tie`` edge."""
+
+LINK_ATTRS: tuple[str, ...] = ("close", "conflict")
+"""Attributes of each person-person ``link`` edge."""
+
+FeatureValue: TypeAlias = int | float | tuple[str, ...]
+
+_PERSON_ATTRS: frozenset[str] = frozenset(Person.model_fields) - {"id"}
+_QUALITY_RANK = {"poor": 0, "fair": 1, "good": 2}
+_SUPPORTIVE = frozenset({"moderate", "high"})
+_CONFLICTUAL = frozenset({"moderate", "high"})
+_CLOSE_RINGS = frozenset({"inner", "middle"})
+
+
+# ---------------------------------------------------------------- building
+def build_graph(inv: Inventory) -> nx.Graph[str]:
+    """Build the relationship graph of an inventory.
+
+    Nodes: ``"patient"`` (``kind="patient"``) and one node per person, keyed by person id
+    (``kind="person"`` plus every attribute of :class:`~ipt_formulate.inventory.Person` except
+    ``id``; ``deceased`` is True when the person is marked deceased or is the subject of a
+    death event). Edges: a ``kind="tie"`` edge from the patient to every person carrying
+    :data:`TIE_ATTRS`, and a ``kind="link"`` edge per person link carrying :data:`LINK_ATTRS`.
+    Nodes and edges are added in sorted id order, so the graph does not depend on the order of
+    the input lists.
+    """
+    died = {e.subject for e in inv.events if e.kind == "death" and e.subject is not None}
+    g: nx.Graph[str] = nx.Graph()
+    g.add_node(PATIENT, kind="patient")
+    persons = sorted(inv.persons, key=lambda p: p.id)
+    for p in persons:
+        attrs: dict[str, Any] = p.model_dump(exclude={"id"})
+        if p.deceased is True or p.id in died:
+            attrs["deceased"] = True
+        g.add_node(p.id, kind="person", **attrs)
+    for p in persons:
+        node = g.nodes[p.id]
+        g.add_edge(PATIENT, p.id, kind="tie", **{k: node[k] for k in TIE_ATTRS})
+    links = sorted(inv.relationships, key=lambda link: tuple(sorted((link.a, link.b))))
+    for link in links:
+        a, b = sorted((link.a, link.b))
+        g.add_edge(a, b, kind="link", **{k: getattr(link, k) for k in LINK_ATTRS})
+    return g
+
+
+def _persons(g: nx.Graph[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Person nodes ``(id, data)`` in sorted id order."""
+    for node in sorted(g.nodes):
+        data = g.nodes[node]
+        if data.get("kind") == "person":
+            yield node, data
+
+
+def _is_living(data: Mapping[str, Any]) -> bool:
+    return data.get("deceased") is not True
+
+
+def _living(g: nx.Graph[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    return ((n, d) for n, d in _persons(g) if _is_living(d))
+
+
+def _is_lost(data: Mapping[str, Any]) -> bool:
+    """Deceased, or contact now ``"none"`` (the bridge definition's notion of lost)."""
+    return data.get("deceased") is True or data.get("contact") == "none"
+
+
+# ---------------------------------------------------------------- features
+def inner_circle_size(g: nx.Graph[str]) -> int:
+    """Living persons in the inner closeness ring.
+
+    The closest people are the patient's main source of intimacy and support; a small or empty
+    inner circle points towards interpersonal deficits.
+    """
+    return sum(1 for _, d in _living(g) if d.get("ring") == "inner")
+
+
+def confidant_count(g: nx.Graph[str]) -> int:
+    """Living persons the patient confides in (``confidant`` is True).
+
+    Having no confiding relationship is a classic risk factor for depression and a marker of
+    isolation; unknown status is not counted (see ``confidant_unknown``).
+    """
+    return sum(1 for _, d in _living(g) if d.get("confidant") is True)
+
+
+def supportive_ties(g: nx.Graph[str]) -> int:
+    """Living persons giving moderate or high support.
+
+    Social support buffers life changes: few supportive ties make a role transition or a loss
+    harder to bear and are a treatment target.
+    """
+    return sum(1 for _, d in _living(g) if d.get("support") in _SUPPORTIVE)
+
+
+def conflictual_close_ties(g: nx.Graph[str]) -> int:
+    """Living persons in the inner or middle ring with moderate or high conflict.
+
+    Conflict in a close relationship is the raw material of a role dispute.
+    """
+    return sum(
+        1
+        for _, d in _living(g)
+        if d.get("ring") in _CLOSE_RINGS and d.get("conflict") in _CONFLICTUAL
+    )
+
+
+def weakened_ties(g: nx.Graph[str]) -> tuple[str, ...]:
+    """Sorted ids of living persons whose quality now is lower than before onset.
+
+    Order: poor < fair < good; a person with either quality unknown is not included.
+    Relationships that worsened around onset link the episode to the interpersonal context
+    (a dispute, or withdrawal that the depression caused).
+    """
+    out = []
+    for n, d in _living(g):
+        before = _QUALITY_RANK.get(d.get("quality_before_onset") or "")
+        now = _QUALITY_RANK.get(d.get("quality_now") or "")
+        if before is not None and now is not None and now < before:
+            out.append(n)
+    return tuple(out)
+
+
+def lost_ties(g: nx.Graph[str]) -> tuple[str, ...]:
+    """Sorted ids of persons who died, or whose contact is now ``"none"`` while their
+    ``quality_before_onset`` is known (a relationship that existed and has ended).
+
+    Losses by death point to grief; ties ended without a death point to a role transition or
+    a dispute at dissolution.
+    """
+    return tuple(
+        n
+        for n, d in _persons(g)
+        if d.get("deceased") is True
+        or (d.get("contact") == "none" and d.get("quality_before_onset") is not None)
+    )
+
+
+def bridge_persons_lost(g: nx.Graph[str]) -> tuple[str, ...]:
+    """Sorted ids of lost persons who were the patient's bridge to others.
+
+    A person is *lost* when deceased or when their ``contact`` is ``"none"``. The *current
+    network* N has the patient and every living person as nodes, an edge patient-p for every
+    living person p whose contact is not ``"none"`` (unknown contact counts as a tie: unknown
+    is never read as "no"), and every person link between two living persons (whatever its
+    ``close``/``conflict``). A lost person L is a bridge when some living person Q other than
+    L is reachable from the patient in ``N - L`` plus L with a tie to the patient and L's
+    links to living persons, but not in ``N - L``: every path from the patient to Q runs
+    through L. Typical case: the deceased spouse who was the link to the in-laws.
+
+    Losing a bridge shrinks the network beyond the single loss, which deepens grief or makes a
+    transition harder.
+    """
+    living = {n for n, _ in _living(g)}
+    # Current network without any lost person's own patient tie.
+    base: nx.Graph[str] = nx.Graph()
+    base.add_node(PATIENT)
+    for n in sorted(living):
+        base.add_node(n)
+        if g.nodes[n].get("contact") != "none":
+            base.add_edge(PATIENT, n)
+    for u, v, data in g.edges(data=True):
+        if data.get("kind") == "link" and u in living and v in living:
+            base.add_edge(u, v)
+    out = []
+    for lost, d in _persons(g):
+        if not _is_lost(d):
+            continue
+        without = base.subgraph(n for n in base if n != lost)
+        reach_without = nx.node_connected_component(without, PATIENT)
+        restored: nx.Graph[str] = nx.Graph(without)
+        restored.add_edge(PATIENT, lost)
+        for other in g.neighbors(lost):
+            if other in living and g.edges[lost, other].get("kind") == "link":
+                restored.add_edge(lost, other)
+        reach_with = nx.node_connected_component(restored, PATIENT)
+        if reach_with - reach_without - {lost}:
+            out.append(lost)
+    return tuple(out)
+
+
+def network_size(g: nx.Graph[str]) -> int:
+    """Number of living important persons.
+
+    A small network is a marker of isolation (interpersonal deficits) and limits the support
+    available for any problem area.
+    """
+    return sum(1 for _ in _living(g))
+
+
+def density(g: nx.Graph[str]) -> float:
+    """:func:`networkx.density` of the whole graph (patient, all persons, ties and links),
+    rounded to 6 decimals so the output is byte-stable.
+
+    A dense network means the important persons know each other, which supports the patient
+    but also spreads the effects of a dispute or a loss.
+    """
+    return round(float(nx.density(g)), 6)
+
+
+def unknown_count(g: nx.Graph[str], attribute: str) -> int:
+    """Number of living persons whose ``attribute`` is unknown (``None``).
+
+    Lets a rule tell "0 confidants" from "confidants unknown". Raises :class:`ValueError` when
+    ``attribute`` is not a person attribute.
+    """
+    if attribute not in _PERSON_ATTRS:
+        raise ValueError(
+            f"unknown person attribute {attribute!r}; valid: {', '.join(sorted(_PERSON_ATTRS))}"
+        )
+    return sum(1 for _, d in _living(g) if d.get(attribute) is None)
+
+
+def _unknown_feature(attribute: str) -> Callable[[nx.Graph[str]], int]:
+    def feature(g: nx.Graph[str]) -> int:
+        return unknown_count(g, attribute)
+
+    feature.__name__ = f"{attribute}_unknown"
+    feature.__doc__ = f"Living persons whose {attribute} is unknown (see :func:`unknown_count`)."
+    return feature
+
+
+FEATURES: Mapping[str, Callable[[nx.Graph[str]], FeatureValue]] = MappingProxyType(
+    {
+        "bridge_persons_lost": bridge_persons_lost,
+        "confidant_count": confidant_count,
+        "confidant_unknown": _unknown_feature("confidant"),
+        "conflict_unknown": _unknown_feature("conflict"),
+        "conflictual_close_ties": conflictual_close_ties,
+        "density": density,
+        "inner_circle_size": inner_circle_size,
+        "lost_ties": lost_ties,
+        "network_size": network_size,
+        "ring_unknown": _unknown_feature("ring"),
+        "support_unknown": _unknown_feature("support"),
+        "supportive_ties": supportive_ties,
+        "weakened_ties": weakened_ties,
+    }
+)
+"""Registry of graph features by name: each is a pure function of the graph."""
+
+
+def compute_features(
+    g: nx.Graph[str], names: Collection[str] | None = None
+) -> dict[str, FeatureValue]:
+    """Compute the named features (all of :data:`FEATURES` when ``names`` is None).
+
+    Only the requested features are computed. The result is keyed by feature name in sorted
+    order. Raises :class:`ValueError` naming any unknown feature and listing the valid ones.
+    """
+    wanted = sorted(FEATURES) if names is None else sorted(set(names))
+    unknown = [n for n in wanted if n not in FEATURES]
+    if unknown:
+        raise ValueError(
+            f"unknown graph feature(s): {', '.join(map(repr, unknown))}; "
+            f"valid features: {', '.join(sorted(FEATURES))}"
+        )
+    return {name: FEATURES[name](g) for name in wanted}
+
+
+# ---------------------------------------------------------------- export
+def _node_key(node: Any) -> tuple[bool, str]:
+    """Patient first, then the other nodes by id."""
+    return (node != PATIENT, str(node))
+
+
+def to_json(g: nx.Graph[str]) -> dict[str, Any]:
+    """The graph as deterministic node-link JSON data.
+
+    Uses :func:`networkx.node_link_data` with ``edges="edges"``; nodes are sorted (patient
+    first, then by id), each edge is oriented and the edges sorted the same way, and the keys
+    of every node and edge object are sorted, so equal graphs give byte-identical JSON.
+    """
+    data = nx.node_link_data(g, edges="edges")
+    nodes = sorted(data["nodes"], key=lambda n: _node_key(n["id"]))
+    edges = []
+    for raw in data["edges"]:
+        e = dict(raw)
+        if not g.is_directed() and _node_key(e["target"]) < _node_key(e["source"]):
+            e["source"], e["target"] = e["target"], e["source"]
+        edges.append(e)
+    edges.sort(key=lambda e: (_node_key(e["source"]), _node_key(e["target"])))
+    return {
+        "directed": data["directed"],
+        "multigraph": data["multigraph"],
+        "graph": dict(sorted(data["graph"].items())),
+        "nodes": [dict(sorted(n.items())) for n in nodes],
+        "edges": [dict(sorted(e.items())) for e in edges],
+    }
