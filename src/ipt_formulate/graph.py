@@ -29,7 +29,7 @@ from typing import Any, TypeAlias
 
 import networkx as nx
 
-from .inventory import Inventory, Person
+from .inventory import PATIENT_NODE, Inventory, Person
 
 __all__ = [
     "FEATURES",
@@ -52,7 +52,7 @@ __all__ = [
     "weakened_ties",
 ]
 
-PATIENT = "patient"
+PATIENT = PATIENT_NODE
 """Id of the patient node (reserved: no person may use it)."""
 
 TIE_ATTRS: tuple[str, ...] = (
