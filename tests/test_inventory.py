@@ -273,6 +273,7 @@ def test_base_is_valid() -> None:
         pytest.param(
             _with(
                 ("persons.0.date_of_death", "2025"),
+                ("events.0.date", "2025"),
                 (
                     "events.2",
                     {"id": "e-x", "kind": "other", "date": "2025-12", "others": ["maria"]},
@@ -378,10 +379,16 @@ def test_malformed_text(data: str | bytes) -> None:
     assert exc.path is None
 
 
+def test_python_dates_in_a_dict_are_accepted() -> None:
+    doc = copy.deepcopy(BASE)
+    doc["episode"]["assessment_date"] = date(2026, 3, 1)
+    assert parse_inventory(doc) == parse_inventory(BASE)
+
+
 @pytest.mark.parametrize(
     "data",
-    [[], [BASE], {"episode": {"assessment_date": date(2026, 3, 1)}}, {"x": float("nan")}],
-    ids=["list", "list-of-inventory", "python-date", "nan"],
+    [[], [BASE], {"x": float("nan")}, "NaN", '{"episode": {"x": Infinity}}'],
+    ids=["list", "list-of-inventory", "nan", "nan-text", "infinity-text"],
 )
 def test_malformed_objects(data: Any) -> None:
     with pytest.raises(MalformedInputError) as info:
@@ -466,7 +473,7 @@ ERROR_CASES = [
     ("months-before-onset", [("events.1.months_before_onset", 1201)],
      RANGE, "inventory.out_of_range", "$.events[1].months_before_onset"),
     ("label-too-long", [("persons.1.label", "x" * 2001)],
-     RANGE, "inventory.out_of_range", "$.persons[1].label"),
+     SCHEMA, "inventory.too_long", "$.persons[1].label"),
     # vocabularies
     ("unknown-role", [("persons.1.role", "husband")],
      SCHEMA, "inventory.unknown_value", "$.persons[1].role"),
@@ -565,6 +572,7 @@ def test_error_cases_cover_every_documented_code() -> None:
         "inventory.ambiguous_timing",
         "inventory.contradiction",
         "inventory.out_of_range",
+        "inventory.too_long",
         "inventory.unknown_value",
         "inventory.bad_format",
         "inventory.unknown_field",

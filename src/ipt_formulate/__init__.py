@@ -1,0 +1,41 @@
+"""ipt-formulate: auditable, rule-based decision support for IPT problem-area formulation.
+
+Decision support for clinicians, not a diagnosis. The pipeline, one module per stage:
+``inventory`` → ``graph`` → ``facts`` → ``rulepack`` → ``engine`` → ``scoring`` → ``explain``
+→ ``formulation``.
+"""
+
+from ._api import __version__, formulate
+from .errors import (
+    EngineError,
+    InputError,
+    InventoryError,
+    IptFormulateError,
+    MalformedInputError,
+    OptionError,
+    RulePackError,
+)
+from .formulation import DISCLAIMER, Formulation
+from .inventory import Inventory, inventory_json_schema, parse_inventory
+from .rulepack import RulePack, default_pack, load_pack, rulepack_json_schema
+
+__all__ = [
+    "DISCLAIMER",
+    "EngineError",
+    "Formulation",
+    "InputError",
+    "Inventory",
+    "InventoryError",
+    "IptFormulateError",
+    "MalformedInputError",
+    "OptionError",
+    "RulePack",
+    "RulePackError",
+    "__version__",
+    "default_pack",
+    "formulate",
+    "inventory_json_schema",
+    "load_pack",
+    "parse_inventory",
+    "rulepack_json_schema",
+]

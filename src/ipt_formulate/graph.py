@@ -15,10 +15,10 @@ whose confidant status is unknown is not counted as a non-confidant, and
 :func:`unknown_count` (features ``confidant_unknown``, ``ring_unknown``, ...) lets rules tell
 "0 confidants" from "confidants unknown".
 
-**Living persons.** A person is *deceased* when ``Person.deceased`` is true or a life event of
-kind ``death`` names them as ``subject``; every other person (including ``deceased`` unknown)
-counts as *living*, since the inventory lists the patient's current important persons and a
-death is recorded explicitly.
+**Living persons.** A person is *deceased* when ``Person.deceased`` is true, a
+``date_of_death`` is given, or a life event of kind ``death`` names them as ``subject``; every
+other person (including ``deceased`` unknown) counts as *living*, since the inventory lists the
+patient's current important persons and a death is recorded explicitly.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def build_graph(inv: Inventory) -> nx.Graph[str]:
     persons = sorted(inv.persons, key=lambda p: p.id)
     for p in persons:
         attrs: dict[str, Any] = p.model_dump(exclude={"id"})
-        if p.deceased is True or p.id in died:
+        if p.deceased is True or p.date_of_death is not None or p.id in died:
             attrs["deceased"] = True
         g.add_node(p.id, kind="person", **attrs)
     for p in persons:

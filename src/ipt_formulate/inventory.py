@@ -43,6 +43,8 @@ from .errors import (
 )
 
 __all__ = [
+    "DAYS_PER_MONTH",
+    "PATIENT_NODE",
     "SCHEMA_VERSION",
     "ContactFrequency",
     "Course",
@@ -51,8 +53,12 @@ __all__ = [
     "EventKind",
     "EventResponse",
     "Inventory",
+    "IsolationSince",
+    "Level",
     "LifeEvent",
     "Measure",
+    "Patient",
+    "PatientView",
     "Person",
     "PersonLink",
     "Population",
@@ -141,6 +147,7 @@ _ID_RE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 Id = Annotated[str, StringConstraints(pattern=_ID_RE)]
 Text = Annotated[str, StringConstraints(max_length=2000)]
 
+MIN_YEAR, MAX_YEAR = 1900, 2200
 _PARTIAL_DATE_RE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
 
 
@@ -150,6 +157,8 @@ def date_bounds(value: str) -> tuple[date, date]:
     if not m:
         raise ValueError(f"{value!r} is not a date of the form YYYY, YYYY-MM or YYYY-MM-DD")
     year, month, day = int(m[1]), m[2], m[3]
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        raise ValueError(f"{value!r}: year must be {MIN_YEAR}..{MAX_YEAR}")
     if month is None:
         return date(year, 1, 1), date(year, 12, 31)
     mo = int(month)
@@ -261,7 +270,7 @@ class Episode(_Model):
     Give the onset as a (partial) date or as months before the assessment, not both.
     """
 
-    assessment_date: date
+    assessment_date: Annotated[date, Field(ge=date(MIN_YEAR, 1, 1), le=date(MAX_YEAR, 12, 31))]
     onset: PartialDate | None = None
     onset_months_before_assessment: Annotated[float, Field(ge=0, le=1200)] | None = None
     measures: tuple[Measure, ...] = ()
@@ -426,6 +435,8 @@ def _semantic_issues(inv: Inventory) -> list[Issue]:
         person_ids.setdefault(p.id, i)
     event_ids: dict[str, int] = {}
     for i, e in enumerate(inv.events):
+        if e.id == PATIENT_NODE:
+            add(Issue(f"$.events[{i}].id", "inventory.reserved_id", f"{e.id!r} is reserved"))
         if e.id in event_ids or e.id in person_ids:
             add(Issue(f"$.events[{i}].id", "inventory.duplicate_id", f"id {e.id!r} already used"))
         event_ids.setdefault(e.id, i)
@@ -547,21 +558,27 @@ def _semantic_issues(inv: Inventory) -> list[Issue]:
                         f"death event for {e.subject!r}, who is marked deceased=false",
                     )
                 )
-    # a deceased person cannot take part in an event after their death
+    # a deceased person cannot take part in an event after their death (date of death from
+    # the person or from a placeable death event, whichever is known to be earliest)
+    for e in inv.events:
+        when = inv.event_bounds(e) if e.kind == "death" and e.subject is not None else None
+        if when is not None and e.subject is not None:
+            death_day[e.subject] = min(death_day.get(e.subject, when[1]), when[1])
     for i, e in enumerate(inv.events):
-        if e.kind == "death" or e.date is None:
+        placed = inv.event_bounds(e)
+        if e.kind == "death" or placed is None:
             continue
-        ev_lo = date_bounds(e.date)[0]
+        ev_lo = placed[0]
         for pid in (e.subject, *e.others):
             if pid in death_day and ev_lo > death_day[pid]:
                 add(
                     Issue(
                         f"$.events[{i}]",
                         "inventory.deceased_participant",
-                        f"{pid!r} died before this event ({e.date}) but is listed in it",
+                        f"{pid!r} died before this event but is listed in it",
                     )
                 )
-    issues.sort()
+    issues.sort(key=issue_order)
     return issues
 
 
@@ -571,9 +588,6 @@ _RANGE_TYPES = {
     "greater_than_equal",
     "less_than",
     "less_than_equal",
-    "too_long",
-    "too_short",
-    "string_too_long",
 }
 _TEMPORAL_CODES = {
     "inventory.after_assessment",
@@ -590,6 +604,12 @@ _REFERENCE_CODES = {
     "inventory.self_link",
     "inventory.duplicate_measure",
 }
+
+
+def issue_order(issue: Issue) -> tuple[Any, ...]:
+    """Document order: ``$.persons[2]`` before ``$.persons[10]``."""
+    parts = re.split(r"(\d+)", issue.path)
+    return (tuple(int(p) if p.isdigit() else p for p in parts), issue.code, issue.message)
 
 
 def _json_path(loc: tuple[int | str, ...]) -> str:
@@ -615,6 +635,8 @@ def _issues_from(exc: ValidationError) -> list[Issue]:
         kind = err["type"]
         if kind in _RANGE_TYPES:
             code = "inventory.out_of_range"
+        elif kind in {"string_too_long", "too_long", "too_short"}:
+            code = "inventory.too_long"
         elif kind == "extra_forbidden":
             code = "inventory.unknown_field"
         elif kind == "missing":
@@ -632,7 +654,7 @@ def _issues_from(exc: ValidationError) -> list[Issue]:
         else:
             code = "inventory.wrong_type"
         issues.append(Issue(path, code, err["msg"]))
-    return sorted(set(issues))
+    return sorted(set(issues), key=issue_order)
 
 
 def _error_class(code: str) -> type[InventoryError]:
@@ -645,6 +667,16 @@ def _error_class(code: str) -> type[InventoryError]:
     if code == "inventory.contradiction":
         return InventoryError
     return InventorySchemaError
+
+
+def _reject_constant(name: str) -> Any:
+    raise MalformedInputError(f"input is not valid JSON: {name} is not a JSON number")
+
+
+def _iso_date(value: Any) -> str:
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
 
 
 def parse_inventory(data: Inventory | dict[str, Any] | str | bytes) -> Inventory:
@@ -665,7 +697,7 @@ def parse_inventory(data: Inventory | dict[str, Any] | str | bytes) -> Inventory
         if not data.strip():
             raise MalformedInputError("input is empty: expected a JSON object (an inventory)")
         try:
-            obj = json.loads(data)
+            obj = json.loads(data, parse_constant=_reject_constant)
         except json.JSONDecodeError as exc:
             raise MalformedInputError(
                 f"input is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
@@ -676,7 +708,7 @@ def parse_inventory(data: Inventory | dict[str, Any] | str | bytes) -> Inventory
         try:
             # One code path for dicts and JSON text: dicts go through JSON, so both are
             # validated with identical (strict, JSON-mode) semantics.
-            text = json.dumps(obj, allow_nan=False)
+            text = json.dumps(obj, allow_nan=False, default=_iso_date)
         except (TypeError, ValueError) as exc:
             raise MalformedInputError(f"inventory dict is not JSON-serialisable: {exc}") from None
     if not isinstance(obj, dict):

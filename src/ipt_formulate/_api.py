@@ -1,0 +1,117 @@
+"""The pipeline, end to end: inventory -> graph/facts -> engine -> scoring -> explain."""
+
+from __future__ import annotations
+
+import hashlib
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from .engine import run_engine
+from .explain import advisories, area_checks, why_not
+from .facts import derive_facts, graph_features_for
+from .formulation import Finding, Formulation, Provenance
+from .inventory import Inventory, parse_inventory
+from .rulepack import RulePack, default_pack
+from .scoring import rank_hypotheses, select_focus
+
+try:
+    __version__ = version("ipt-formulate")
+except PackageNotFoundError:  # pragma: no cover - running from a bare source tree
+    __version__ = "0+unknown"
+
+
+def canonical_inventory(inv: Inventory) -> Inventory:
+    """The same inventory with every order-free list sorted (for digests and equality)."""
+    return inv.model_copy(
+        update={
+            "patient": inv.patient.model_copy(
+                update={"populations": tuple(sorted(set(inv.patient.populations)))}
+            ),
+            "episode": inv.episode.model_copy(
+                update={"measures": tuple(sorted(inv.episode.measures, key=lambda m: m.instrument))}
+            ),
+            "persons": tuple(
+                p.model_copy(update={"changes_wanted": tuple(sorted(p.changes_wanted))})
+                for p in sorted(inv.persons, key=lambda p: p.id)
+            ),
+            "relationships": tuple(
+                sorted(
+                    (
+                        r.model_copy(update=dict(zip(("a", "b"), sorted((r.a, r.b)), strict=True)))
+                        for r in inv.relationships
+                    ),
+                    key=lambda r: (r.a, r.b),
+                )
+            ),
+            "events": tuple(
+                e.model_copy(update={"others": tuple(sorted(e.others))})
+                for e in sorted(inv.events, key=lambda e: e.id)
+            ),
+        }
+    )
+
+
+def input_digest(inv: Inventory) -> str:
+    blob = canonical_inventory(inv).model_dump_json()
+    return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
+
+
+def formulate(
+    inventory: Inventory | dict[str, Any] | str | bytes,
+    pack: RulePack | None = None,
+    *,
+    engine: str = "experta",
+) -> Formulation:
+    """Formulate one inventory with a rule pack (default: the bundled ``ipt-core``).
+
+    ``inventory`` may be a model, a JSON-like dict or JSON text. Raises only the library's
+    typed errors (:mod:`ipt_formulate.errors`). Thread-safe; deterministic: the same
+    inventory and pack give byte-identical :meth:`Formulation.to_json`, whatever the order
+    of the input lists.
+    """
+    inv = parse_inventory(inventory)
+    pack = pack if pack is not None else default_pack()
+    needed_fields = pack.fields_used("patient") | pack.fields_used("person")
+    facts = derive_facts(
+        inv,
+        pack.options,
+        fact_types=pack.fact_types_used(),
+        features=graph_features_for(needed_fields),
+    )
+    run = run_engine(pack, facts, engine)
+    lookup = {(t, str(f["id"])): f for t, fs in run.index.by_type.items() for f in fs}
+    hyps = rank_hypotheses(pack, run.firings, lookup, run.findings)
+    primary, secondary = select_focus(pack, hyps)
+    checks = area_checks(pack, run.firings, run.index)
+    producers: dict[str, set[str]] = {}
+    for fr in run.firings:
+        rule = pack.rule(fr.rule_id)
+        if rule.asserts is not None:
+            focus = None if rule.asserts.focus is None else fr.fact_id(rule.asserts.focus)
+            producers.setdefault(f"{rule.asserts.finding}@{focus}", set()).add(rule.id)
+    findings = tuple(
+        Finding(
+            name=f["name"],
+            focus=f["focus"],
+            rule_ids=tuple(sorted(producers.get(f"{f['name']}@{f['focus']}", ()))),
+        )
+        for f in run.findings
+    )
+    return Formulation(
+        primary=primary,
+        secondary=secondary,
+        hypotheses=hyps,
+        not_chosen=why_not(pack, hyps, (primary, secondary), checks),
+        findings=findings,
+        advisories=advisories(pack, run.firings, lookup, checks, primary),
+        provenance=Provenance(
+            pack_name=pack.name,
+            pack_version=pack.version,
+            pack_hash=pack.hash,
+            pack_lineage=pack.lineage,
+            options=dict(pack.options),
+            library_version=__version__,
+            engine=run.engine,
+            input_digest=input_digest(inv),
+        ),
+    )

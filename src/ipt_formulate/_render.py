@@ -1,0 +1,74 @@
+"""Human-readable renderings of a formulation (Markdown and plain text)."""
+
+from __future__ import annotations
+
+from .formulation import Evidence, Formulation, Hypothesis
+
+
+def _hyp_line(h: Hypothesis) -> str:
+    extra = f" — findings: {', '.join(h.findings)}" if h.findings else ""
+    return f"{h.area_label} — focus: {h.focus.name} (score {h.score:g}){extra}"
+
+
+def _evidence_lines(ev: tuple[Evidence, ...], sign: str) -> list[str]:
+    out = []
+    for e in ev:
+        cites = "; ".join(c.text + (f", {c.locator}" if c.locator else "") for c in e.citations)
+        for text in e.explanations:
+            out.append(
+                f"  {sign} {text} [rule {e.rule_id} v{e.rule_version}, weight "
+                f"{e.weight:+g}, contribution {e.contribution:+g}] ({cites})"
+            )
+    return out
+
+
+def render_markdown(f: Formulation) -> str:
+    lines = ["# IPT formulation (tentative)", "", f"> {f.disclaimer}", ""]
+    for a in f.advisories:
+        lines.append(f"> **{a.level.upper()} ({a.kind})**: {a.message}")
+    if f.advisories:
+        lines.append("")
+    lines.append("## Focus")
+    lines.append("")
+    if f.primary is None:
+        lines.append("No problem area reached the pack's threshold.")
+    else:
+        lines.append(f"- **Primary**: {_hyp_line(f.primary)}")
+        if f.secondary is not None:
+            lines.append(f"- **Secondary**: {_hyp_line(f.secondary)}")
+    lines += ["", "## Hypotheses (ranked)", ""]
+    for h in f.hypotheses:
+        lines.append(f"### {h.rank}. {_hyp_line(h)}")
+        lines.append("")
+        lines.extend(_evidence_lines(h.support, "+"))
+        lines.extend(_evidence_lines(h.against, "-"))
+        lines.append("")
+    lines += ["## Why not the other areas", ""]
+    for w in f.not_chosen:
+        lines.append(f"- **{w.area_label}**: {w.reason}")
+        for c in w.rules:
+            lines.append(f"  - `{c.rule_id}` {c.status}: {c.detail}")
+    p = f.provenance
+    lines += [
+        "",
+        "## Provenance",
+        "",
+        f"- rule pack: {p.pack_name} {p.pack_version} ({p.pack_hash})",
+        f"- options: {', '.join(f'{k}={v}' for k, v in p.options.items()) or '-'}",
+        f"- engine: {p.engine}; ipt-formulate {p.library_version}",
+        f"- input: {p.input_digest}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def render_text(f: Formulation) -> str:
+    md = render_markdown(f)
+    out = []
+    for ln in md.splitlines():
+        ln = ln.replace("**", "").replace("`", "")
+        if ln.startswith("> "):
+            ln = ln[2:]
+        ln = ln.lstrip("#").strip() if ln.startswith("#") else ln
+        out.append(ln)
+    return "\n".join(out) + "\n"

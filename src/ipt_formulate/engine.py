@@ -1,0 +1,50 @@
+"""Stage 5: run a rule pack over the facts of one inventory.
+
+The backend is chosen by name; ``"experta"`` (the reference engine) compiles the pack onto an
+experta ``KnowledgeEngine`` once per process and pack. Whatever the backend, the result is
+the same data: the sorted firings, the findings asserted, and the final fact index that
+WHY-NOT diagnoses against.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ._evaluate import FactIndex, Firing
+from .errors import EngineError, OptionError
+from .facts import FactSet
+from .rulepack import RulePack
+
+__all__ = ["ENGINES", "EngineName", "EngineRun", "run_engine"]
+
+EngineName = Literal["experta"]
+ENGINES: tuple[str, ...] = ("experta",)
+
+
+@dataclass(frozen=True)
+class EngineRun:
+    """What a backend produced for one inventory."""
+
+    engine: str
+    firings: tuple[Firing, ...]
+    findings: tuple[dict[str, Any], ...]
+    index: FactIndex
+
+
+def run_engine(pack: RulePack, facts: FactSet, engine: str = "experta") -> EngineRun:
+    """Fire ``pack`` on ``facts`` with the named backend."""
+    if engine not in ENGINES:
+        raise OptionError(
+            f"unknown engine {engine!r}; choose one of {list(ENGINES)}", code="options.engine"
+        )
+    from ._experta_backend import backend_for
+
+    try:
+        firings, findings = backend_for(pack).run(facts)
+    except Exception as exc:  # experta internals must not leak: wrap as our own error
+        raise EngineError(f"the experta backend failed: {type(exc).__name__}: {exc}") from exc
+    index = FactIndex(facts.by_type)
+    for f in findings:
+        index.add_finding(f["name"], f["focus"])
+    return EngineRun(engine, tuple(firings), tuple(findings), index)

@@ -1,0 +1,158 @@
+"""Stage 7: explanations beyond the evidence lists — WHY-NOT and advisories.
+
+* WHY-NOT: for every declared area that is neither primary nor secondary, each rule that
+  could have supported it, and the first condition that failed or could not be evaluated
+  because a value is unknown (evaluated one by one, from the pack's condition data).
+* Advisories: those the pack's advisory rules raised (safety first), plus data advisories
+  computed here: which supporting rules could not run for lack of data, and a note when no
+  area reached the pack's threshold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ._evaluate import FactIndex, Firing, diagnose
+from .formulation import Advisory, Hypothesis, RuleCheck, WhyNot
+from .rulepack import RulePack
+from .scoring import citations_of, explanation
+
+__all__ = ["advisories", "area_checks", "why_not"]
+
+_LEVEL_ORDER = {"urgent": 0, "caution": 1, "info": 2}
+_KIND_ORDER = {"safety": 0, "clinical": 1, "data": 2}
+
+
+def area_checks(
+    pack: RulePack, firings: Sequence[Firing], index: FactIndex
+) -> dict[str, tuple[RuleCheck, ...]]:
+    """For every declared area, how each rule bearing on it fared (one diagnosis per rule)."""
+    fired = {f.rule_id for f in firings}
+    out: dict[str, list[RuleCheck]] = {a.id: [] for a in pack.areas}
+    for rule in pack.rules:
+        if rule.area is None or rule.status != "active" or rule.area not in out:
+            continue
+        checks = out[rule.area]
+        if rule.weight is not None and rule.weight < 0:
+            if rule.id in fired:
+                checks.append(
+                    RuleCheck(
+                        rule_id=rule.id,
+                        status="opposed",
+                        detail=f"evidence against (weight {rule.weight:g})",
+                    )
+                )
+            continue
+        if not rule.enabled:
+            opts = ", ".join(f"{k} = {v!r}" for k, v in rule.disabled_by)
+            checks.append(
+                RuleCheck(
+                    rule_id=rule.id, status="disabled", detail=f"disabled by pack option {opts}"
+                )
+            )
+        elif rule.id in fired:
+            checks.append(RuleCheck(rule_id=rule.id, status="fired", detail="fired"))
+        else:
+            d = diagnose(rule, index)
+            checks.append(
+                RuleCheck(
+                    rule_id=rule.id,
+                    status="unknown" if d.status == "unknown" else "failed",
+                    pattern=d.pattern,
+                    condition=d.condition,
+                    detail=d.detail,
+                )
+            )
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def why_not(
+    pack: RulePack,
+    hypotheses: Sequence[Hypothesis],
+    chosen: Sequence[Hypothesis | None],
+    checks_by_area: Mapping[str, Sequence[RuleCheck]],
+) -> tuple[WhyNot, ...]:
+    """One entry per declared area that was not chosen."""
+    chosen_areas = {h.area for h in chosen if h is not None}
+    primary = chosen[0] if chosen else None
+    out = []
+    for area in pack.areas:
+        if area.id in chosen_areas:
+            continue
+        best = next((h for h in hypotheses if h.area == area.id), None)
+        checks = checks_by_area.get(area.id, ())
+        t = pack.thresholds
+        if best is None:
+            reason = "no rule supporting this area fired"
+        elif primary is None:
+            reason = f"best score {best.score:g} is below the primary threshold {t.primary_min:g}"
+        elif best.score < t.secondary_min:
+            reason = (
+                f"best score {best.score:g} is below the secondary threshold {t.secondary_min:g}"
+            )
+        elif primary.score - best.score > t.secondary_max_gap:
+            reason = (
+                f"best score {best.score:g} is more than {t.secondary_max_gap:g} below "
+                f"the primary ({primary.score:g})"
+            )
+        else:
+            reason = "outranked: IPT works on at most two areas"
+        out.append(
+            WhyNot(
+                area=area.id,
+                area_label=area.label,
+                best_score=None if best is None else best.score,
+                reason=reason,
+                rules=tuple(checks),
+            )
+        )
+    return tuple(out)
+
+
+def advisories(
+    pack: RulePack,
+    firings: Sequence[Firing],
+    lookup: Mapping[tuple[str, str], Mapping[str, Any]],
+    checks_by_area: Mapping[str, Sequence[RuleCheck]],
+    primary: Hypothesis | None,
+) -> tuple[Advisory, ...]:
+    """Advisories from advisory rules, plus data-quality advisories."""
+    out: dict[tuple[str, str], Advisory] = {}
+    for fr in firings:
+        rule = pack.rule(fr.rule_id)
+        if rule.advisory is None:
+            continue
+        msg = explanation(rule, fr, lookup)
+        out[(rule.id, msg)] = Advisory(
+            kind=rule.advisory.kind,
+            level=rule.advisory.level,
+            message=msg,
+            rule_id=rule.id,
+            citations=citations_of(rule, pack),
+        )
+    unknown_rules = [
+        f"{c.rule_id} ({c.detail})"
+        for checks in checks_by_area.values()
+        for c in checks
+        if c.status == "unknown"
+    ]
+    if unknown_rules:
+        msg = (
+            "Insufficient data: these rules could not be evaluated because a value is "
+            "unknown: " + "; ".join(sorted(set(unknown_rules))) + "."
+        )
+        out[("", msg)] = Advisory(kind="data", level="info", message=msg)
+    if primary is None:
+        msg = (
+            "No problem area reached the pack's threshold "
+            f"({pack.thresholds.primary_min:g}). Complete the inventory (timeline, "
+            "relationship quality before and since onset) before choosing a focus."
+        )
+        out[("", msg)] = Advisory(kind="data", level="caution", message=msg)
+    return tuple(
+        sorted(
+            out.values(),
+            key=lambda a: (_LEVEL_ORDER[a.level], _KIND_ORDER[a.kind], a.rule_id or "~", a.message),
+        )
+    )

@@ -1,0 +1,816 @@
+"""Stage 4: rule packs — declarative rule data, loaded and validated, never executed.
+
+A pack is a directory with a manifest ``pack.toml`` and rule files ``*.toml`` (see
+``docs/rule-authoring.md``). Loading parses TOML (no code execution), validates every rule
+against pydantic models and against the fact vocabulary of :mod:`ipt_formulate.facts`, resolves
+``extends``, and stratifies chained findings. Any problem raises a
+:class:`~ipt_formulate.errors.RulePackError` naming the file, line, rule id and key.
+
+The result, :class:`RulePack`, is immutable: its rules are inspectable data
+(:class:`Rule` → :class:`Pattern` → :class:`Condition`) that every backend, WHY-NOT and the
+rule examples evaluate the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
+
+from .errors import (
+    OptionError,
+    RulePackError,
+    RulePackReferenceError,
+    RulePackSchemaError,
+    RulePackSyntaxError,
+)
+from .facts import FACT_TYPES
+
+__all__ = [
+    "AreaSpec",
+    "Condition",
+    "Pattern",
+    "Rule",
+    "RulePack",
+    "bundled_pack_path",
+    "default_pack",
+    "load_pack",
+    "rulepack_json_schema",
+]
+
+Scalar = str | int | float | bool
+Op = Literal["==", "!=", "<", "<=", ">", ">=", "in", "not_in", "contains", "known", "unknown"]
+_ORDERED_OPS = {"<", "<=", ">", ">="}
+_RULE_ID = r"^[a-z0-9]+(?:[.-][a-z0-9]+)*$"
+_NAME = r"^[a-z][a-z0-9_]*$"
+RuleId = Annotated[str, StringConstraints(pattern=_RULE_ID)]
+Name = Annotated[str, StringConstraints(pattern=_NAME)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ------------------------------------------------------------------ file format (pydantic)
+class SourceSpec(_Strict):
+    """A citable source, referenced by key from rules."""
+
+    text: str = Field(min_length=5, description="Full reference.")
+    url: str | None = None
+    quality: str | None = Field(default=None, description="manual/author, peer-reviewed, ...")
+
+
+class CitationSpec(_Strict):
+    source: str = Field(description="Key into the pack's [sources].")
+    locator: str | None = Field(default=None, description="Chapter, page or section.")
+    note: str | None = None
+
+
+class PatternSpec(_Strict):
+    """One fact pattern: ``exists = false`` means "no such fact"."""
+
+    fact: Literal["patient", "person", "event", "link", "finding"]
+    bind: Name | None = None
+    exists: bool = True
+    where: tuple[tuple[str, Op] | tuple[str, Op, Scalar | tuple[Scalar, ...]], ...] = ()
+
+
+class AssertSpec(_Strict):
+    finding: Name
+    focus: Name | None = Field(default=None, description="Bound variable the finding is about.")
+
+
+class AdvisorySpec(_Strict):
+    kind: Literal["safety", "clinical", "data"]
+    level: Literal["urgent", "caution", "info"]
+
+
+class ExampleSpec(_Strict):
+    """A small set of facts on which the rule must (or must not) fire."""
+
+    name: str
+    fires: bool
+    facts: tuple[dict[str, Any], ...]
+    options: dict[str, Scalar] = {}
+
+
+class RuleSpec(_Strict):
+    id: RuleId
+    version: int = Field(ge=1)
+    status: Literal["active", "draft", "retired"] = "active"
+    title: str = Field(min_length=3)
+    area: Name | None = None
+    weight: float | None = Field(default=None, ge=-0.99, le=0.99)
+    focus: Name | None = Field(
+        default=None, description="Bound person/event variable, or 'network'."
+    )
+    asserts: AssertSpec | None = None
+    advisory: AdvisorySpec | None = None
+    enabled_when: dict[str, Scalar] = {}
+    when: tuple[PatternSpec, ...] = Field(min_length=1)
+    explain: str = Field(min_length=3)
+    cite: tuple[CitationSpec, ...] = Field(min_length=1)
+    examples: tuple[ExampleSpec, ...] = ()
+
+
+class RuleFileSpec(_Strict):
+    rule: tuple[RuleSpec, ...] = ()
+
+
+class AreaSpec(_Strict):
+    id: Name
+    label: str
+    focus_kind: Literal["person", "event", "network"]
+    description: str = ""
+
+
+class OptionSpec(_Strict):
+    default: Scalar
+    description: str
+    choices: tuple[Scalar, ...] | None = None
+    source: str | None = None
+
+
+class ThresholdSpec(_Strict):
+    primary_min: float = Field(default=0.3, gt=0, lt=1)
+    secondary_min: float = Field(default=0.4, gt=0, lt=1)
+    secondary_max_gap: float = Field(
+        default=0.3, ge=0, le=1, description="Secondary must score within this of the primary."
+    )
+
+
+class PackInfo(_Strict):
+    name: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*$")]
+    version: Annotated[str, StringConstraints(pattern=r"^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$")]
+    description: str
+    extends: tuple[str, ...] = ()
+
+
+class ManifestSpec(_Strict):
+    pack: PackInfo
+    area: tuple[AreaSpec, ...] = ()
+    thresholds: dict[str, float] = {}
+    options: dict[Name, OptionSpec] = {}
+    sources: dict[str, SourceSpec] = {}
+
+
+def rulepack_json_schema() -> dict[str, Any]:
+    """JSON Schema of the two file kinds of a pack: the manifest and a rule file."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "ipt-formulate rule pack",
+        "manifest": ManifestSpec.model_json_schema(),
+        "rule_file": RuleFileSpec.model_json_schema(),
+    }
+
+
+# ------------------------------------------------------------------ resolved rules (dataclasses)
+@dataclass(frozen=True)
+class Condition:
+    """``field op value``; ``ref`` compares with a field of an earlier bound variable."""
+
+    field: str
+    op: str
+    value: Any = None
+    ref: tuple[str, str] | None = None
+
+    @property
+    def text(self) -> str:
+        if self.op in {"known", "unknown"}:
+            return f"{self.field} is {self.op}"
+        rhs = f"{self.ref[0]}.{self.ref[1]}" if self.ref else json.dumps(self.value)
+        return f"{self.field} {self.op} {rhs}"
+
+
+@dataclass(frozen=True)
+class Pattern:
+    var: str
+    fact: str
+    exists: bool
+    conditions: tuple[Condition, ...]
+
+    @property
+    def text(self) -> str:
+        conds = " and ".join(c.text for c in self.conditions) or "any"
+        return f"{'' if self.exists else 'no '}{self.fact} {self.var} where {conds}"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A validated rule with options resolved: what every backend evaluates."""
+
+    id: str
+    version: int
+    status: str
+    title: str
+    area: str | None
+    weight: float | None
+    focus: str | None
+    asserts: AssertSpec | None
+    advisory: AdvisorySpec | None
+    patterns: tuple[Pattern, ...]
+    explain: str
+    cite: tuple[CitationSpec, ...]
+    examples: tuple[ExampleSpec, ...]
+    enabled: bool
+    disabled_by: tuple[tuple[str, Scalar], ...]
+    stratum: int
+    file: str
+    line: int
+
+    @property
+    def reads_findings(self) -> tuple[tuple[str, bool], ...]:
+        """``(finding name, positively?)`` for each finding pattern."""
+        return tuple(
+            (_finding_name(p) or "", p.exists) for p in self.patterns if p.fact == "finding"
+        )
+
+    def focus_kind(self) -> str | None:
+        if self.focus is None:
+            return None
+        if self.focus == "network":
+            return "network"
+        for p in self.patterns:
+            if p.var == self.focus:
+                return p.fact
+        return None
+
+
+def _finding_name(p: Pattern) -> str | None:
+    for c in p.conditions:
+        if c.field == "name" and c.op == "==" and c.ref is None:
+            return str(c.value)
+    return None
+
+
+@dataclass(frozen=True)
+class RulePack:
+    """A loaded, validated and resolved rule pack. Immutable; hashable by content."""
+
+    name: str
+    version: str
+    description: str
+    areas: tuple[AreaSpec, ...]
+    thresholds: ThresholdSpec
+    option_specs: Mapping[str, OptionSpec]
+    options: Mapping[str, Scalar]
+    sources: Mapping[str, SourceSpec]
+    rules: tuple[Rule, ...]
+    root: str
+    lineage: tuple[str, ...] = ()
+    _specs: tuple[RuleSpec, ...] = field(default=(), repr=False, compare=False)
+
+    @cached_property
+    def hash(self) -> str:
+        """sha256 of the canonical resolved content (rules, areas, options, thresholds)."""
+        payload = {
+            "name": self.name,
+            "version": self.version,
+            "areas": [a.model_dump() for a in self.areas],
+            "thresholds": self.thresholds.model_dump(),
+            "options": dict(sorted(self.options.items())),
+            "sources": {k: v.model_dump() for k, v in sorted(self.sources.items())},
+            "rules": [s.model_dump(mode="json") for s in sorted(self._specs, key=lambda s: s.id)],
+        }
+        blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
+
+    @property
+    def active_rules(self) -> tuple[Rule, ...]:
+        """Rules that run: status active and enabled by the current options."""
+        return tuple(r for r in self.rules if r.status == "active" and r.enabled)
+
+    def rule(self, rule_id: str) -> Rule:
+        for r in self.rules:
+            if r.id == rule_id:
+                return r
+        raise KeyError(rule_id)
+
+    def area(self, area_id: str) -> AreaSpec:
+        for a in self.areas:
+            if a.id == area_id:
+                return a
+        raise KeyError(area_id)
+
+    def with_options(self, **options: Scalar) -> RulePack:
+        """A copy of the pack with some options changed (validated; changes the hash)."""
+        merged = dict(self.options)
+        for k, v in options.items():
+            merged[k] = _check_option(self.option_specs, k, v)
+        return _resolve(
+            name=self.name,
+            version=self.version,
+            description=self.description,
+            areas=self.areas,
+            thresholds=self.thresholds,
+            option_specs=self.option_specs,
+            options=merged,
+            sources=self.sources,
+            specs=[(s, self.rule(s.id).file, self.rule(s.id).line) for s in self._specs],
+            root=self.root,
+            lineage=self.lineage,
+        )
+
+    def fact_types_used(self) -> frozenset[str]:
+        return frozenset(p.fact for r in self.active_rules for p in r.patterns) | {"finding"}
+
+    def fields_used(self, fact_type: str) -> frozenset[str]:
+        out: set[str] = set()
+        for r in self.active_rules:
+            for p in r.patterns:
+                if p.fact == fact_type:
+                    out.update(c.field for c in p.conditions)
+                for c in p.conditions:
+                    if c.ref is not None:
+                        out.add(c.ref[1])
+            out.update(_placeholders_fields(r.explain))
+        return frozenset(out)
+
+
+def _placeholders_fields(template: str) -> set[str]:
+    return {m.group(2) for m in _PLACEHOLDER.finditer(template)}
+
+
+_PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\.([a-z][a-z0-9_]*)\}")
+
+
+# ------------------------------------------------------------------ loading
+def _check_option(specs: Mapping[str, OptionSpec], key: str, value: Any) -> Scalar:
+    if key not in specs:
+        raise OptionError(
+            f"unknown option {key!r}; this pack's options are: {', '.join(sorted(specs)) or '-'}",
+            code="options.unknown",
+        )
+    spec = specs[key]
+    dtype = type(spec.default)
+    ok = isinstance(value, dtype) or (
+        dtype is float and isinstance(value, int) and not isinstance(value, bool)
+    )
+    if not ok or (dtype is int and isinstance(value, bool)):
+        raise OptionError(
+            f"option {key!r} takes a {dtype.__name__}, got {value!r}", code="options.type"
+        )
+    if spec.choices is not None and value not in spec.choices:
+        raise OptionError(
+            f"option {key!r} must be one of {list(spec.choices)}, got {value!r}",
+            code="options.choice",
+        )
+    return value  # type: ignore[no-any-return]
+
+
+def _read_toml(path: Path) -> tuple[dict[str, Any], str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RulePackError(
+            f"cannot read: {exc.strerror}", file=str(path), code="rulepack.io"
+        ) from None
+    try:
+        return tomllib.loads(text), text
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"line (\d+)", str(exc))
+        raise RulePackSyntaxError(
+            f"not valid TOML: {exc}", file=str(path), line=int(m[1]) if m else None
+        ) from None
+
+
+def _rule_header_lines(text: str) -> list[int]:
+    return [i + 1 for i, ln in enumerate(text.splitlines()) if ln.strip() == "[[rule]]"]
+
+
+def _key_line(text: str, start: int, key: str | None) -> int:
+    if key is None:
+        return start
+    lines = text.splitlines()
+    pat = re.compile(rf"^\s*(\[+\s*rule\.)?{re.escape(key)}\b")
+    for i in range(start - 1, len(lines)):
+        if i > start - 1 and lines[i].strip() == "[[rule]]":
+            break
+        if pat.search(lines[i]):
+            return i + 1
+    return start
+
+
+def _loc_key(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(x) for x in loc)
+
+
+def _first_str_key(loc: tuple[int | str, ...]) -> str | None:
+    keys = [x for x in loc if isinstance(x, str) and not x.startswith(("tuple", "list"))]
+    return keys[0] if keys else None
+
+
+_RULE_ADAPTER = TypeAdapter(RuleSpec)
+
+
+def _parse_rule_file(path: Path, rel: str) -> list[tuple[RuleSpec, str, int]]:
+    data, text = _read_toml(path)
+    extra = sorted(set(data) - {"rule"})
+    if extra:
+        raise RulePackSchemaError(
+            f"unknown top-level key(s) {extra}; a rule file holds only [[rule]] tables",
+            file=rel,
+            line=_key_line(text, 1, extra[0]),
+            key=extra[0],
+        )
+    raw = data.get("rule", [])
+    if not isinstance(raw, list):
+        raise RulePackSchemaError(
+            "'rule' must be an array of tables ([[rule]])", file=rel, key="rule"
+        )
+    headers = _rule_header_lines(text)
+    out = []
+    for i, item in enumerate(raw):
+        line = headers[i] if i < len(headers) else 1
+        rid = item.get("id") if isinstance(item, dict) else None
+        try:
+            spec = _RULE_ADAPTER.validate_python(item)
+        except ValidationError as exc:
+            err = exc.errors(include_url=False)[0]
+            loc = tuple(err["loc"])
+            key = _first_str_key(loc)
+            raise RulePackSchemaError(
+                f"{_loc_key(loc) or 'rule'}: {err['msg']}",
+                file=rel,
+                line=_key_line(text, line, key),
+                rule_id=rid,
+                key=_loc_key(loc),
+            ) from None
+        out.append((spec, rel, line))
+    return out
+
+
+def _load_tree(
+    root: Path, seen: tuple[str, ...]
+) -> tuple[ManifestSpec, list[tuple[RuleSpec, str, int]], list[ManifestSpec]]:
+    root = root.resolve()
+    if str(root) in seen:
+        raise RulePackReferenceError(
+            f"'extends' forms a cycle: {' -> '.join(seen)}",
+            file=str(root / "pack.toml"),
+            key="pack.extends",
+        )
+    manifest_path = root / "pack.toml"
+    if not manifest_path.is_file():
+        raise RulePackError(
+            "no pack.toml manifest in this directory", file=str(root), code="rulepack.no_manifest"
+        )
+    data, text = _read_toml(manifest_path)
+    try:
+        manifest = ManifestSpec.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        loc = tuple(err["loc"])
+        raise RulePackSchemaError(
+            f"{_loc_key(loc)}: {err['msg']}",
+            file="pack.toml",
+            line=_key_line(text, 1, str(loc[-1]) if loc else None),
+            key=_loc_key(loc),
+        ) from None
+    parents: list[ManifestSpec] = []
+    specs: list[tuple[RuleSpec, str, int]] = []
+    for ext in manifest.pack.extends:
+        pm, pspecs, pparents = _load_tree(root / ext, (*seen, str(root)))
+        parents.extend([*pparents, pm])
+        specs.extend((s, f"{pm.pack.name}/{f}", ln) for s, f, ln in pspecs)
+    own: list[tuple[RuleSpec, str, int]] = []
+    for path in sorted(root.glob("*.toml")):
+        if path.name == "pack.toml":
+            continue
+        own.extend(_parse_rule_file(path, path.name))
+    ids: dict[str, str] = {}
+    for s, f, _ in own:
+        if s.id in ids:
+            raise RulePackSchemaError(
+                f"duplicate rule id (also in {ids[s.id]})", file=f, rule_id=s.id, key="id"
+            )
+        ids[s.id] = f
+    # a child's rule replaces the parent's rule of the same id
+    specs = [t for t in specs if t[0].id not in ids] + own
+    return manifest, specs, parents
+
+
+def load_pack(path: str | Path, **options: Scalar) -> RulePack:
+    """Load, validate and resolve the rule pack in directory ``path``.
+
+    Keyword arguments override the pack's options (e.g. ``grief_scope="broad_loss"``).
+    """
+    root = Path(path)
+    manifest, specs, parents = _load_tree(root, ())
+    chain = [*parents, manifest]
+    areas: dict[str, AreaSpec] = {}
+    option_specs: dict[str, OptionSpec] = {}
+    sources: dict[str, SourceSpec] = {}
+    thresholds: dict[str, float] = {}
+    for m in chain:
+        for a in m.area:
+            areas[a.id] = a
+        option_specs.update(m.options)
+        sources.update(m.sources)
+        thresholds.update(m.thresholds)
+    try:
+        thr = ThresholdSpec.model_validate(thresholds)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        raise RulePackSchemaError(
+            f"thresholds: {err['msg']}",
+            file="pack.toml",
+            key=f"thresholds.{_loc_key(tuple(err['loc']))}",
+        ) from None
+    for key, spec in option_specs.items():
+        try:
+            _check_option(option_specs, key, spec.default)
+        except OptionError as exc:
+            raise RulePackSchemaError(str(exc), file="pack.toml", key=f"options.{key}") from None
+    opts = {k: s.default for k, s in option_specs.items()}
+    for k, v in options.items():
+        opts[k] = _check_option(option_specs, k, v)
+    return _resolve(
+        name=manifest.pack.name,
+        version=manifest.pack.version,
+        description=manifest.pack.description,
+        areas=tuple(areas.values()),
+        thresholds=thr,
+        option_specs=option_specs,
+        options=opts,
+        sources=sources,
+        specs=specs,
+        root=str(root.resolve()),
+        lineage=tuple(f"{m.pack.name}@{m.pack.version}" for m in chain),
+    )
+
+
+# ------------------------------------------------------------------ resolution and checks
+def _resolve(
+    *,
+    name: str,
+    version: str,
+    description: str,
+    areas: tuple[AreaSpec, ...],
+    thresholds: ThresholdSpec,
+    option_specs: Mapping[str, OptionSpec],
+    options: Mapping[str, Scalar],
+    sources: Mapping[str, SourceSpec],
+    specs: list[tuple[RuleSpec, str, int]],
+    root: str,
+    lineage: tuple[str, ...],
+) -> RulePack:
+    area_ids = {a.id for a in areas}
+    rules: list[Rule] = []
+    for spec, file, line in specs:
+        rules.append(_build_rule(spec, file, line, area_ids, option_specs, options, sources))
+    rules = _stratify(rules)
+    rules.sort(key=lambda r: r.id)
+    return RulePack(
+        name=name,
+        version=version,
+        description=description,
+        areas=areas,
+        thresholds=thresholds,
+        option_specs=dict(option_specs),
+        options=dict(sorted(options.items())),
+        sources=dict(sources),
+        rules=tuple(rules),
+        root=root,
+        lineage=lineage,
+        _specs=tuple(s for s, _, _ in specs),
+    )
+
+
+def _build_rule(
+    spec: RuleSpec,
+    file: str,
+    line: int,
+    area_ids: set[str],
+    option_specs: Mapping[str, OptionSpec],
+    options: Mapping[str, Scalar],
+    sources: Mapping[str, SourceSpec],
+) -> Rule:
+    def fail(msg: str, key: str, cls: type[RulePackError] = RulePackReferenceError) -> None:
+        raise cls(msg, file=file, line=line, rule_id=spec.id, key=key)
+
+    if spec.area is not None and spec.area not in area_ids:
+        fail(f"unknown area {spec.area!r}; declared areas: {sorted(area_ids)}", "area")
+    if (spec.area is None) != (spec.weight is None):
+        fail("'area' and 'weight' go together", "weight", RulePackSchemaError)
+    if spec.weight == 0:
+        fail("weight 0 carries no evidence", "weight", RulePackSchemaError)
+    if spec.area is not None and spec.focus is None:
+        fail(
+            "a rule with an area needs a 'focus' (a bound variable or 'network')",
+            "focus",
+            RulePackSchemaError,
+        )
+    if spec.area is None and spec.asserts is None and spec.advisory is None:
+        fail(
+            "a rule must give evidence (area + weight), assert a finding, or raise an advisory",
+            "area",
+            RulePackSchemaError,
+        )
+    for i, c in enumerate(spec.cite):
+        if c.source not in sources:
+            fail(
+                f"unknown source {c.source!r}; add it to [sources] in pack.toml", f"cite.{i}.source"
+            )
+    disabled: list[tuple[str, Scalar]] = []
+    for k, v in spec.enabled_when.items():
+        if k not in option_specs:
+            fail(f"unknown option {k!r}", f"enabled_when.{k}")
+        if options.get(k) != v:
+            disabled.append((k, options.get(k, "")))
+
+    patterns: list[Pattern] = []
+    bound: dict[str, str] = {}
+    for pi, ps in enumerate(spec.when):
+        fields = FACT_TYPES[ps.fact]
+        var = ps.bind or f"_{pi}"
+        if ps.bind is not None:
+            if ps.bind in bound or ps.bind == "network":
+                fail(f"variable {ps.bind!r} bound twice or reserved", f"when.{pi}.bind")
+            if not ps.exists:
+                fail(
+                    "a negated pattern (exists = false) cannot bind a variable",
+                    f"when.{pi}.bind",
+                    RulePackSchemaError,
+                )
+        conds: list[Condition] = []
+        for ci, raw in enumerate(ps.where):
+            key = f"when.{pi}.where.{ci}"
+            fname, op = raw[0], raw[1]
+            fs = fields.get(fname)
+            if fs is None:
+                fail(
+                    f"{ps.fact} facts have no field {fname!r}; fields: {', '.join(sorted(fields))}",
+                    key,
+                )
+                raise AssertionError  # unreachable, for type checkers
+            unary = op in {"known", "unknown"}
+            if unary != (len(raw) == 2):
+                fail(
+                    f"operator {op!r} {'takes no' if unary else 'needs a'} value",
+                    key,
+                    RulePackSchemaError,
+                )
+            value: Any = raw[2] if len(raw) == 3 else None
+            ref: tuple[str, str] | None = None
+            if isinstance(value, str) and value.startswith("@"):
+                target, _, tfield = value[1:].partition(".")
+                if target not in bound:
+                    fail(f"reference {value!r} names no earlier bound variable", key)
+                if tfield not in FACT_TYPES[bound[target]]:
+                    fail(f"{bound[target]} facts have no field {tfield!r}", key)
+                if op != "==":
+                    fail("references (joins) support only '=='", key, RulePackSchemaError)
+                ref, value = (target, tfield), None
+            elif isinstance(value, str) and value.startswith("$"):
+                oname = value[1:]
+                if oname not in option_specs:
+                    fail(f"unknown option {oname!r} in {value!r}", key)
+                value = options[oname]
+            if ref is None and not unary:
+                _check_value(fs, fname, op, value, lambda m, k=key: fail(m, k, RulePackSchemaError))
+            conds.append(Condition(fname, op, value, ref))
+        pat = Pattern(var, ps.fact, ps.exists, tuple(conds))
+        if ps.fact == "finding" and _finding_name(pat) is None:
+            fail(
+                'a finding pattern needs a condition ["name", "==", "..."]',
+                f"when.{pi}.where",
+                RulePackSchemaError,
+            )
+        patterns.append(pat)
+        if ps.bind is not None:
+            bound[ps.bind] = ps.fact
+    if spec.focus is not None and spec.focus != "network":
+        if spec.focus not in bound:
+            fail(f"focus {spec.focus!r} is not a bound variable", "focus")
+        if bound[spec.focus] not in {"person", "event"}:
+            fail("focus must be a person or event variable, or 'network'", "focus")
+    af = spec.asserts.focus if spec.asserts is not None else None
+    if af is not None and (af not in bound or bound[af] not in {"person", "event"}):
+        fail(
+            f"asserts.focus {af!r} is not a bound person/event variable",
+            "asserts.focus",
+        )
+    for m in _PLACEHOLDER.finditer(spec.explain):
+        v, f = m.group(1), m.group(2)
+        if v not in bound or f not in FACT_TYPES[bound[v]]:
+            fail(f"explain placeholder {m.group(0)} names no bound variable field", "explain")
+    return Rule(
+        id=spec.id,
+        version=spec.version,
+        status=spec.status,
+        title=spec.title,
+        area=spec.area,
+        weight=spec.weight,
+        focus=spec.focus,
+        asserts=spec.asserts,
+        advisory=spec.advisory,
+        patterns=tuple(patterns),
+        explain=spec.explain,
+        cite=spec.cite,
+        examples=spec.examples,
+        enabled=not disabled,
+        disabled_by=tuple(disabled),
+        stratum=0,
+        file=file,
+        line=line,
+    )
+
+
+def _check_value(fs: Any, fname: str, op: str, value: Any, fail: Any) -> None:
+    values = value if op in {"in", "not_in"} else (value,)
+    if op in {"in", "not_in"} and not isinstance(value, tuple | list):
+        fail(f"operator {op!r} needs a list")
+    if op == "contains" and fs.type != "ids":
+        fail(f"'contains' needs a list field; {fname!r} is {fs.type}")
+    if op in _ORDERED_OPS and fs.type not in {"int", "float"}:
+        fail(f"operator {op!r} needs a number field; {fname!r} is {fs.type}")
+    for v in values:
+        if fs.type == "enum" and v not in fs.values:
+            fail(f"{v!r} is not a value of {fname!r}; expected one of {list(fs.values)}")
+        if fs.type == "bool" and not isinstance(v, bool):
+            fail(f"{fname!r} is true/false, got {v!r}")
+        if fs.type in {"int", "float"} and (isinstance(v, bool) or not isinstance(v, int | float)):
+            fail(f"{fname!r} is a number, got {v!r}")
+
+
+def _stratify(rules: list[Rule]) -> list[Rule]:
+    """Order chained findings: a rule runs after every rule producing a finding it reads,
+    and strictly after those producing a finding it negates. Rejects dangling findings
+    and cycles through negation."""
+    active = [r for r in rules if r.status == "active"]
+    producers: dict[str, list[str]] = {}
+    for r in active:
+        if r.asserts is not None:
+            producers.setdefault(r.asserts.finding, []).append(r.id)
+    for r in active:
+        for name, _ in r.reads_findings:
+            if name not in producers:
+                raise RulePackReferenceError(
+                    f"reads finding {name!r}, which no active rule asserts (dangling finding)",
+                    file=r.file,
+                    line=r.line,
+                    rule_id=r.id,
+                    key="when",
+                )
+    by_id = {r.id: r for r in active}
+    stratum: dict[str, int] = {}
+    visiting: set[str] = set()
+
+    def level(rid: str) -> int:
+        if rid in stratum:
+            return stratum[rid]
+        if rid in visiting:
+            r = by_id[rid]
+            raise RulePackReferenceError(
+                "findings form a cycle through this rule",
+                file=r.file,
+                line=r.line,
+                rule_id=rid,
+                key="when",
+            )
+        visiting.add(rid)
+        best = 0
+        for name, positive in by_id[rid].reads_findings:
+            for p in producers[name]:
+                best = max(best, level(p) + (0 if positive else 1))
+        visiting.discard(rid)
+        stratum[rid] = best
+        return best
+
+    for r in active:
+        level(r.id)
+    return [replace(r, stratum=stratum.get(r.id, 0)) for r in rules]
+
+
+# ------------------------------------------------------------------ bundled packs
+def bundled_pack_path(name: str = "ipt-core") -> Path:
+    """Directory of a pack shipped with the library (``ipt-core`` or ``ipsrt``)."""
+    pkg = resources.files("ipt_formulate")
+    candidate = Path(str(pkg)) / "_data" / "rules" / name
+    if candidate.is_dir():
+        return candidate
+    # a source checkout (editable install): rules/ sits at the repository root
+    checkout = Path(__file__).resolve().parents[2] / "rules" / name
+    if checkout.is_dir():
+        return checkout
+    raise RulePackError(f"bundled rule pack {name!r} not found", code="rulepack.not_found")
+
+
+_DEFAULT: dict[str, RulePack] = {}
+
+
+def default_pack() -> RulePack:
+    """The bundled default pack ``ipt-core`` (loaded once per process)."""
+    if "ipt-core" not in _DEFAULT:
+        _DEFAULT["ipt-core"] = load_pack(bundled_pack_path("ipt-core"))
+    return _DEFAULT["ipt-core"]

@@ -1,0 +1,200 @@
+"""Stage 6: combine evidence into scored hypotheses, rank them, pick the focus.
+
+**Combination (EMYCIN certainty factors, order-free form).** Each rule carries a certainty
+factor ``w`` in [-0.99, 0.99]. For one hypothesis (area + focus), supporting weights combine
+into a measure of belief ``MB = 1 - Π(1 - w)`` and opposing weights into a measure of
+disbelief ``MD = 1 - Π(1 - |w|)``; the score is ``CF = (MB - MD) / (1 - min(MB, MD))``.
+This is what EMYCIN's pairwise rule computes for same-signed evidence, but taken over the
+multiset at once, so it is commutative and associative by construction (the pairwise rule
+for mixed signs is not associative). Scores stay in (-1, 1). A rule counts once per
+hypothesis, however many ways it matched.
+
+**Ranking** is by score, then the pack's area order, then focus id: deterministic.
+**Focus**: the primary is the best hypothesis scoring at least ``thresholds.primary_min``;
+a secondary, of a different area, needs ``secondary_min`` and must lie within
+``secondary_max_gap`` of the primary (IPT works on one, at most two, areas). Clinical
+hierarchy ("deficits only when no acute area applies") lives in the rule pack, not here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ._evaluate import Firing
+from .formulation import Citation, Evidence, FactRef, Focus, Hypothesis
+from .rulepack import Rule, RulePack
+
+__all__ = ["Belief", "combine", "rank_hypotheses", "select_focus"]
+
+_DIGITS = 4
+
+
+@dataclass(frozen=True)
+class Belief:
+    """Accumulated belief and disbelief; merging is commutative and associative."""
+
+    mb: float = 0.0
+    md: float = 0.0
+
+    @staticmethod
+    def of(weight: float) -> Belief:
+        return Belief(mb=weight, md=0.0) if weight >= 0 else Belief(mb=0.0, md=-weight)
+
+    def merge(self, other: Belief) -> Belief:
+        return Belief(
+            mb=1 - (1 - self.mb) * (1 - other.mb),
+            md=1 - (1 - self.md) * (1 - other.md),
+        )
+
+    @property
+    def cf(self) -> float:
+        denom = 1 - min(self.mb, self.md)
+        return 0.0 if denom <= 0 else (self.mb - self.md) / denom
+
+
+def combine(weights: Iterable[float]) -> float:
+    """Certainty factor of a multiset of weights (order does not matter)."""
+    ws = sorted(weights)  # fixed order: identical floating-point result for any input order
+    mb = 1 - math.prod(1 - w for w in ws if w > 0)
+    md = 1 - math.prod(1 + w for w in ws if w < 0)
+    return Belief(mb, md).cf
+
+
+def _fill(template: str, bound: Mapping[str, Mapping[str, Any]]) -> str:
+    from .rulepack import _PLACEHOLDER
+
+    def sub(m: Any) -> str:
+        fact = bound.get(m.group(1))
+        v = None if fact is None else fact.get(m.group(2))
+        if v is None:
+            return "unknown"
+        if isinstance(v, bool):
+            return "yes" if v else "no"
+        if isinstance(v, float):
+            return f"{v:g}"
+        if isinstance(v, tuple | list):
+            return ", ".join(str(x) for x in v)
+        return str(v).replace("_", " ")
+
+    return _PLACEHOLDER.sub(sub, template)
+
+
+def citations_of(rule: Rule, pack: RulePack) -> tuple[Citation, ...]:
+    out = []
+    for c in rule.cite:
+        src = pack.sources[c.source]
+        out.append(
+            Citation(source=c.source, text=src.text, url=src.url, locator=c.locator, note=c.note)
+        )
+    return tuple(out)
+
+
+def bound_facts(
+    firing: Firing, lookup: Mapping[tuple[str, str], Mapping[str, Any]]
+) -> dict[str, Mapping[str, Any]]:
+    return {v: lookup[(t, i)] for v, t, i in firing.bindings if (t, i) in lookup}
+
+
+def explanation(
+    rule: Rule, firing: Firing, lookup: Mapping[tuple[str, str], Mapping[str, Any]]
+) -> str:
+    return _fill(rule.explain, bound_facts(firing, lookup))
+
+
+def _focus_of(
+    rule: Rule, firing: Firing, lookup: Mapping[tuple[str, str], Mapping[str, Any]]
+) -> Focus:
+    if rule.focus in (None, "network"):
+        return Focus(kind="network", id=None, name="the patient's social network")
+    for v, t, i in firing.bindings:
+        if v == rule.focus:
+            name = str(lookup.get((t, i), {}).get("name") or i)
+            return Focus(kind="person" if t == "person" else "event", id=i, name=name)
+    raise AssertionError(f"focus {rule.focus} unbound in {rule.id}")  # lint forbids this
+
+
+def rank_hypotheses(
+    pack: RulePack,
+    firings: Sequence[Firing],
+    lookup: Mapping[tuple[str, str], Mapping[str, Any]],
+    findings: Sequence[Mapping[str, Any]],
+) -> tuple[Hypothesis, ...]:
+    """Group evidence firings by (area, focus), score and rank them.
+
+    A hypothesis needs at least one supporting rule; evidence that only counts against an
+    area appears in WHY-NOT as an ``opposed`` rule check.
+    """
+    area_order = {a.id: i for i, a in enumerate(pack.areas)}
+    # (area, focus kind, focus id) -> rule id -> (rule, focus, [firings])
+    groups: dict[tuple[str, str, str], dict[str, tuple[Rule, Focus, list[Firing]]]] = {}
+    for fr in firings:
+        rule = pack.rule(fr.rule_id)
+        if rule.area is None or rule.weight is None:
+            continue
+        focus = _focus_of(rule, fr, lookup)
+        key = (rule.area, focus.kind, focus.id or "")
+        entry = groups.setdefault(key, {}).setdefault(fr.rule_id, (rule, focus, []))
+        entry[2].append(fr)
+    hyps: list[tuple[tuple[float, int, str, str], Hypothesis]] = []
+    for (area, _kind, fid), by_rule in groups.items():
+        if all((r.weight or 0) < 0 for r, _, _ in by_rule.values()):
+            continue  # only evidence against: reported under WHY-NOT, not as a hypothesis
+        weights = {rid: r.weight or 0.0 for rid, (r, _, _) in by_rule.items()}
+        score = combine(weights.values())
+        evidence: list[Evidence] = []
+        focus = next(iter(by_rule.values()))[1]
+        for rid in sorted(by_rule):
+            rule, _, frs = by_rule[rid]
+            others = [w for r2, w in weights.items() if r2 != rid]
+            contribution = score - combine(others)
+            matched = sorted({(t, i) for f in frs for _, t, i in f.bindings})
+            evidence.append(
+                Evidence(
+                    rule_id=rid,
+                    rule_version=rule.version,
+                    title=rule.title,
+                    weight=rule.weight or 0.0,
+                    contribution=round(contribution, _DIGITS),
+                    explanations=tuple(sorted({explanation(rule, f, lookup) for f in frs})),
+                    matched=tuple(FactRef(type=t, id=i) for t, i in matched),
+                    citations=citations_of(rule, pack),
+                )
+            )
+        about = tuple(sorted({str(f["name"]) for f in findings if fid and f["focus"] == fid}))
+        h = Hypothesis(
+            rank=0,
+            area=area,
+            area_label=pack.area(area).label,
+            focus=focus,
+            score=round(score, _DIGITS),
+            support=tuple(e for e in evidence if e.weight > 0),
+            against=tuple(e for e in evidence if e.weight < 0),
+            findings=about,
+        )
+        hyps.append(((-h.score, area_order.get(area, 99), fid, _kind), h))
+    hyps.sort(key=lambda t: t[0])
+    return tuple(h.model_copy(update={"rank": i + 1}) for i, (_, h) in enumerate(hyps))
+
+
+def select_focus(
+    pack: RulePack, hypotheses: Sequence[Hypothesis]
+) -> tuple[Hypothesis | None, Hypothesis | None]:
+    """Primary and optional secondary hypothesis under the pack's thresholds."""
+    t = pack.thresholds
+    primary = next((h for h in hypotheses if h.score >= t.primary_min), None)
+    if primary is None:
+        return None, None
+    secondary = next(
+        (
+            h
+            for h in hypotheses
+            if h.area != primary.area
+            and h.score >= t.secondary_min
+            and primary.score - h.score <= t.secondary_max_gap
+        ),
+        None,
+    )
+    return primary, secondary

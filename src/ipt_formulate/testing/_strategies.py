@@ -1,0 +1,1353 @@
+"""Hypothesis strategies for interpersonal inventories, valid by construction.
+
+``st.builds``/``st.from_type`` cannot see the cross-field checks of
+:class:`~ipt_formulate.inventory.Inventory`, so most of their draws are rejected. These
+strategies first draw a concrete timeline (assessment, onset, the true day of every death and
+event), then render it as the inventory records it (full or partial dates, months before
+onset, or unknown). Every draw is valid: no ``assume`` and no rejecting ``filter``.
+
+Small things are drawn first (the number of persons and events), so failing examples shrink
+to small, readable inventories.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from itertools import combinations
+from typing import Any, Literal, NamedTuple, TypeVar, get_args
+
+from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
+
+from ..inventory import (
+    DAYS_PER_MONTH,
+    HAMD17,
+    ICG,
+    PATIENT_NODE,
+    PG13R,
+    PHQ9,
+    SASSR,
+    UCLA3,
+    ContactFrequency,
+    Course,
+    DisputeStageEvidence,
+    Episode,
+    EventKind,
+    EventResponse,
+    Inventory,
+    IsolationSince,
+    Level,
+    LifeEvent,
+    Measure,
+    Patient,
+    PatientView,
+    Person,
+    PersonLink,
+    Population,
+    Quality,
+    Ring,
+    Risk,
+    Role,
+    SocialHistory,
+    Valence,
+    date_bounds,
+)
+
+__all__ = [
+    "DEFAULT_ASSESSMENT_DATES",
+    "INVALID_CODES",
+    "TRANSITION_KINDS",
+    "DateStyle",
+    "InvalidInventory",
+    "episodes",
+    "has_death",
+    "has_dispute",
+    "has_recent_transition",
+    "ids",
+    "inventories",
+    "inventory_dicts",
+    "invalid_inventories",
+    "json_values",
+    "life_events",
+    "patients",
+    "person_links",
+    "persons",
+    "relationships",
+]
+
+T = TypeVar("T")
+DateStyle = Literal["dates", "months", "mixed"]
+"""How timings are written: calendar dates, months (before onset / assessment), or both."""
+
+DEFAULT_ASSESSMENT_DATES = (date(2000, 1, 1), date(2030, 12, 31))
+"""Range of assessment dates drawn unless ``assessment_dates`` is given."""
+
+# Assessment dates outside this range could push derived dates out of ``datetime.date``.
+_MIN_ASSESSMENT, _MAX_ASSESSMENT = date(1000, 1, 1), date(9000, 12, 31)
+_MAX_ONSET_MONTHS = 120  # onset at most 10 years before the assessment
+_MAX_EVENT_MONTHS = 240  # events at most 20 years before onset
+_RECENT_WINDOW, _TOLERANCE = 6.0, 1.0  # months, as in the facts stage defaults
+
+_ROLES: tuple[Role, ...] = get_args(Role)
+_RINGS: tuple[Ring, ...] = get_args(Ring)
+_CONTACTS: tuple[ContactFrequency, ...] = get_args(ContactFrequency)
+_LEVELS: tuple[Level, ...] = get_args(Level)
+_QUALITIES: tuple[Quality, ...] = get_args(Quality)
+_STAGES: tuple[DisputeStageEvidence, ...] = get_args(DisputeStageEvidence)
+_KINDS: tuple[EventKind, ...] = get_args(EventKind)
+_NON_DEATH_KINDS: tuple[EventKind, ...] = tuple(k for k in _KINDS if k != "death")
+_VALENCES: tuple[Valence, ...] = get_args(Valence)
+_RESPONSES: tuple[EventResponse, ...] = get_args(EventResponse)
+_COURSES: tuple[Course, ...] = get_args(Course)
+_POPULATIONS: tuple[Population, ...] = get_args(Population)
+_ISOLATION: tuple[IsolationSince, ...] = get_args(IsolationSince)
+_DATE_STYLES: tuple[DateStyle, ...] = get_args(DateStyle)
+
+TRANSITION_KINDS: tuple[EventKind, ...] = (
+    "job_loss",
+    "new_job",
+    "promotion",
+    "retirement",
+    "birth",
+    "pregnancy",
+    "move",
+    "migration",
+    "marriage",
+    "divorce",
+    "separation",
+    "graduation",
+    "illness_diagnosis_self",
+    "caregiving",
+    "children_leaving_home",
+)
+"""Event kinds used for the recent transition that ``with_recent_transition=True`` adds."""
+
+# Age ranges that keep a patient's age coherent with their population tags.
+_AGE_RANGES: dict[str, tuple[int, int]] = {
+    "adult": (18, 64),
+    "adolescent": (12, 18),
+    "late_life": (60, 120),
+    "perinatal": (15, 50),
+}
+_PRIMARY_POPULATIONS: tuple[Population, ...] = ("adult", "adolescent", "late_life")
+_EXTRA_POPULATIONS: tuple[Population, ...] = tuple(
+    p for p in _POPULATIONS if p not in _PRIMARY_POPULATIONS
+)
+
+# Measure instruments: model class and the inclusive range of each integer score.
+_INT_MEASURES: dict[str, tuple[type[Any], dict[str, tuple[int, int]]]] = {
+    "phq9": (PHQ9, {"total": (0, 27), "item9": (0, 3)}),
+    "hamd17": (HAMD17, {"total": (0, 52), "item3": (0, 4)}),
+    "icg": (ICG, {"total": (0, 76)}),
+    "pg13r": (PG13R, {"total": (10, 50)}),
+    "ucla3": (UCLA3, {"total": (3, 9)}),
+}
+_INSTRUMENTS: tuple[str, ...] = (*_INT_MEASURES, "sas_sr")
+
+_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
+_TEXT = st.text(max_size=20)
+
+
+# ---------------------------------------------------------------- small helpers
+def _maybe(strategy: st.SearchStrategy[T], unknowns: bool) -> st.SearchStrategy[T | None]:
+    """``None`` (unknown, drawn first so it shrinks there) or a value; only a value if not
+    ``unknowns``."""
+    return st.none() | strategy if unknowns else strategy
+
+
+def _shift(day: date, months_before: float) -> date:
+    """``day`` moved ``months_before`` months earlier, computed as the inventory does."""
+    return day - timedelta(days=months_before * DAYS_PER_MONTH)
+
+
+def _check_style(date_style: str) -> None:
+    if date_style not in _DATE_STYLES:
+        raise InvalidArgument(f"date_style must be one of {_DATE_STYLES}, got {date_style!r}")
+
+
+def _check_bool_or_none(name: str, value: object) -> None:
+    if value is not None and not isinstance(value, bool):
+        raise InvalidArgument(f"{name} must be True, False or None, got {value!r}")
+
+
+def _assessment_strategy(
+    assessment_dates: date | st.SearchStrategy[date] | None,
+) -> st.SearchStrategy[date]:
+    if assessment_dates is None:
+        return st.dates(*DEFAULT_ASSESSMENT_DATES)
+    if isinstance(assessment_dates, date):
+        _check_assessment(assessment_dates)
+        return st.just(assessment_dates)
+    if isinstance(assessment_dates, st.SearchStrategy):
+        return assessment_dates
+    raise InvalidArgument(f"assessment_dates must be a date or a strategy of dates, got {assessment_dates!r}")
+
+
+def _check_assessment(day: object) -> date:
+    if not isinstance(day, date) or not _MIN_ASSESSMENT <= day <= _MAX_ASSESSMENT:
+        raise InvalidArgument(
+            f"assessment dates must be dates in [{_MIN_ASSESSMENT}, {_MAX_ASSESSMENT}], got {day!r}"
+        )
+    return day
+
+
+def _named(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Give a private composite the public name, so ``repr(strategy)`` reads as its call."""
+
+    def rename(f: Callable[..., Any]) -> Callable[..., Any]:
+        f.__name__ = f.__qualname__ = name
+        return f
+
+    return rename
+
+
+def ids() -> st.SearchStrategy[str]:
+    """Valid person/event ids (``[A-Za-z0-9][A-Za-z0-9_.-]{0,63}``), never ``"patient"``."""
+    return st.from_regex(_ID_PATTERN, fullmatch=True).filter(lambda s: s != PATIENT_NODE)
+
+
+def _fresh_id(stem: str, used: Collection[str]) -> str:
+    """``stem``, or ``stem-2``, ``stem-3``... whichever is not used yet (nor reserved)."""
+    candidate, n = stem[:56], 1
+    while candidate in used or candidate == PATIENT_NODE:
+        n += 1
+        candidate = f"{stem[:56]}-{n}"
+    return candidate
+
+
+# ---------------------------------------------------------------- timing
+@dataclass(frozen=True)
+class _Timeline:
+    """The true days of the generated world; rendering decides what the inventory records."""
+
+    assessed: date
+    onset_day: date
+    onset_months: int  # onset, in whole months before the assessment
+    style: DateStyle
+    unknowns: bool
+
+    def day(self, months_before_onset: float) -> date:
+        return _shift(self.onset_day, months_before_onset)
+
+
+def _months_interval(
+    e_lo: date, e_hi: date, o_lo: date, o_hi: date
+) -> tuple[float, float]:
+    """Months before onset of an event, as an interval (as the facts stage computes it)."""
+    return (o_lo - e_hi).days / DAYS_PER_MONTH, (o_hi - e_lo).days / DAYS_PER_MONTH
+
+
+def _recent(lo: float, hi: float) -> bool | None:
+    """True: certainly in the recent window before onset; False: certainly not; None: maybe."""
+    if lo >= -_TOLERANCE and hi <= _RECENT_WINDOW:
+        return True
+    if hi < -_TOLERANCE or lo > _RECENT_WINDOW:
+        return False
+    return None
+
+
+def _render_date(
+    draw: st.DrawFn, day: date, ok: Callable[[date, date], bool] | None = None
+) -> str:
+    """``day`` as a full date, or as its month or year when ``ok(lo, hi)`` allows it."""
+    options = [day.isoformat()]
+    for partial in (f"{day.year:04d}-{day.month:02d}", f"{day.year:04d}"):
+        if ok is None or ok(*date_bounds(partial)):
+            options.append(partial)
+    return draw(st.sampled_from(options))
+
+
+_Timing = Literal["date", "months"] | None
+
+
+def _draw_timing(draw: st.DrawFn, style: DateStyle, unknowns: bool, required: bool) -> _Timing:
+    options: list[_Timing] = [] if required or not unknowns else [None]
+    if style in ("dates", "mixed"):
+        options.append("date")
+    if style in ("months", "mixed"):
+        options.append("months")
+    return draw(st.sampled_from(options))
+
+
+def _draw_timeline(
+    draw: st.DrawFn,
+    assessment: st.SearchStrategy[date],
+    style: DateStyle,
+    unknowns: bool,
+    precise_onset: bool,
+) -> tuple[_Timeline, dict[str, Any]]:
+    """A timeline and the episode's onset fields (``onset`` or months before assessment)."""
+    assessed = _check_assessment(draw(assessment))
+    onset_months = draw(st.integers(0, _MAX_ONSET_MONTHS))
+    tl = _Timeline(assessed, _shift(assessed, onset_months), onset_months, style, unknowns)
+    how = _draw_timing(draw, style, unknowns, required=precise_onset)
+    if how == "months":
+        return tl, {"onset_months_before_assessment": float(onset_months)}
+    if how == "date":
+        onset = (
+            tl.onset_day.isoformat() if precise_onset else _render_date(draw, tl.onset_day)
+        )
+        return tl, {"onset": onset}
+    return tl, {}
+
+
+def _draw_months(draw: st.DrawFn, tl: _Timeline, recent: bool | None) -> int:
+    """Months before onset of an event: anywhere, certainly recent, or certainly not recent.
+
+    Never after the assessment; ``recent=False`` keeps a margin past the tolerance.
+    """
+    if recent is True:
+        return draw(st.integers(0, 5))
+    if recent is False:
+        before = st.integers(int(_RECENT_WINDOW) + 1, _MAX_EVENT_MONTHS)
+        if tl.onset_months >= 2:
+            return draw(before | st.integers(-tl.onset_months, -2))
+        return draw(before)
+    return draw(st.integers(-tl.onset_months, _MAX_EVENT_MONTHS))
+
+
+def _render_event_timing(
+    draw: st.DrawFn, tl: _Timeline, months: int, *, recent: bool | None, required: bool
+) -> dict[str, Any]:
+    """``date`` or ``months_before_onset`` of an event ``months`` before the true onset.
+
+    With ``recent`` set, a partial date is used only if it keeps the event certainly
+    (True) or certainly not (False) recent; onset is then precise, so a full date always does.
+    """
+    how = _draw_timing(draw, tl.style, tl.unknowns, required=required)
+    if how == "months":
+        return {"months_before_onset": float(months)}
+    if how == "date":
+        o = tl.onset_day
+
+        def ok(lo: date, hi: date) -> bool:
+            return recent is None or _recent(*_months_interval(lo, hi, o, o)) is recent
+
+        return {"date": _render_date(draw, tl.day(months), ok)}
+    return {}
+
+
+# ---------------------------------------------------------------- persons
+@dataclass
+class _PersonDraft:
+    fields: dict[str, Any]
+    death_day: date | None  # true day of death, None if alive in the generated world
+    death_months: int | None
+    death_event: bool
+
+
+def _could_dispute(f: dict[str, Any]) -> bool:
+    """Could this person be in a role dispute if unknown values were filled adversarially?"""
+    return (
+        f.get("deceased") is not True
+        and f.get("ring") in ("inner", "middle", None)
+        and f.get("conflict") in ("moderate", "high", None)
+        and (f.get("patient_expectations_met") is not True or f.get("other_expectations_met") is not True)
+    )
+
+
+def _draw_person_draft(
+    draw: st.DrawFn,
+    tl: _Timeline,
+    *,
+    death: Literal["must", "never", "any"],
+    dispute: bool | None,
+    death_events_left: int,
+) -> _PersonDraft:
+    u = tl.unknowns
+    f: dict[str, Any] = {"role": draw(st.sampled_from(_ROLES))}
+    f["label"] = draw(st.none() | _TEXT)
+    f["lives_with_patient"] = draw(_maybe(st.booleans(), u))
+    dies, event = False, False
+    if death == "must":
+        f["deceased"] = draw(_maybe(st.just(True), u))
+        dies = event = True
+    elif death == "never":
+        f["deceased"] = False if dispute else draw(_maybe(st.just(False), u))
+    else:
+        f["deceased"] = draw(_maybe(st.booleans(), u))
+        if f["deceased"] is True:
+            dies = True
+            event = death_events_left > 0 and draw(st.booleans())
+        elif f["deceased"] is None and death_events_left > 0:
+            dies = event = draw(st.booleans())  # unknown status, but a death event says so
+    death_day = death_months = None
+    if dies:
+        death_months = draw(st.integers(-tl.onset_months, _MAX_EVENT_MONTHS))
+        death_day = tl.day(death_months)
+        if f["deceased"] is True and tl.style != "months" and (not u or draw(st.booleans())):
+            f["date_of_death"] = _render_date(draw, death_day)
+    f["ring"] = draw(_maybe(st.sampled_from(_RINGS), u))
+    f["contact"] = draw(_maybe(st.sampled_from(_CONTACTS), u))
+    f["support"] = draw(_maybe(st.sampled_from(_LEVELS), u))
+    f["confidant"] = draw(_maybe(st.booleans(), u))
+    f["conflict"] = draw(_maybe(st.sampled_from(_LEVELS), u))
+    f["knows_about_depression"] = draw(_maybe(st.booleans(), u))
+    f["patient_expectations_met"] = draw(_maybe(st.booleans(), u))
+    f["other_expectations_met"] = draw(_maybe(st.booleans(), u))
+    if dispute:
+        f["ring"] = draw(st.sampled_from(("inner", "middle")))
+        f["conflict"] = draw(st.sampled_from(("moderate", "high")))
+        unmet = draw(st.sampled_from(("patient", "other", "both")))
+        if unmet in ("patient", "both"):
+            f["patient_expectations_met"] = False
+        if unmet in ("other", "both"):
+            f["other_expectations_met"] = False
+    elif dispute is False and _could_dispute(f):
+        breaker = draw(st.sampled_from(("ring", "conflict", "expectations")))
+        if breaker == "ring":
+            f["ring"] = "outer"
+        elif breaker == "conflict":
+            f["conflict"] = draw(st.sampled_from(("none", "low")))
+        else:
+            f["patient_expectations_met"] = f["other_expectations_met"] = True
+    f["patient_expects"] = draw(st.none() | _TEXT)
+    f["other_expects"] = draw(st.none() | _TEXT)
+    if _could_dispute(f):  # stage evidence only where a dispute is possible
+        f["dispute_stage_evidence"] = draw(_maybe(st.sampled_from(_STAGES), u))
+    f["changes_wanted"] = tuple(draw(st.lists(_TEXT, max_size=2)))
+    f["quality_before_onset"] = draw(_maybe(st.sampled_from(_QUALITIES), u))
+    f["quality_now"] = draw(_maybe(st.sampled_from(_QUALITIES), u))
+    return _PersonDraft(f, death_day, death_months, event)
+
+
+# ---------------------------------------------------------------- events, links, measures
+def _event_details(draw: st.DrawFn, unknowns: bool) -> dict[str, Any]:
+    return {
+        "valence": draw(_maybe(st.sampled_from(_VALENCES), unknowns)),
+        "response": draw(_maybe(st.sampled_from(_RESPONSES), unknowns)),
+        "maintains_episode": draw(_maybe(st.booleans(), unknowns)),
+        "description": draw(st.none() | _TEXT),
+    }
+
+
+def _draw_participants(
+    draw: st.DrawFn, candidates: Sequence[str], with_subject: bool = True
+) -> dict[str, Any]:
+    if not candidates:
+        return {}
+    subject = draw(st.none() | st.sampled_from(candidates)) if with_subject else None
+    rest = [c for c in candidates if c != subject]
+    others = draw(st.lists(st.sampled_from(rest), unique=True, max_size=2)) if rest else []
+    return {"subject": subject, "others": tuple(others)}
+
+
+def _draw_link(draw: st.DrawFn, a: str, b: str, unknowns: bool) -> PersonLink:
+    if draw(st.booleans()):
+        a, b = b, a
+    return PersonLink(
+        a=a,
+        b=b,
+        close=draw(_maybe(st.booleans(), unknowns)),
+        conflict=draw(_maybe(st.sampled_from(_LEVELS), unknowns)),
+        note=draw(st.none() | _TEXT),
+    )
+
+
+def _draw_links(
+    draw: st.DrawFn, person_ids: Sequence[str], max_size: int, unknowns: bool
+) -> tuple[PersonLink, ...]:
+    pairs = list(combinations(person_ids, 2))
+    if not pairs or max_size == 0:
+        return ()
+    chosen = draw(st.lists(st.sampled_from(pairs), unique=True, max_size=max_size))
+    return tuple(_draw_link(draw, a, b, unknowns) for a, b in chosen)
+
+
+def _draw_measures(draw: st.DrawFn, tl: _Timeline) -> tuple[Measure, ...]:
+    out: list[Measure] = []
+    for instrument in draw(st.lists(st.sampled_from(_INSTRUMENTS), unique=True)):
+        fields: dict[str, Any] = {"instrument": instrument}
+        if tl.style != "months" and (not tl.unknowns or draw(st.booleans())):
+            fields["date"] = _render_date(
+                draw, tl.assessed - timedelta(days=draw(st.integers(0, 90)))
+            )
+        if instrument == "sas_sr":
+            mean = st.integers(10, 50).map(lambda n: n / 10)
+            fields["mean"] = draw(_maybe(mean, tl.unknowns))
+            out.append(SASSR(**fields))
+            continue
+        cls, ranges = _INT_MEASURES[instrument]
+        for name, (lo, hi) in ranges.items():
+            fields[name] = draw(_maybe(st.integers(lo, hi), tl.unknowns))
+        out.append(cls(**fields))
+    return tuple(out)
+
+
+# ---------------------------------------------------------------- patient, social history
+def _default_populations() -> st.SearchStrategy[tuple[Population, ...]]:
+    @st.composite
+    def draw_tags(draw: st.DrawFn) -> tuple[Population, ...]:
+        primary = draw(st.sampled_from(_PRIMARY_POPULATIONS))
+        extras = [p for p in _EXTRA_POPULATIONS if not (primary == "late_life" and p == "perinatal")]
+        return (primary, *draw(st.lists(st.sampled_from(extras), unique=True, max_size=2)))
+
+    return draw_tags()
+
+
+def _populations_strategy(
+    populations: st.SearchStrategy[tuple[Population, ...]] | Sequence[Population] | None,
+) -> st.SearchStrategy[tuple[Population, ...]]:
+    if populations is None:
+        return _default_populations()
+    if isinstance(populations, st.SearchStrategy):
+        return populations
+    fixed = tuple(populations)
+    bad = [p for p in fixed if p not in _POPULATIONS]
+    if bad or isinstance(populations, str):
+        raise InvalidArgument(f"populations must be a strategy or a tuple of {_POPULATIONS}, got {populations!r}")
+    return st.just(fixed)
+
+
+def _draw_patient(
+    draw: st.DrawFn, populations: st.SearchStrategy[tuple[Population, ...]], unknowns: bool
+) -> Patient:
+    tags = tuple(draw(populations))
+    lo, hi = 0, 120
+    for tag in tags:
+        tag_lo, tag_hi = _AGE_RANGES.get(tag, (0, 120))
+        lo, hi = max(lo, tag_lo), min(hi, tag_hi)
+    age = draw(_maybe(st.integers(lo, hi), unknowns)) if lo <= hi else None
+    risk = Risk(**{name: draw(_maybe(st.booleans(), unknowns)) for name in Risk.model_fields})
+    return Patient(
+        age=age,
+        populations=tags,
+        course=draw(_maybe(st.sampled_from(_COURSES), unknowns)),
+        risk=risk,
+    )
+
+
+def _draw_social_history(draw: st.DrawFn, unknowns: bool) -> SocialHistory:
+    isolation = draw(_maybe(st.booleans(), unknowns))
+    since = (
+        draw(_maybe(st.sampled_from(_ISOLATION), unknowns))
+        if isolation is not False
+        else None
+    )
+    if isolation is None and not unknowns:
+        since = None
+    return SocialHistory(
+        long_standing_isolation=isolation,
+        isolated_since=since,
+        few_attachments_before_onset=draw(_maybe(st.booleans(), unknowns)),
+        confidants=draw(_maybe(st.integers(0, 10), unknowns)),
+        prior_social_functioning=draw(_maybe(st.sampled_from(_QUALITIES), unknowns)),
+    )
+
+
+# ---------------------------------------------------------------- public: parts
+def persons(
+    *,
+    id_strategy: st.SearchStrategy[str] | None = None,
+    unknowns: bool = True,
+    deceased: bool | None = None,
+    dispute: bool | None = None,
+    date_style: DateStyle = "mixed",
+    latest_date: date = DEFAULT_ASSESSMENT_DATES[1],
+) -> st.SearchStrategy[Person]:
+    """One :class:`Person`. ``deceased``: True = died (on or before ``latest_date``),
+    False = alive (``deceased=False``), None = either or unknown. ``dispute``: True = a role
+    dispute counterparty, False = certainly not one, None = either."""
+    _check_style(date_style)
+    _check_bool_or_none("deceased", deceased)
+    _check_bool_or_none("dispute", dispute)
+    _check_assessment(latest_date)
+    if deceased and dispute:
+        raise InvalidArgument("a deceased person cannot be a dispute counterparty")
+    return _persons(
+        id_strategy=ids() if id_strategy is None else id_strategy,
+        unknowns=unknowns,
+        deceased=deceased,
+        dispute=dispute,
+        date_style=date_style,
+        latest_date=latest_date,
+    )
+
+
+@_named("persons")
+@st.composite
+def _persons(
+    draw: st.DrawFn,
+    *,
+    id_strategy: st.SearchStrategy[str],
+    unknowns: bool,
+    deceased: bool | None,
+    dispute: bool | None,
+    date_style: DateStyle,
+    latest_date: date,
+) -> Person:
+    tl = _Timeline(latest_date, latest_date, 0, date_style, unknowns)
+    mode: Literal["must", "never", "any"] = (
+        "any" if deceased is None else "must" if deceased else "never"
+    )
+    draft = _draw_person_draft(draw, tl, death=mode, dispute=dispute, death_events_left=0)
+    if deceased is True:
+        draft.fields["deceased"] = True
+    return Person(id=draw(id_strategy), **draft.fields)
+
+
+def life_events(
+    *,
+    id_strategy: st.SearchStrategy[str] | None = None,
+    person_ids: Sequence[str] = (),
+    kinds: Sequence[EventKind] | None = None,
+    unknowns: bool = True,
+    date_style: DateStyle = "mixed",
+    latest_date: date = DEFAULT_ASSESSMENT_DATES[1],
+) -> st.SearchStrategy[LifeEvent]:
+    """One :class:`LifeEvent` on or before ``latest_date`` (as a date) or before onset (as
+    months), naming persons from ``person_ids``. Use :func:`inventories` for events that
+    must agree with the rest of an inventory (deaths, dates of death)."""
+    _check_style(date_style)
+    _check_assessment(latest_date)
+    chosen = _KINDS if kinds is None else tuple(kinds)
+    if not chosen or any(k not in _KINDS for k in chosen):
+        raise InvalidArgument(f"kinds must be a non-empty sequence of {_KINDS}, got {kinds!r}")
+    return _life_events(
+        id_strategy=ids() if id_strategy is None else id_strategy,
+        person_ids=tuple(person_ids),
+        kinds=chosen,
+        unknowns=unknowns,
+        date_style=date_style,
+        latest_date=latest_date,
+    )
+
+
+@_named("life_events")
+@st.composite
+def _life_events(
+    draw: st.DrawFn,
+    *,
+    id_strategy: st.SearchStrategy[str],
+    person_ids: tuple[str, ...],
+    kinds: tuple[EventKind, ...],
+    unknowns: bool,
+    date_style: DateStyle,
+    latest_date: date,
+) -> LifeEvent:
+    tl = _Timeline(latest_date, latest_date, 0, date_style, unknowns)
+    kind = draw(st.sampled_from(kinds))
+    months = draw(st.integers(0, _MAX_EVENT_MONTHS))
+    timing = _render_event_timing(draw, tl, months, recent=None, required=not unknowns)
+    return LifeEvent(
+        id=draw(id_strategy),
+        kind=kind,
+        **timing,
+        **_draw_participants(draw, person_ids),
+        **_event_details(draw, unknowns),
+    )
+
+
+def person_links(
+    person_ids: Sequence[str], *, unknowns: bool = True
+) -> st.SearchStrategy[PersonLink]:
+    """One :class:`PersonLink` between two different persons of ``person_ids``."""
+    distinct = tuple(dict.fromkeys(person_ids))
+    if len(distinct) < 2:
+        raise InvalidArgument(f"person_links needs two distinct person ids, got {person_ids!r}")
+    return _person_links(person_ids=distinct, unknowns=unknowns)
+
+
+@_named("person_links")
+@st.composite
+def _person_links(draw: st.DrawFn, *, person_ids: tuple[str, ...], unknowns: bool) -> PersonLink:
+    a, b = draw(st.sampled_from(list(combinations(person_ids, 2))))
+    return _draw_link(draw, a, b, unknowns)
+
+
+def relationships(
+    person_ids: Sequence[str], *, max_size: int | None = None, unknowns: bool = True
+) -> st.SearchStrategy[tuple[PersonLink, ...]]:
+    """A valid ``Inventory.relationships`` tuple over ``person_ids``: no self-links and no
+    pair twice (in either direction)."""
+    if max_size is not None and (not isinstance(max_size, int) or max_size < 0):
+        raise InvalidArgument(f"max_size must be a non-negative int or None, got {max_size!r}")
+    distinct = tuple(dict.fromkeys(person_ids))
+    limit = len(distinct) * (len(distinct) - 1) // 2
+    return _relationships(
+        person_ids=distinct,
+        max_size=limit if max_size is None else min(max_size, limit),
+        unknowns=unknowns,
+    )
+
+
+@_named("relationships")
+@st.composite
+def _relationships(
+    draw: st.DrawFn, *, person_ids: tuple[str, ...], max_size: int, unknowns: bool
+) -> tuple[PersonLink, ...]:
+    return _draw_links(draw, person_ids, max_size, unknowns)
+
+
+def episodes(
+    *,
+    assessment_dates: date | st.SearchStrategy[date] | None = None,
+    date_style: DateStyle = "mixed",
+    unknowns: bool = True,
+) -> st.SearchStrategy[Episode]:
+    """One :class:`Episode`: assessment date, onset (never after it) and one measure per
+    instrument at most, dated no later than the assessment."""
+    _check_style(date_style)
+    return _episodes(
+        assessment=_assessment_strategy(assessment_dates),
+        date_style=date_style,
+        unknowns=unknowns,
+    )
+
+
+@_named("episodes")
+@st.composite
+def _episodes(
+    draw: st.DrawFn, *, assessment: st.SearchStrategy[date], date_style: DateStyle, unknowns: bool
+) -> Episode:
+    tl, onset = _draw_timeline(draw, assessment, date_style, unknowns, precise_onset=False)
+    return Episode(assessment_date=tl.assessed, **onset, measures=_draw_measures(draw, tl))
+
+
+def patients(
+    *,
+    populations: st.SearchStrategy[tuple[Population, ...]] | Sequence[Population] | None = None,
+    unknowns: bool = True,
+) -> st.SearchStrategy[Patient]:
+    """One :class:`Patient`. ``populations``: a strategy or a fixed tuple of tags (default:
+    adult, adolescent or late_life plus up to two more); the age agrees with the tags."""
+    return _patients(populations=_populations_strategy(populations), unknowns=unknowns)
+
+
+@_named("patients")
+@st.composite
+def _patients(
+    draw: st.DrawFn, *, populations: st.SearchStrategy[tuple[Population, ...]], unknowns: bool
+) -> Patient:
+    return _draw_patient(draw, populations, unknowns)
+
+
+# ---------------------------------------------------------------- public: inventories
+def inventories(
+    *,
+    min_persons: int = 0,
+    max_persons: int = 5,
+    max_events: int = 5,
+    max_relationships: int = 4,
+    with_death: bool | None = None,
+    with_dispute: bool | None = None,
+    with_recent_transition: bool | None = None,
+    unknowns: bool = True,
+    populations: st.SearchStrategy[tuple[Population, ...]] | Sequence[Population] | None = None,
+    date_style: DateStyle = "mixed",
+    assessment_dates: date | st.SearchStrategy[date] | None = None,
+    id_strategy: st.SearchStrategy[str] | None = None,
+) -> st.SearchStrategy[Inventory]:
+    """Valid :class:`Inventory` models; every draw passes ``parse_inventory``.
+
+    ``with_death``, ``with_dispute``, ``with_recent_transition``: True = at least one, False
+    = certainly none (also when unknowns are resolved), None = maybe. See
+    :func:`has_death`, :func:`has_dispute`, :func:`has_recent_transition` for the
+    definitions. ``unknowns=False``: no clinical attribute is None (free text, references
+    and timings that ``date_style`` cannot express may still be absent).
+    """
+    for name, value in (
+        ("min_persons", min_persons),
+        ("max_persons", max_persons),
+        ("max_events", max_events),
+        ("max_relationships", max_relationships),
+    ):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise InvalidArgument(f"{name} must be a non-negative int, got {value!r}")
+    for name, flag in (
+        ("with_death", with_death),
+        ("with_dispute", with_dispute),
+        ("with_recent_transition", with_recent_transition),
+    ):
+        _check_bool_or_none(name, flag)
+    _check_style(date_style)
+    need_persons = (with_death is True) + (with_dispute is True)
+    if min_persons > max_persons:
+        raise InvalidArgument(f"min_persons={min_persons} > max_persons={max_persons}")
+    if max_persons < need_persons:
+        raise InvalidArgument(
+            f"max_persons={max_persons} is too small: the death and the dispute need "
+            f"{need_persons} different persons"
+        )
+    need_events = (with_death is True) + (with_recent_transition is True)
+    if max_events < need_events:
+        raise InvalidArgument(f"max_events={max_events} is too small: need {need_events}")
+    return _inventories(
+        min_persons=max(min_persons, need_persons),
+        max_persons=max_persons,
+        max_events=max_events,
+        max_relationships=max_relationships,
+        with_death=with_death,
+        with_dispute=with_dispute,
+        with_recent_transition=with_recent_transition,
+        unknowns=unknowns,
+        populations=_populations_strategy(populations),
+        date_style=date_style,
+        assessment=_assessment_strategy(assessment_dates),
+        id_strategy=ids() if id_strategy is None else id_strategy,
+    )
+
+
+@_named("inventories")
+@st.composite
+def _inventories(
+    draw: st.DrawFn,
+    *,
+    min_persons: int,
+    max_persons: int,
+    max_events: int,
+    max_relationships: int,
+    with_death: bool | None,
+    with_dispute: bool | None,
+    with_recent_transition: bool | None,
+    unknowns: bool,
+    populations: st.SearchStrategy[tuple[Population, ...]],
+    date_style: DateStyle,
+    assessment: st.SearchStrategy[date],
+    id_strategy: st.SearchStrategy[str],
+) -> Inventory:
+    n_persons = draw(st.integers(min_persons, max_persons))
+    tl, onset = _draw_timeline(
+        draw, assessment, date_style, unknowns, precise_onset=with_recent_transition is not None
+    )
+    # Who dies and who is in a dispute: different persons.
+    death_idx = draw(st.integers(0, n_persons - 1)) if with_death else None
+    dispute_idx = None
+    if with_dispute:
+        dispute_idx = draw(st.sampled_from([i for i in range(n_persons) if i != death_idx]))
+    death_budget = max_events - (with_recent_transition is True)
+    drafts: list[_PersonDraft] = []
+    for i in range(n_persons):
+        mode: Literal["must", "never", "any"] = (
+            "must" if i == death_idx else "never" if with_death is False or i == dispute_idx else "any"
+        )
+        draft = _draw_person_draft(
+            draw,
+            tl,
+            death=mode,
+            dispute=True if i == dispute_idx else None if with_dispute is None else False,
+            death_events_left=death_budget - sum(d.death_event for d in drafts),
+        )
+        drafts.append(draft)
+    n_death = sum(d.death_event for d in drafts)
+    n_other = draw(
+        st.integers(int(with_recent_transition is True), max_events - n_death)
+    )
+    all_ids = draw(
+        st.lists(
+            id_strategy.filter(lambda s: s != PATIENT_NODE),
+            unique=True,
+            min_size=n_persons + n_death + n_other,
+            max_size=n_persons + n_death + n_other,
+        )
+    )
+    pids, eids = all_ids[:n_persons], iter(all_ids[n_persons:])
+
+    def alive_on(day: date, exclude: str | None = None) -> list[str]:
+        return [
+            pid
+            for pid, d in zip(pids, drafts, strict=True)
+            if pid != exclude and (d.death_day is None or day <= d.death_day)
+        ]
+
+    events: list[LifeEvent] = []
+    for pid, d in zip(pids, drafts, strict=True):
+        if not d.death_event:
+            continue
+        assert d.death_day is not None and d.death_months is not None
+        timing = _render_event_timing(draw, tl, d.death_months, recent=None, required=not unknowns)
+        others = draw(st.lists(st.sampled_from(alive_on(d.death_day, pid)), unique=True, max_size=2)) if alive_on(d.death_day, pid) else []
+        events.append(
+            LifeEvent(
+                id=next(eids),
+                kind="death",
+                subject=pid,
+                others=tuple(others),
+                **timing,
+                **_event_details(draw, unknowns),
+            )
+        )
+    for i in range(n_other):
+        forced = with_recent_transition is True and i == 0
+        recent = True if forced else False if with_recent_transition is False else None
+        kinds = TRANSITION_KINDS if forced else _NON_DEATH_KINDS
+        kind = draw(st.sampled_from(kinds))
+        months = _draw_months(draw, tl, recent)
+        timing = _render_event_timing(
+            draw, tl, months, recent=recent, required=recent is not None or not unknowns
+        )
+        events.append(
+            LifeEvent(
+                id=next(eids),
+                kind=kind,
+                **timing,
+                **_draw_participants(draw, alive_on(tl.day(months))),
+                **_event_details(draw, unknowns),
+            )
+        )
+    people = tuple(Person(id=pid, **d.fields) for pid, d in zip(pids, drafts, strict=True))
+    eids_list = [e.id for e in events]
+    view = None
+    if not unknowns or draw(st.booleans()):
+        view = PatientView(
+            most_important_person=draw(st.none() | st.sampled_from(pids)) if pids else None,
+            most_important_event=draw(st.none() | st.sampled_from(eids_list)) if eids_list else None,
+            note=draw(st.none() | _TEXT),
+        )
+    return Inventory(
+        id=draw(st.none() | _TEXT),
+        patient=_draw_patient(draw, populations, unknowns),
+        episode=Episode(assessment_date=tl.assessed, **onset, measures=_draw_measures(draw, tl)),
+        persons=people,
+        relationships=_draw_links(draw, pids, max_relationships, unknowns),
+        events=tuple(events),
+        social_history=_draw_social_history(draw, unknowns),
+        patient_view=view,
+    )
+
+
+def inventory_dicts(
+    *,
+    min_persons: int = 0,
+    max_persons: int = 5,
+    max_events: int = 5,
+    max_relationships: int = 4,
+    with_death: bool | None = None,
+    with_dispute: bool | None = None,
+    with_recent_transition: bool | None = None,
+    unknowns: bool = True,
+    populations: st.SearchStrategy[tuple[Population, ...]] | Sequence[Population] | None = None,
+    date_style: DateStyle = "mixed",
+    assessment_dates: date | st.SearchStrategy[date] | None = None,
+    id_strategy: st.SearchStrategy[str] | None = None,
+    exclude_defaults: bool | None = False,
+) -> st.SearchStrategy[dict[str, Any]]:
+    """JSON-ready dicts of valid inventories (``model_dump(mode="json")``); same knobs as
+    :func:`inventories`. ``exclude_defaults``: leave out fields at their default (None =
+    maybe), as hand-written input often does."""
+    _check_bool_or_none("exclude_defaults", exclude_defaults)
+    invs = inventories(
+        min_persons=min_persons,
+        max_persons=max_persons,
+        max_events=max_events,
+        max_relationships=max_relationships,
+        with_death=with_death,
+        with_dispute=with_dispute,
+        with_recent_transition=with_recent_transition,
+        unknowns=unknowns,
+        populations=populations,
+        date_style=date_style,
+        assessment_dates=assessment_dates,
+        id_strategy=id_strategy,
+    )
+    excl = st.just(exclude_defaults) if exclude_defaults is not None else st.booleans()
+    return st.tuples(invs, excl).map(
+        lambda t: t[0].model_dump(mode="json", exclude_defaults=t[1])
+    )
+
+
+# ---------------------------------------------------------------- predicates
+def has_death(inv: Inventory, *, certain: bool = True) -> bool:
+    """A death: a death event whose subject is a person not marked ``deceased=False``.
+
+    ``certain=False`` also counts any death event, ``deceased=True`` or a date of death.
+    """
+    status = {p.id: p.deceased for p in inv.persons}
+    if any(
+        e.kind == "death" and e.subject in status and status[e.subject] is not False
+        for e in inv.events
+    ):
+        return True
+    if certain:
+        return False
+    return any(e.kind == "death" for e in inv.events) or any(
+        p.deceased is True or p.date_of_death is not None for p in inv.persons
+    )
+
+
+def has_dispute(inv: Inventory, *, certain: bool = True) -> bool:
+    """A role dispute: a living person in the inner or middle ring, moderate or high
+    conflict, and expectations unmet on at least one side.
+
+    ``certain=False``: could be one if unknown values were filled in (``deceased`` not True,
+    ring/conflict unknown or matching, an expectation not known to be met).
+    """
+    if certain:
+        return any(
+            p.deceased is False
+            and p.ring in ("inner", "middle")
+            and p.conflict in ("moderate", "high")
+            and (p.patient_expectations_met is False or p.other_expectations_met is False)
+            for p in inv.persons
+        )
+    return any(_could_dispute(p.model_dump()) for p in inv.persons)
+
+
+def has_recent_transition(inv: Inventory, *, certain: bool = True) -> bool:
+    """A non-death event 0-6 months before onset (1 month of tolerance after onset, as the
+    facts stage defaults to). ``certain=False`` also counts events that might be recent: an
+    imprecise date or onset, or no timing at all."""
+    onset = inv.onset_bounds()
+    for e in inv.events:
+        if e.kind == "death":
+            continue
+        recent: bool | None = None
+        if e.months_before_onset is not None:
+            recent = _recent(e.months_before_onset, e.months_before_onset)
+        elif e.date is not None and onset is not None:
+            recent = _recent(*_months_interval(*date_bounds(e.date), *onset))
+        if recent is True or (recent is None and not certain):
+            return True
+    return False
+
+
+# ---------------------------------------------------------------- invalid inventories
+class InvalidInventory(NamedTuple):
+    """An inventory dict with exactly one defect and the issue code it must raise."""
+
+    data: dict[str, Any]
+    code: str
+
+
+_Mutator = Callable[[st.DrawFn, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class _Defect:
+    code: str
+    min_persons: int
+    mutate: _Mutator
+
+
+def _used_ids(d: dict[str, Any]) -> set[str]:
+    return {p["id"] for p in d["persons"]} | {e["id"] for e in d["events"]}
+
+
+def _new_id(draw: st.DrawFn, d: dict[str, Any]) -> str:
+    return _fresh_id(draw(ids()), _used_ids(d))
+
+
+def _assessed(d: dict[str, Any]) -> date:
+    return date.fromisoformat(d["episode"]["assessment_date"])
+
+
+def _pick(draw: st.DrawFn, items: Sequence[T]) -> T:
+    return draw(st.sampled_from(items))
+
+
+def _later_date(draw: st.DrawFn, d: dict[str, Any]) -> str:
+    """A (partial) date that starts after the assessment."""
+    after = _assessed(d) + timedelta(days=draw(st.integers(1, 800)))
+    return _render_date(draw, after, lambda lo, _hi: lo > _assessed(d))
+
+
+def _earlier_day(draw: st.DrawFn, d: dict[str, Any]) -> date:
+    return _assessed(d) - timedelta(days=draw(st.integers(0, 3000)))
+
+
+def _unknown_person(draw: st.DrawFn, d: dict[str, Any]) -> None:
+    ghost = _new_id(draw, d)
+    where = _pick(draw, ["event_subject", "event_other", "link", "view"] if d["persons"] else ["event_subject", "event_other", "view"])
+    if where == "link":
+        d["relationships"].append({"a": _pick(draw, [p["id"] for p in d["persons"]]), "b": ghost})
+    elif where == "view":
+        d["patient_view"] = {**(d["patient_view"] or {}), "most_important_person": ghost}
+    else:
+        key = "subject" if where == "event_subject" else "others"
+        value: Any = ghost if key == "subject" else [ghost]
+        d["events"].append({"id": _fresh_id(ghost + "-e", _used_ids(d) | {ghost}), "kind": _pick(draw, _KINDS), key: value})
+
+
+def _unknown_event(draw: st.DrawFn, d: dict[str, Any]) -> None:
+    d["patient_view"] = {**(d["patient_view"] or {}), "most_important_event": _new_id(draw, d)}
+
+
+def _duplicate_id(draw: st.DrawFn, d: dict[str, Any]) -> None:
+    taken = sorted(_used_ids(d))
+    if draw(st.booleans()) and d["persons"]:
+        d["persons"].append({"id": _pick(draw, [p["id"] for p in d["persons"]]), "role": _pick(draw, _ROLES)})
+    else:
+        d["events"].append({"id": _pick(draw, taken), "kind": _pick(draw, _NON_DEATH_KINDS)})
+
+
+def _duplicate_measure(draw: st.DrawFn, d: dict[str, Any]) -> None:
+    measures = d["episode"]["measures"]
+    if not measures:
+        measures.append({"instrument": _pick(draw, _INSTRUMENTS)})
+    measures.append({"instrument": _pick(draw, measures)["instrument"]})
+
+
+def _reserved_id(draw: st.DrawFn, d: dict[str, Any]) -> None:
+    d["persons"].append({"id": PATIENT_NODE, "role": _pick(draw, _ROLES)})
+
+
+def _self_link(draw: st.DrawFn, d: dict[str, Any]) -> None:
+    pid = _pick(draw, [p["id"] for p in d["persons"]])
+    d["relationships"].append({"a": pid, "b": pid})
+
+
+def _duplicate_link(draw: st.DrawFn, d: dict[str, Any]) -> None:
+    links = d["relationships"]
+    if not links:
+        a, b = d["persons"][0]["id"], d["persons"][1]["id"]
+        links.append({"a": a, "b": b})
+    link = _pick(draw, links)
+    a, b = (link["b"], link["a"]) if draw(st.booleans()) else (link["a"], link["b"])
+    links.append({"a": a, "b": b})
+
+
+def _after_assessment(draw: st.DrawFn, d: dict[str, Any]) -> None:
+    where = _pick(draw, ["event", "measure", "date_of_death"])
+    later = _later_date(draw, d)
+    if where == "event":
+        d["events"].append({"id": _new_id(draw, d), "kind": _pick(draw, _KINDS), "date": later})
+    elif where == "measure":
+        taken = {m["instrument"] for m in d["episode"]["measures"]}
+        free = [i for i in _INSTRUMENTS if i not in taken]
+        if free:
+            d["episode"]["measures"].append({"instrument": _pick(draw, free), "date": later})
+        else:
+            _pick(draw, d["episode"]["measures"])["date"] = later
+    else:
+        d["persons"].append({"id": _new_id(draw, d), "role": _pick(draw, _ROLES), "deceased": _pick(draw, [True, None]), "date_of_death": later})
+
+
+def _onset_after_assessment(draw: st.DrawFn, d: dict[str, Any]) -> None:
+    d["episode"].pop("onset_months_before_assessment", None)
+    d["episode"]["onset"] = _later_date(draw, d)
+
+
+def _ambiguous_timing(draw: st.DrawFn, d: dict[str, Any]) -> None:
+    if draw(st.booleans()):
+        d["episode"]["onset"] = _earlier_day(draw, d).isoformat()
+        d["episode"]["onset_months_before_assessment"] = float(draw(st.integers(0, 120)))
+    else:
+        d["events"].append(
+            {
+                "id": _new_id(draw, d),
+                "kind": _pick(draw, _NON_DEATH_KINDS),
+                "date": _earlier_day(draw, d).isoformat(),
+                "months_before_onset": float(draw(st.integers(-12, 120))),
+            }
+        )
+
+
+def _deceased_participant(draw: st.DrawFn, d: dict[str, Any]) -> None:
+    event_day = _assessed(d) - timedelta(days=draw(st.integers(0, 1000)))
+    death_day = event_day - timedelta(days=draw(st.integers(1, 1000)))
+    pid = _new_id(draw, d)
+    d["persons"].append({"id": pid, "role": _pick(draw, _ROLES), "deceased": True, "date_of_death": death_day.isoformat()})
+    key = _pick(draw, ["subject", "others"])
+    d["events"].append(
+        {
+            "id": _fresh_id(pid + "-e", _used_ids(d)),
+            "kind": _pick(draw, _NON_DEATH_KINDS),
+            "date": event_day.isoformat(),
+            key: pid if key == "subject" else [pid],
+        }
+    )
+
+
+def _contradiction(draw: st.DrawFn, d: dict[str, Any]) -> None:
+    pid = _new_id(draw, d)
+    person: dict[str, Any] = {"id": pid, "role": _pick(draw, _ROLES), "deceased": False}
+    d["persons"].append(person)
+    if draw(st.booleans()):
+        person["date_of_death"] = _earlier_day(draw, d).isoformat()
+    else:
+        d["events"].append({"id": _fresh_id(pid + "-e", _used_ids(d)), "kind": "death", "subject": pid})
+
+
+def _out_of_range(draw: st.DrawFn, d: dict[str, Any]) -> None:
+    where = _pick(draw, ["measure", "age", "confidants", "onset_months", "event_months", "text"])
+    beyond = st.integers(1, 1000)
+    if where == "measure":
+        instrument = _pick(draw, _INSTRUMENTS)
+        d["episode"]["measures"] = [m for m in d["episode"]["measures"] if m["instrument"] != instrument]
+        if instrument == "sas_sr":
+            value: Any = draw(st.sampled_from([0.9, 0.0, 5.1, 6.0, -1.0]))
+            d["episode"]["measures"].append({"instrument": instrument, "mean": value})
+            return
+        _cls, ranges = _INT_MEASURES[instrument]
+        name = _pick(draw, list(ranges))
+        lo, hi = ranges[name]
+        value = hi + draw(beyond) if draw(st.booleans()) else lo - draw(beyond)
+        d["episode"]["measures"].append({"instrument": instrument, name: value})
+    elif where == "age":
+        d["patient"]["age"] = _pick(draw, [121 + draw(beyond), -draw(beyond)])
+    elif where == "confidants":
+        d["social_history"]["confidants"] = _pick(draw, [101 + draw(beyond), -draw(beyond)])
+    elif where == "onset_months":
+        d["episode"]["onset_months_before_assessment"] = float(_pick(draw, [1200 + draw(beyond), -draw(beyond)]))
+    elif where == "event_months":
+        months = float(_pick(draw, [1200 + draw(beyond), -1200 - draw(beyond)]))
+        d["events"].append({"id": _new_id(draw, d), "kind": _pick(draw, _KINDS), "months_before_onset": months})
+    else:
+        d["persons"].append({"id": _new_id(draw, d), "role": _pick(draw, _ROLES), "label": "x" * (2000 + draw(beyond))})
+
+
+def _unknown_field(draw: st.DrawFn, d: dict[str, Any]) -> None:
+    targets: list[dict[str, Any]] = [d, d["patient"], d["patient"]["risk"], d["episode"], d["social_history"]]
+    targets += d["persons"] + d["events"] + d["relationships"] + list(d["episode"]["measures"])
+    if d["patient_view"] is not None:
+        targets.append(d["patient_view"])
+    target = _pick(draw, targets)
+    stem = draw(st.sampled_from(["extra", "Ring", "personId", "notes"]) | st.from_regex(r"x_[a-z]{1,8}", fullmatch=True))
+    key = stem
+    while key in target:
+        key += "_"
+    target[key] = draw(st.none() | st.booleans() | st.integers() | _TEXT)
+
+
+def _wrong_type(draw: st.DrawFn, d: dict[str, Any]) -> None:
+    where = _pick(draw, ["age", "bool", "label", "persons", "assessment_date", "events", "measure_total"])
+    if where == "age":
+        d["patient"]["age"] = _pick(draw, ["42", 42.5, [42], True])
+    elif where == "bool":
+        d["patient"]["risk"][_pick(draw, sorted(Risk.model_fields))] = _pick(draw, ["yes", 1, 0, "true", []])
+    elif where == "label":
+        d["persons"].append({"id": _new_id(draw, d), "role": _pick(draw, _ROLES), "label": _pick(draw, [5, True, ["a"], {"a": 1}])})
+    elif where == "persons":
+        d["persons"] = _pick(draw, [{}, "p1", 3])
+    elif where == "assessment_date":
+        d["episode"]["assessment_date"] = _pick(draw, [20200101, 2020.5, None, ["2020-01-01"]])
+    elif where == "events":
+        d["events"] = _pick(draw, [{"id": "e"}, "e1", True])
+    else:
+        instrument = _pick(draw, list(_INT_MEASURES))
+        d["episode"]["measures"] = [m for m in d["episode"]["measures"] if m["instrument"] != instrument]
+        d["episode"]["measures"].append({"instrument": instrument, "total": _pick(draw, ["5", 5.5, [5]])})
+
+
+def _missing_field(draw: st.DrawFn, d: dict[str, Any]) -> None:
+    where = _pick(draw, ["episode", "assessment_date", "person_role", "person_id", "event_kind", "event_id", "link_end"])
+    if where == "episode":
+        del d["episode"]
+    elif where == "assessment_date":
+        del d["episode"]["assessment_date"]
+    elif where.startswith("person"):
+        person: dict[str, Any] = {"id": _new_id(draw, d), "role": _pick(draw, _ROLES)}
+        del person[where.removeprefix("person_")]
+        d["persons"].append(person)
+    elif where.startswith("event"):
+        event: dict[str, Any] = {"id": _new_id(draw, d), "kind": _pick(draw, _NON_DEATH_KINDS)}
+        del event[where.removeprefix("event_")]
+        d["events"].append(event)
+    else:
+        d["relationships"].append({_pick(draw, ["a", "b"]): d["persons"][0]["id"]})
+
+
+def _unknown_value(draw: st.DrawFn, d: dict[str, Any]) -> None:
+    where = _pick(draw, ["role", "ring", "kind", "course", "population", "instrument", "schema_version"])
+    bogus = draw(st.sampled_from(["wizard", "Inner", "acute", "", "child ", "bdi2"]))
+    if where in ("role", "ring"):
+        d["persons"].append({"id": _new_id(draw, d), "role": bogus if where == "role" else "friend", **({"ring": bogus} if where == "ring" else {})})
+    elif where == "kind":
+        d["events"].append({"id": _new_id(draw, d), "kind": bogus})
+    elif where == "course":
+        d["patient"]["course"] = bogus
+    elif where == "population":
+        d["patient"]["populations"] = [*d["patient"]["populations"], bogus]
+    elif where == "instrument":
+        d["episode"]["measures"].append({"instrument": bogus})
+    else:
+        d["schema_version"] = _pick(draw, ["2", "1.0", "v1"])
+
+
+def _bad_format(draw: st.DrawFn, d: dict[str, Any]) -> None:
+    where = _pick(draw, ["event_date", "onset", "date_of_death", "measure_date", "assessment_date", "id"])
+    bad_partial = draw(st.sampled_from(["2020-13", "2021-02-30", "2020/01", "20201", "2020-1", "99", "2020-00", "2020-01-32", "2020-1-1"]))
+    if where == "event_date":
+        d["events"].append({"id": _new_id(draw, d), "kind": _pick(draw, _NON_DEATH_KINDS), "date": bad_partial})
+    elif where == "onset":
+        d["episode"].pop("onset_months_before_assessment", None)
+        d["episode"]["onset"] = bad_partial
+    elif where == "date_of_death":
+        d["persons"].append({"id": _new_id(draw, d), "role": _pick(draw, _ROLES), "deceased": True, "date_of_death": bad_partial})
+    elif where == "measure_date":
+        instrument = _pick(draw, _INSTRUMENTS)
+        d["episode"]["measures"] = [m for m in d["episode"]["measures"] if m["instrument"] != instrument]
+        d["episode"]["measures"].append({"instrument": instrument, "date": bad_partial})
+    elif where == "assessment_date":
+        d["episode"]["assessment_date"] = _pick(draw, ["2020", "2020-13-01", "2021-02-30", "01/02/2020", "2020-01"])
+    else:
+        bad_id = draw(st.sampled_from(["", "bad id", "-x", "_x", "é", "x" * 65, "a/b"]))
+        d["persons"].append({"id": bad_id, "role": _pick(draw, _ROLES)})
+
+
+_DEFECTS: tuple[_Defect, ...] = (
+    _Defect("inventory.unknown_person", 0, _unknown_person),
+    _Defect("inventory.unknown_event", 0, _unknown_event),
+    _Defect("inventory.duplicate_id", 1, _duplicate_id),
+    _Defect("inventory.duplicate_measure", 0, _duplicate_measure),
+    _Defect("inventory.reserved_id", 0, _reserved_id),
+    _Defect("inventory.self_link", 1, _self_link),
+    _Defect("inventory.duplicate_link", 2, _duplicate_link),
+    _Defect("inventory.after_assessment", 0, _after_assessment),
+    _Defect("inventory.onset_after_assessment", 0, _onset_after_assessment),
+    _Defect("inventory.ambiguous_timing", 0, _ambiguous_timing),
+    _Defect("inventory.deceased_participant", 0, _deceased_participant),
+    _Defect("inventory.contradiction", 0, _contradiction),
+    _Defect("inventory.out_of_range", 0, _out_of_range),
+    _Defect("inventory.unknown_field", 0, _unknown_field),
+    _Defect("inventory.wrong_type", 0, _wrong_type),
+    _Defect("inventory.missing_field", 1, _missing_field),
+    _Defect("inventory.unknown_value", 0, _unknown_value),
+    _Defect("inventory.bad_format", 0, _bad_format),
+)
+
+INVALID_CODES: frozenset[str] = frozenset(d.code for d in _DEFECTS)
+"""Issue codes that :func:`invalid_inventories` can produce."""
+
+
+def invalid_inventories(*, codes: Collection[str] | None = None) -> st.SearchStrategy[InvalidInventory]:
+    """``(data, code)`` pairs: a valid inventory dict given exactly one defect, and the
+    ``code`` that ``parse_inventory(data)`` must raise. ``codes`` restricts the defects
+    (default: all of :data:`INVALID_CODES`)."""
+    wanted = INVALID_CODES if codes is None else frozenset(codes)
+    if isinstance(codes, str) or not wanted or not wanted <= INVALID_CODES:
+        raise InvalidArgument(f"codes must be a non-empty collection of {sorted(INVALID_CODES)}, got {codes!r}")
+    return _invalid_inventories(defects=tuple(d for d in _DEFECTS if d.code in wanted))
+
+
+@_named("invalid_inventories")
+@st.composite
+def _invalid_inventories(draw: st.DrawFn, *, defects: tuple[_Defect, ...]) -> InvalidInventory:
+    defect = draw(st.sampled_from(defects))
+    base = draw(inventories(min_persons=defect.min_persons, max_persons=max(3, defect.min_persons)))
+    data = copy.deepcopy(base.model_dump(mode="json"))
+    defect.mutate(draw, data)
+    return InvalidInventory(data, defect.code)
+
+
+# ---------------------------------------------------------------- arbitrary JSON
+def _field_names() -> tuple[str, ...]:
+    models: tuple[type[Any], ...] = (
+        Inventory, Patient, Risk, Episode, Person, PersonLink, LifeEvent, SocialHistory,
+        PatientView, PHQ9, HAMD17, ICG, PG13R, UCLA3, SASSR,
+    )  # fmt: skip
+    return tuple(sorted({name for m in models for name in m.model_fields}))
+
+
+def json_values(*, max_leaves: int = 30, inventory_keys: bool = True) -> st.SearchStrategy[Any]:
+    """Arbitrary JSON values for fuzzing parsers. ``inventory_keys`` mixes the inventory's
+    field names into object keys, so fuzzing reaches past the top-level checks."""
+    if not isinstance(max_leaves, int) or max_leaves < 1:
+        raise InvalidArgument(f"max_leaves must be a positive int, got {max_leaves!r}")
+    scalars = (
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text()
+    )
+    keys = st.sampled_from(_field_names()) | st.text() if inventory_keys else st.text()
+    return st.recursive(
+        scalars,
+        lambda children: st.lists(children, max_size=4)
+        | st.dictionaries(keys, children, max_size=5),
+        max_leaves=max_leaves,
+    )
