@@ -156,7 +156,7 @@ def _check_mixed(inv: Inventory) -> None:
     assert 2 <= _months_before_onset(inv, birth) <= 3.5
     (other,) = [p for p in inv.persons if p.dispute_stage_evidence is not None]
     assert other.role == "spouse_partner"
-    assert other.dispute_stage_evidence == "still_negotiating"
+    assert other.dispute_stage_evidence == "stalled"
 
 
 def _check_bipolar(inv: Inventory) -> None:

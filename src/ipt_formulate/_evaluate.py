@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._logic import Truth, truth
-from .rulepack import Condition, Pattern, Rule
+from .rulepack import Condition, Pattern, Rule, _finding_name
 
 Fact = Mapping[str, Any]
 Env = dict[str, tuple[str, Fact]]  # var -> (fact type, fact)
@@ -197,6 +197,21 @@ def diagnose(rule: Rule, index: FactIndex) -> Diagnosis:
                 if cond_truth(c, f, env) is None
             ]
             return go(i + 1, env, pending + extra)
+        if p.fact == "finding":
+            wanted = _finding_name(p)
+            facts = [f for f in facts if f.get("name") == wanted]
+            if not facts:
+                consider(
+                    i,
+                    0,
+                    Diagnosis(
+                        "failed",
+                        p.text,
+                        f"name == {wanted!r}",
+                        f"finding {wanted!r} was not established",
+                    ),
+                )
+                return False
         if not facts:
             consider(i, 0, Diagnosis("failed", p.text, None, f"no {p.fact} facts recorded"))
             return False

@@ -171,7 +171,7 @@ FACT_TYPES: Mapping[str, Mapping[str, FieldSpec]] = {
     },
     "event": {
         "id": FieldSpec("str", "Event id."),
-        "name": FieldSpec("str", "Display name: description, else the kind."),
+        "name": FieldSpec("str", "Display name: the kind and the id."),
         "kind": _e("Event kind.", *sorted(_EVENT_CATEGORY)),
         "category": _e("Broad category of the event.", *sorted(set(_EVENT_CATEGORY.values()))),
         "non_death_loss": FieldSpec("bool", "A loss without a death (divorce, job loss, ...)."),
@@ -331,7 +331,7 @@ def _event_fact(
     subj = persons.get(e.subject) if e.subject is not None else None
     return {
         "id": e.id,
-        "name": e.description or e.kind.replace("_", " "),
+        "name": f"{e.kind.replace('_', ' ')} ({e.id})",
         "kind": e.kind,
         "category": _EVENT_CATEGORY[e.kind],
         "non_death_loss": e.kind in NON_DEATH_LOSS_KINDS,

@@ -223,6 +223,7 @@ class Rule:
     examples: tuple[ExampleSpec, ...]
     enabled: bool
     disabled_by: tuple[tuple[str, Scalar], ...]
+    options_used: tuple[str, ...]
     stratum: int
     file: str
     line: int
@@ -367,19 +368,19 @@ def _check_option(specs: Mapping[str, OptionSpec], key: str, value: Any) -> Scal
     return value  # type: ignore[no-any-return]
 
 
-def _read_toml(path: Path) -> tuple[dict[str, Any], str]:
+def _read_toml(path: Path, display: str) -> tuple[dict[str, Any], str]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise RulePackError(
-            f"cannot read: {exc.strerror}", file=str(path), code="rulepack.io"
+            f"cannot read: {exc.strerror}", file=display, code="rulepack.io"
         ) from None
     try:
         return tomllib.loads(text), text
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"line (\d+)", str(exc))
         raise RulePackSyntaxError(
-            f"not valid TOML: {exc}", file=str(path), line=int(m[1]) if m else None
+            f"not valid TOML: {exc}", file=display, line=int(m[1]) if m else None
         ) from None
 
 
@@ -413,7 +414,7 @@ _RULE_ADAPTER = TypeAdapter(RuleSpec)
 
 
 def _parse_rule_file(path: Path, rel: str) -> list[tuple[RuleSpec, str, int]]:
-    data, text = _read_toml(path)
+    data, text = _read_toml(path, rel)
     extra = sorted(set(data) - {"rule"})
     if extra:
         raise RulePackSchemaError(
@@ -464,7 +465,7 @@ def _load_tree(
         raise RulePackError(
             "no pack.toml manifest in this directory", file=str(root), code="rulepack.no_manifest"
         )
-    data, text = _read_toml(manifest_path)
+    data, text = _read_toml(manifest_path, "pack.toml")
     try:
         manifest = ManifestSpec.model_validate(data)
     except ValidationError as exc:
@@ -527,6 +528,10 @@ def load_pack(path: str | Path, **options: Scalar) -> RulePack:
             key=f"thresholds.{_loc_key(tuple(err['loc']))}",
         ) from None
     for key, spec in option_specs.items():
+        if spec.source is not None and spec.source not in sources:
+            raise RulePackReferenceError(
+                f"unknown source {spec.source!r}", file="pack.toml", key=f"options.{key}.source"
+            )
         try:
             _check_option(option_specs, key, spec.default)
         except OptionError as exc:
@@ -630,6 +635,7 @@ def _build_rule(
 
     patterns: list[Pattern] = []
     bound: dict[str, str] = {}
+    options_used: set[str] = set(spec.enabled_when)
     for pi, ps in enumerate(spec.when):
         fields = FACT_TYPES[ps.fact]
         var = ps.bind or f"_{pi}"
@@ -676,6 +682,7 @@ def _build_rule(
                 if oname not in option_specs:
                     fail(f"unknown option {oname!r} in {value!r}", key)
                 value = options[oname]
+                options_used.add(oname)
             if ref is None and not unary:
                 _check_value(fs, fname, op, value, lambda m, k=key: fail(m, k, RulePackSchemaError))
             conds.append(Condition(fname, op, value, ref))
@@ -720,6 +727,7 @@ def _build_rule(
         examples=spec.examples,
         enabled=not disabled,
         disabled_by=tuple(disabled),
+        options_used=tuple(sorted(options_used)),
         stratum=0,
         file=file,
         line=line,
