@@ -76,3 +76,30 @@ def pack_markdown(pack: RulePack) -> str:
         for r in rules:
             lines.append(rule_markdown(pack, r).replace("### ", "#### ", 1))
     return "\n".join(lines).rstrip() + "\n"
+
+
+CATALOGUE_HEADER = """# Rule catalogue
+
+Generated from the bundled packs' metadata by
+`python -c "from ipt_formulate._catalogue import write_catalogue; write_catalogue()"`;
+`tests/test_docs.py` fails when it is out of date. Decision support for clinicians, not a
+diagnosis: every rule cites the source it encodes.
+
+"""
+
+
+def catalogue_document() -> str:
+    """The whole catalogue page: ipt-core, then ipsrt."""
+    from .rulepack import bundled_pack_path, load_pack
+
+    parts = [CATALOGUE_HEADER]
+    for name in ("ipt-core", "ipsrt"):
+        parts.append(pack_markdown(load_pack(bundled_pack_path(name))))
+        parts.append("\n")
+    return "".join(parts).rstrip() + "\n"
+
+
+def write_catalogue(path: str = "docs/rule-catalogue.md") -> None:
+    from pathlib import Path
+
+    Path(path).write_text(catalogue_document(), encoding="utf-8")
