@@ -61,6 +61,7 @@ def formulate(
     pack: RulePack | None = None,
     *,
     engine: str = "experta",
+    trace: bool = False,
 ) -> Formulation:
     """Formulate one inventory with a rule pack (default: the bundled ``ipt-core``).
 
@@ -68,6 +69,10 @@ def formulate(
     typed errors (:mod:`ipt_formulate.errors`). Thread-safe; deterministic: the same
     inventory and pack give byte-identical :meth:`Formulation.to_json`, whatever the order
     of the input lists.
+
+    ``trace=True`` adds :attr:`Formulation.trace`: every rule activation in a canonical order
+    with the hypothesis score before and after it (see :mod:`ipt_formulate.audit`). Without
+    it the output does not mention traces at all.
     """
     inv = parse_inventory(inventory)
     pack = pack if pack is not None else default_pack()
@@ -97,6 +102,11 @@ def formulate(
         )
         for f in run.findings
     )
+    recorded = None
+    if trace:
+        from .audit._trace import build_trace
+
+        recorded = build_trace(pack, run.firings, lookup, hyps)
     return Formulation(
         primary=primary,
         secondary=secondary,
@@ -114,4 +124,5 @@ def formulate(
             engine=run.engine,
             input_digest=input_digest(inv),
         ),
+        trace=recorded,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .formulation import Evidence, Formulation, Hypothesis
+from .formulation import Evidence, Formulation, Hypothesis, Trace, TraceStep
 
 
 def _hyp_line(h: Hypothesis) -> str:
@@ -59,7 +59,46 @@ def render_markdown(f: Formulation) -> str:
         f"- input: {p.input_digest}",
         "",
     ]
+    if f.trace is not None:
+        lines += render_trace_lines(f.trace)
     return "\n".join(lines)
+
+
+def _step_line(s: TraceStep) -> str:
+    binds = ", ".join(f"{b.var}={b.type}:{b.id}" for b in s.bindings) or "-"
+    out = f"{s.order}. `{s.rule_id}` v{s.rule_version} [stratum {s.stratum}] ({binds})"
+    effects = []
+    if s.hypothesis is not None and s.weight is not None:
+        repeat = "" if s.counted else ", already counted"
+        effects.append(
+            f"{s.hypothesis} {s.weight:+g}: {s.score_before:g} -> {s.score_after:g}{repeat}"
+        )
+    if s.asserts is not None:
+        effects.append(f"asserts {s.asserts}")
+    if s.advisory is not None:
+        effects.append(f"advisory ({s.advisory})")
+    return out + (" => " + "; ".join(effects) if effects else "")
+
+
+def render_trace_lines(t: Trace) -> list[str]:
+    """The trace as Markdown lines (a numbered list of activations, then hypotheses)."""
+    lines = ["## Trace", "", f"Rule activations in canonical order ({t.order}).", ""]
+    lines += [_step_line(s) for s in t.steps] or ["No rule fired."]
+    lines += ["", "Hypotheses touched (final score, rank):", ""]
+    for h in t.hypotheses:
+        rank = "not listed (evidence against only)" if h.rank is None else f"rank {h.rank}"
+        lines.append(f"- {h.key}: {h.score:g}, {rank}")
+    lines.append("")
+    return lines
+
+
+def render_trace_text(t: Trace) -> str:
+    """The trace alone as plain text."""
+    out = []
+    for ln in render_trace_lines(t):
+        ln = ln.replace("`", "")
+        out.append(ln.lstrip("#").strip() if ln.startswith("#") else ln)
+    return "\n".join(out) + "\n"
 
 
 def render_text(f: Formulation) -> str:

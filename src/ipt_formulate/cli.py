@@ -55,7 +55,23 @@ def _read_input(name: str) -> str:
 
 
 def _cmd_formulate(args: argparse.Namespace) -> int:
-    result = formulate(_read_input(args.file), _pack(args), engine=args.engine)
+    want_trace = bool(args.trace or args.graph)
+    result = formulate(_read_input(args.file), _pack(args), engine=args.engine, trace=want_trace)
+    if args.graph:
+        from .audit import derivation_graph, graph_to_dot, graph_to_json
+
+        try:
+            graph = derivation_graph(result, args.hypothesis)
+        except KeyError as exc:
+            raise IptFormulateError(str(exc.args[0]), code="trace.unknown_hypothesis") from None
+        text = (
+            graph_to_dot(graph)
+            if args.graph.endswith((".dot", ".gv"))
+            else json.dumps(graph_to_json(graph), indent=2, sort_keys=True) + "\n"
+        )
+        _write_output(args.graph, text)
+    if not args.trace and result.trace is not None:
+        result = result.model_copy(update={"trace": None})
     if args.format == "json":
         sys.stdout.write(result.to_json())
     elif args.format == "markdown":
@@ -63,6 +79,16 @@ def _cmd_formulate(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(result.to_text())
     return 0
+
+
+def _write_output(name: str, text: str) -> None:
+    if name == "-":
+        sys.stdout.write(text)
+        return
+    try:
+        Path(name).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise IptFormulateError(f"cannot write {name}: {exc.strerror}", code="output.io") from None
 
 
 def _cmd_rules(args: argparse.Namespace) -> int:
@@ -140,6 +166,21 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("file")
     f.add_argument("--format", choices=("json", "markdown", "text"), default="json")
     f.add_argument("--engine", choices=ENGINES, default="experta")
+    f.add_argument(
+        "--trace",
+        action="store_true",
+        help="add every rule activation (canonical order, score before/after) to the output",
+    )
+    f.add_argument(
+        "--graph",
+        metavar="FILE",
+        help="write the derivation graph: DOT if FILE ends in .dot/.gv, else node-link JSON",
+    )
+    f.add_argument(
+        "--hypothesis",
+        metavar="KEY",
+        help="with --graph: only the derivation of this hypothesis (e.g. grief:person:mum)",
+    )
     pack_args(f)
     f.set_defaults(func=_cmd_formulate)
 

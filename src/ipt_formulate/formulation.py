@@ -23,6 +23,10 @@ __all__ = [
     "Hypothesis",
     "Provenance",
     "RuleCheck",
+    "Trace",
+    "TraceBinding",
+    "TraceHypothesis",
+    "TraceStep",
     "WhyNot",
     "formulation_json_schema",
 ]
@@ -126,6 +130,61 @@ class Provenance(_Out):
     input_digest: str
 
 
+class TraceBinding(_Out):
+    """A fact a rule pattern bound: the rule's variable, the fact's type and id."""
+
+    var: str
+    type: str
+    id: str
+
+
+class TraceStep(_Out):
+    """One rule activation, in canonical order, and what it did."""
+
+    order: int = Field(description="1-based position in the canonical order.")
+    rule_id: str
+    rule_version: int
+    stratum: int = Field(description="Stratum of the rule (chained findings run later).")
+    bindings: tuple[TraceBinding, ...]
+    asserts: str | None = Field(
+        default=None, description="Id of the finding the rule asserted, e.g. 'grief_risk@mum'."
+    )
+    advisory: str | None = Field(default=None, description="Advisory raised: 'level kind'.")
+    hypothesis: str | None = Field(
+        default=None, description="Key of the hypothesis the evidence bears on (area:kind:id)."
+    )
+    weight: float | None = None
+    counted: bool | None = Field(
+        default=None,
+        description="False when the rule already counted for this hypothesis (a rule counts "
+        "once per hypothesis, however many ways it matched).",
+    )
+    score_before: float | None = Field(
+        default=None, description="Certainty factor of the hypothesis before this step."
+    )
+    score_after: float | None = Field(
+        default=None, description="Certainty factor of the hypothesis after this step."
+    )
+
+
+class TraceHypothesis(_Out):
+    """Every hypothesis the trace touched, with its final score and rank."""
+
+    key: str
+    area: str
+    focus: Focus
+    score: float
+    rank: int | None = Field(description="Rank in the formulation; None if only opposed.")
+
+
+class Trace(_Out):
+    """Every rule activation of one formulation, in a canonical (reproducible) order."""
+
+    order: str = "stratum, then rule id, then bindings"
+    steps: tuple[TraceStep, ...]
+    hypotheses: tuple[TraceHypothesis, ...]
+
+
 class Formulation(_Out):
     """The result of :func:`ipt_formulate.formulate`."""
 
@@ -138,13 +197,22 @@ class Formulation(_Out):
     findings: tuple[Finding, ...]
     advisories: tuple[Advisory, ...]
     provenance: Provenance
+    trace: Trace | None = Field(
+        default=None,
+        description="Rule activations, only when requested (formulate(..., trace=True)).",
+    )
+
+    def _exclude(self) -> set[str] | None:
+        # without a trace, the output is exactly what it was before traces existed
+        return {"trace"} if self.trace is None else None
 
     def to_json(self, *, indent: int | None = 2) -> str:
         """Canonical JSON: same inventory + same pack -> the same bytes."""
-        return self.model_dump_json(indent=indent) + ("\n" if indent is not None else "")
+        text = self.model_dump_json(indent=indent, exclude=self._exclude())
+        return text + ("\n" if indent is not None else "")
 
     def to_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        return self.model_dump(mode="json", exclude=self._exclude())
 
     def to_markdown(self) -> str:
         from ._render import render_markdown
