@@ -49,6 +49,8 @@ def _compile_pattern(p: Pattern, joins: Mapping[tuple[str, str], str]) -> Any:
     for c in p.conditions:
         if c.ref is not None:
             match_on[c.field] = joins[c.ref]
+        elif c.op == "known" and (p.var, c.field) in joins:
+            continue  # the MATCH binding below already requires a known value
         else:
             tests.setdefault(c.field, []).append(
                 predicate(c.op, c.value, negated_pattern=not p.exists)
@@ -89,11 +91,15 @@ def _make_rhs(rule: Rule, vars_: tuple[str, ...]) -> Callable[..., None]:
 
 
 def _compile_rule(rule: Rule, salience: int) -> Any:
+    # One MATCH name per joined value. A field joined to an earlier variable's field shares
+    # that name, so a later join on it cannot overwrite the earlier one (a chain
+    # sd.focus == deceased.id == death.subject is one MATCH variable).
     joins: dict[tuple[str, str], str] = {}
     for p in rule.patterns:
         for c in p.conditions:
             if c.ref is not None:
-                joins[c.ref] = _join_name(*c.ref)
+                name = joins.setdefault(c.ref, _join_name(*c.ref))
+                joins.setdefault((p.var, c.field), name)
     # experta itself prepends InitialFact when the first pattern is a NOT
     ces = [_compile_pattern(p, joins) for p in rule.patterns]
     vars_ = tuple(p.var for p in rule.patterns if p.exists)

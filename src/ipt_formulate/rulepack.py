@@ -481,8 +481,11 @@ def _load_tree(
     specs: list[tuple[RuleSpec, str, int]] = []
     for ext in manifest.pack.extends:
         pm, pspecs, pparents = _load_tree(root / ext, (*seen, str(root)))
-        parents.extend([*pparents, pm])
-        specs.extend((s, f"{pm.pack.name}/{f}", ln) for s, f, ln in pspecs)
+        for m in [*pparents, pm]:
+            if all(m.pack.name != q.pack.name for q in parents):  # diamond: load once
+                parents.append(m)
+        have = {s.id for s, _, _ in specs}
+        specs.extend((s, f"{pm.pack.name}/{f}", ln) for s, f, ln in pspecs if s.id not in have)
     own: list[tuple[RuleSpec, str, int]] = []
     for path in sorted(root.glob("*.toml")):
         if path.name == "pack.toml":
@@ -630,6 +633,10 @@ def _build_rule(
     for k, v in spec.enabled_when.items():
         if k not in option_specs:
             fail(f"unknown option {k!r}", f"enabled_when.{k}")
+        try:
+            _check_option(option_specs, k, v)
+        except OptionError as exc:
+            fail(str(exc), f"enabled_when.{k}", RulePackSchemaError)
         if options.get(k) != v:
             disabled.append((k, options.get(k, "")))
 
@@ -676,6 +683,12 @@ def _build_rule(
                     fail(f"{bound[target]} facts have no field {tfield!r}", key)
                 if op != "==":
                     fail("references (joins) support only '=='", key, RulePackSchemaError)
+                if any(c.field == fname and c.ref is not None for c in conds):
+                    fail(
+                        f"field {fname!r} is already joined in this pattern",
+                        key,
+                        RulePackSchemaError,
+                    )
                 ref, value = (target, tfield), None
             elif isinstance(value, str) and value.startswith("$"):
                 oname = value[1:]
@@ -696,6 +709,17 @@ def _build_rule(
         patterns.append(pat)
         if ps.bind is not None:
             bound[ps.bind] = ps.fact
+    # a fact can be bound only if the fields later patterns join on are known: joins compare
+    # identities, never unknowns (the same in every backend)
+    joined = {c.ref for pat in patterns for c in pat.conditions if c.ref is not None}
+    for k, pat in enumerate(patterns):
+        extra = tuple(
+            Condition(fld, "known")
+            for var, fld in sorted(joined)
+            if var == pat.var and Condition(fld, "known") not in pat.conditions
+        )
+        if extra:
+            patterns[k] = replace(pat, conditions=pat.conditions + extra)
     if spec.focus is not None and spec.focus != "network":
         if spec.focus not in bound:
             fail(f"focus {spec.focus!r} is not a bound variable", "focus")
@@ -754,7 +778,7 @@ def _check_value(fs: Any, fname: str, op: str, value: Any, fail: Any) -> None:
 def _stratify(rules: list[Rule]) -> list[Rule]:
     """Order chained findings: a rule runs after every rule producing a finding it reads,
     and strictly after those producing a finding it negates. Rejects dangling findings
-    and cycles through negation."""
+    and any cycle of findings."""
     active = [r for r in rules if r.status == "active"]
     producers: dict[str, list[str]] = {}
     for r in active:

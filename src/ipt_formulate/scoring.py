@@ -5,8 +5,9 @@ factor ``w`` in [-0.99, 0.99]. For one hypothesis (area + focus), supporting wei
 into a measure of belief ``MB = 1 - Π(1 - w)`` and opposing weights into a measure of
 disbelief ``MD = 1 - Π(1 - |w|)``; the score is ``CF = (MB - MD) / (1 - min(MB, MD))``.
 This is what EMYCIN's pairwise rule computes for same-signed evidence, but taken over the
-multiset at once, so it is commutative and associative by construction (the pairwise rule
-for mixed signs is not associative). Scores stay in (-1, 1). A rule counts once per
+multiset at once, so it is commutative and associative by construction, also in floating
+point (folding the pairwise rule in different orders can differ in the last digits).
+Scores stay in [-1, 1]. A rule counts once per
 hypothesis, however many ways it matched.
 
 **Ranking** is by score, then the pack's area order, then focus id: deterministic.
