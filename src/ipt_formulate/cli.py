@@ -1,4 +1,4 @@
-"""Command-line interface: ``ipt-formulate formulate|rules|schema``.
+"""Command-line interface: ``ipt-formulate formulate|batch|agreement|diff|synth|rules|schema``.
 
 Exit codes: 0 success; 1 a check failed (``rules lint`` found errors); 2 invalid input (bad
 inventory, empty file, broken rule pack, unknown option), reported as one paragraph on stderr
@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,23 @@ def _pack(args: argparse.Namespace) -> RulePack:
     options = dict(getattr(args, "option", None) or [])
     path = args.pack if args.pack else bundled_pack_path("ipt-core")
     return load_pack(path, **options)
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = _non_negative(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("expected an integer >= 1")
+    return value
 
 
 def _read_input(name: str) -> str:
@@ -133,6 +150,113 @@ def _cmd_rules(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pack_from(path: str | None, options: Sequence[tuple[str, Scalar]] | None) -> RulePack:
+    return load_pack(path or bundled_pack_path("ipt-core"), **dict(options or []))
+
+
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from .audit import BatchSummary, batch_file
+
+    summary = BatchSummary()
+    show = not args.quiet and sys.stderr.isatty()
+    try:
+        batch_file(
+            args.input,
+            args.output,
+            _pack(args),
+            workers=args.workers,
+            engine=args.engine,
+            trace=args.trace,
+            resume=args.resume,
+            chunksize=args.chunksize,
+            progress=None if not args.quiet else False,
+            summary=summary,
+        )
+    except KeyboardInterrupt:
+        print(
+            f"ipt-formulate: interrupted; {summary.ok + summary.errors + summary.skipped:,} "
+            f"line(s) done in {args.output}. Continue with the same command and --resume.",
+            file=sys.stderr,
+        )
+        return 130
+    if show:
+        print(f"ipt-formulate batch: {summary.describe()}", file=sys.stderr)
+    return 0
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from .audit import SynthOptions, write_cohort
+
+    opts = SynthOptions(
+        min_persons=args.min_persons,
+        max_persons=max(args.max_persons, args.min_persons),
+        max_events=args.max_events,
+        max_relationships=args.max_relationships,
+        unknowns=not args.no_unknowns,
+        date_style=args.date_style,
+        invalid=args.invalid,
+    )
+    write_cohort(args.output, args.n, args.seed, opts, workers=args.workers)
+    return 0
+
+
+def _summaries(
+    path: str, packs: Sequence[RulePack], args: argparse.Namespace
+) -> Iterator[dict[str, Any]]:
+    from .audit._batch import _open_in, _state, cpu_count, ordered_map, read_lines
+
+    workers = cpu_count() if args.workers == 0 else args.workers
+    with _open_in(path) as (fin, _):
+        items = ((n, raw) for n, raw, _ in read_lines(fin))
+        state = _state(packs, args.engine)
+        for _, results in ordered_map("summaries", items, state, workers=workers):
+            yield from results
+
+
+def _cmd_agreement(args: argparse.Namespace) -> int:
+    from .audit import agreement, load_labels
+
+    pack = _pack(args)
+    labels, areas, ignored = load_labels(args.labels, pack)
+    report = agreement(
+        _summaries(args.cohort, [pack], args),
+        labels,
+        pack,
+        areas=areas,
+        presence_threshold=args.presence_threshold,
+        ignored_columns=ignored,
+    )
+    text = {"table": report.to_table, "json": report.to_json, "csv": report.to_csv}[args.format]()
+    _write_output(args.output, text)
+    if args.disagreements:
+        _write_output(args.disagreements, report.disagreements_csv())
+    return 0
+
+
+def _cmd_diff(args: argparse.Namespace) -> int:
+    from .audit import cohort_diff, diff_packs
+
+    paths = args.pack or []
+    if not 1 <= len(paths) <= 2:
+        raise IptFormulateError(
+            "diff needs --pack A --pack B (or one --pack with --option-b)", code="diff.packs"
+        )
+    a = _pack_from(paths[0], args.option_a)
+    b = _pack_from(paths[-1], args.option_b)
+    static = diff_packs(a, b)
+    if args.cohort is None:
+        out = static.to_text() if args.format == "text" else _json(static.to_dict())
+    else:
+        result = cohort_diff(_summaries(args.cohort, [a, b], args), static)
+        out = result.to_text() if args.format == "text" else result.to_json()
+    _write_output(args.output, out)
+    return 0
+
+
+def _json(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
 def _cmd_schema(args: argparse.Namespace) -> int:
     schema: dict[str, Any] = {
         "inventory": inventory_json_schema,
@@ -199,6 +323,117 @@ def build_parser() -> argparse.ArgumentParser:
     lint.add_argument("dir")
     r.set_defaults(func=_cmd_rules)
 
+    from .audit import default_engine
+
+    def workers_arg(p: argparse.ArgumentParser, default: int = 1) -> None:
+        p.add_argument(
+            "--workers",
+            type=_non_negative,
+            default=default,
+            metavar="N",
+            help=f"worker processes (0 = one per CPU; default {default})",
+        )
+
+    def engine_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--engine", choices=ENGINES, default=default_engine())
+
+    b = sub.add_parser(
+        "batch",
+        help="formulate a JSONL cohort: one output line per input line, in order",
+        description="Formulate every line of a JSONL file (one inventory per line). Writes one "
+        "JSON line per input line, in input order: {line, id, formulation} or {line, error}. "
+        "A progress bar is shown when stderr is a terminal.",
+    )
+    b.add_argument("input", help="JSONL file of inventories, or - for stdin")
+    b.add_argument("-o", "--output", default="-", help="output JSONL file (default: stdout)")
+    workers_arg(b)
+    engine_arg(b)
+    b.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the complete lines already in OUTPUT and continue after them",
+    )
+    b.add_argument("--trace", action="store_true", help="add a trace to every formulation")
+    b.add_argument("--chunksize", type=_positive, default=16, help="lines per task (default 16)")
+    b.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
+    pack_args(b)
+    b.set_defaults(func=_cmd_batch)
+
+    a = sub.add_parser(
+        "agreement",
+        help="agreement of the engine with clinician labels (Cohen's kappa)",
+        description="Compare the engine with clinician labels: Cohen's kappa with 95%% CI and "
+        "percent agreement for the presence of each area and for the primary focus, confusion "
+        "matrices, and the disagreeing records with the rules behind the engine's call. "
+        "Label CSV header: id,<area>,...,primary (see docs/auditing.md).",
+    )
+    a.add_argument("cohort", help="JSONL of inventories (or batch output) with ids")
+    a.add_argument("labels", help="label CSV: id, one 0/1 column per area, primary")
+    a.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    a.add_argument("-o", "--output", default="-", help="report file (default: stdout)")
+    a.add_argument("--disagreements", metavar="CSV", help="also write the disagreements as CSV")
+    a.add_argument(
+        "--presence-threshold",
+        type=float,
+        metavar="X",
+        help="an area is present when its best score is >= X (default: the pack's primary_min)",
+    )
+    workers_arg(a)
+    engine_arg(a)
+    pack_args(a)
+    a.set_defaults(func=_cmd_agreement)
+
+    d = sub.add_parser(
+        "diff",
+        help="compare two rule packs, statically and on a cohort",
+        description="Static diff of two packs (rules added, removed, changed), and, with a "
+        "cohort, how many primary focuses change, in which direction, and which rules account "
+        "for each change.",
+    )
+    d.add_argument("cohort", nargs="?", help="JSONL of inventories (optional)")
+    d.add_argument(
+        "--pack", action="append", metavar="DIR", help="pack A, then pack B (give it twice)"
+    )
+    for which in ("a", "b"):
+        d.add_argument(
+            f"--option-{which}",
+            metavar="KEY=VALUE",
+            action="append",
+            type=_parse_option,
+            help=f"override an option of pack {which.upper()}",
+        )
+    d.add_argument("--format", choices=("text", "json"), default="text")
+    d.add_argument("-o", "--output", default="-", help="report file (default: stdout)")
+    workers_arg(d)
+    engine_arg(d)
+    d.set_defaults(func=_cmd_diff)
+
+    y = sub.add_parser(
+        "synth",
+        help="write a synthetic cohort (reproducible from --seed)",
+        description="Write N inventories drawn from ipt_formulate.testing strategies. The same "
+        "seed and knobs give the same file (for the same ipt-formulate and hypothesis "
+        "versions); record i does not depend on N. Needs hypothesis.",
+    )
+    y.add_argument("-n", type=_non_negative, required=True, help="number of inventories")
+    y.add_argument("--seed", type=int, default=0)
+    y.add_argument("-o", "--output", default="-", help="output JSONL (default: stdout)")
+    y.add_argument("--min-persons", type=_non_negative, default=0)
+    y.add_argument("--max-persons", type=_non_negative, default=5)
+    y.add_argument("--max-events", type=_non_negative, default=5)
+    y.add_argument("--max-relationships", type=_non_negative, default=4)
+    y.add_argument("--no-unknowns", action="store_true", help="no unknown clinical values")
+    y.add_argument("--date-style", choices=("dates", "months", "mixed"), default="mixed")
+    y.add_argument(
+        "--invalid",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="fraction of records with exactly one defect (default 0)",
+    )
+    workers_arg(y)
+    y.set_defaults(func=_cmd_synth)
+
     s = sub.add_parser("schema", help="print a JSON Schema")
     s.add_argument("which", choices=("inventory", "rules", "formulation"))
     s.set_defaults(func=_cmd_schema)
@@ -216,6 +451,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and closed early
         sys.stderr.close()
         return 0
+    except KeyboardInterrupt:
+        print("ipt-formulate: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

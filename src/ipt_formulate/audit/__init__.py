@@ -1,9 +1,30 @@
 """Audit tooling for researchers: traces, batch runs, agreement with clinicians, pack diffs
 and synthetic cohorts. See ``docs/auditing.md``.
+
+* :func:`derivation_graph`, :func:`graph_to_json`, :func:`graph_to_dot`: the derivation of a
+  traced formulation (``formulate(..., trace=True)``) as a graph.
+* :func:`formulate_many`, :func:`batch_file`: many inventories, several processes, one result
+  per input, in order.
+* :func:`load_labels`, :func:`agreement`, :func:`cohen_kappa`: agreement with clinicians.
+* :func:`diff_packs`, :func:`cohort_diff`: what changes between two rule packs.
+* :func:`synth_records`, :func:`write_cohort`: reproducible synthetic cohorts.
 """
 
 from __future__ import annotations
 
+from ._agreement import (
+    AgreementReport,
+    Disagreement,
+    Kappa,
+    Label,
+    agreement,
+    cohen_kappa,
+    load_labels,
+)
+from ._batch import BatchResult, BatchSummary, batch_file, default_engine, formulate_many
+from ._diff import CohortDiff, FocusChange, PackDiff, RuleCause, cohort_diff, diff_packs
+from ._summary import summarize
+from ._synth import SynthOptions, synth_records, write_cohort
 from ._trace import (
     build_trace,
     derivation_graph,
@@ -13,9 +34,31 @@ from ._trace import (
 )
 
 __all__ = [
+    "AgreementReport",
+    "BatchResult",
+    "BatchSummary",
+    "CohortDiff",
+    "Disagreement",
+    "FocusChange",
+    "Kappa",
+    "Label",
+    "PackDiff",
+    "RuleCause",
+    "SynthOptions",
+    "agreement",
+    "batch_file",
     "build_trace",
+    "cohen_kappa",
+    "cohort_diff",
+    "default_engine",
     "derivation_graph",
+    "diff_packs",
+    "formulate_many",
     "graph_to_dot",
     "graph_to_json",
     "hypothesis_key",
+    "load_labels",
+    "summarize",
+    "synth_records",
+    "write_cohort",
 ]
