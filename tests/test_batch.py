@@ -1,0 +1,332 @@
+"""Batch runs: one output line per input line, in order, errors as records, resume, progress."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import EXAMPLES
+from ipt_formulate import RulePack, formulate
+from ipt_formulate.audit import BatchSummary, _batch, batch_file, default_engine, formulate_many
+from ipt_formulate.audit._synth import synth_records
+
+# Deliberately invalid lines and the error code each must produce.
+INVALID: list[tuple[bytes, str]] = [
+    (b"", "input.blank"),
+    (b"   \t", "input.blank"),
+    (b"{not json", "input.malformed"),
+    (b"[1, 2, 3]", "input.malformed"),
+    (b'"just a string"', "input.malformed"),
+    (b"\xff\xfe{}", "input.malformed"),  # not UTF-8
+    (b'{"episode": {}}', "inventory.missing_field"),
+    (b'{"episode": {"assessment_date": "2026-01-01"}, "colour": "red"}', "inventory.unknown_field"),
+    (
+        b'{"episode": {"assessment_date": "2026-01-01"}, '
+        b'"persons": [{"id": "patient", "role": "friend"}]}',
+        "inventory.reserved_id",
+    ),
+    (b'{"episode": {"assessment_date": "2026-01-01"}, "persons": 3}', "inventory.wrong_type"),
+]
+
+
+def cli(*args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ipt_formulate", *args], capture_output=True, text=True, **kw
+    )
+
+
+def mixed_cohort(n_valid: int, seed: int = 3) -> tuple[list[bytes], dict[int, str]]:
+    """Synthetic inventories with the invalid lines spread through; expected codes by line."""
+    lines = [s.encode() for s in synth_records(n_valid, seed)]
+    expected: dict[int, str] = {}
+    step = max(1, len(lines) // (len(INVALID) + 1))
+    for k, (raw, code) in enumerate(INVALID):
+        pos = (k + 1) * step + k
+        lines.insert(pos, raw)
+        expected[pos + 1] = code
+    return lines, expected
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[int, str]]:
+    lines, expected = mixed_cohort(290)
+    path = tmp_path_factory.mktemp("batch") / "cohort.jsonl"
+    # CRLF on one line, no newline at the very end
+    path.write_bytes(b"\n".join(lines[:5]) + b"\r\n" + b"\n".join(lines[5:]))
+    assert len(lines) == 300
+    return path, expected
+
+
+def records(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def check_output(out: Path, expected: dict[int, str], n: int) -> None:
+    text = out.read_text(encoding="utf-8")
+    assert text.endswith("\n") and text.count("\n") == n
+    recs = records(out)
+    assert [r["line"] for r in recs] == list(range(1, n + 1))
+    for r in recs:
+        if r["line"] in expected:
+            assert set(r) == {"line", "error"}, r
+            assert r["error"]["code"] == expected[r["line"]]
+            assert r["error"]["message"]
+        else:
+            assert set(r) == {"line", "id", "formulation"}, r
+            assert r["id"] == f"synth-3-{r['line'] - sum(k < r['line'] for k in expected):06d}"
+            assert r["formulation"]["status"] == "tentative"
+
+
+# ------------------------------------------------------------------ the file batch
+def test_300_lines_with_invalid_ones_one_output_line_each(
+    cohort: tuple[Path, dict[int, str]], tmp_path: Path, core_pack: RulePack
+) -> None:
+    path, expected = cohort
+    out1, out2 = tmp_path / "w1.jsonl", tmp_path / "w2.jsonl"
+    s1 = batch_file(path, out1, core_pack, workers=1)
+    s2 = batch_file(path, out2, core_pack, workers=2, chunksize=7)
+    check_output(out1, expected, 300)
+    assert out1.read_bytes() == out2.read_bytes()  # the same bytes, whatever the workers
+    assert (s1.lines, s1.ok, s1.errors) == (300, 290, 10) == (s2.lines, s2.ok, s2.errors)
+    assert s1.error_codes["input.blank"] == 2 and sum(s1.error_codes.values()) == 10
+    # each formulation is exactly what formulate() gives for that line
+    line = path.read_bytes().split(b"\n")[0]
+    first = records(out1)[0]["formulation"]
+    assert first == formulate(line.decode(), core_pack, engine=default_engine()).to_dict()
+    assert first["provenance"]["engine"] == default_engine()
+
+
+def test_cli_batch_matches_the_api(
+    cohort: tuple[Path, dict[int, str]], tmp_path: Path, core_pack: RulePack
+) -> None:
+    path, _ = cohort
+    res = cli("batch", str(path), "-o", str(tmp_path / "cli.jsonl"), "--workers", "2")
+    assert res.returncode == 0, res.stderr
+    assert res.stderr == ""  # quiet when stderr is not a terminal
+    batch_file(path, tmp_path / "api.jsonl", core_pack)
+    assert (tmp_path / "cli.jsonl").read_bytes() == (tmp_path / "api.jsonl").read_bytes()
+    # stdin to stdout
+    res = cli("batch", "-", input=(EXAMPLES / "grief.json").read_text().replace("\n", " "))
+    assert res.returncode == 0, res.stderr
+    (rec,) = [json.loads(x) for x in res.stdout.splitlines()]
+    assert rec["id"] == "grief" and rec["formulation"]["primary"]["area"] == "grief"
+
+
+def test_line_ends_and_blank_lines(tmp_path: Path) -> None:
+    grief = json.dumps(json.loads((EXAMPLES / "grief.json").read_text()))
+    for text, codes in [
+        ("", []),
+        ("\n", ["input.blank"]),
+        (grief, [None]),
+        (grief + "\n", [None]),
+        (grief + "\n\n", [None, "input.blank"]),
+        ("\n" + grief + "\r\n\r\n" + grief, ["input.blank", None, "input.blank", None]),
+    ]:
+        src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+        src.write_text(text, encoding="utf-8", newline="")
+        batch_file(src, out)
+        got = [r.get("error", {}).get("code") for r in records(out)]
+        assert got == codes, text
+
+
+def test_resume_after_a_partial_write(
+    cohort: tuple[Path, dict[int, str]], tmp_path: Path, core_pack: RulePack
+) -> None:
+    path, _ = cohort
+    full = tmp_path / "full.jsonl"
+    batch_file(path, full, core_pack)
+    lines = full.read_bytes().splitlines(keepends=True)
+    part = tmp_path / "part.jsonl"
+    part.write_bytes(b"".join(lines[:123]) + lines[123][:40])  # killed mid-line
+    summary = batch_file(path, part, core_pack, resume=True, workers=2)
+    assert summary.skipped == 123 and summary.lines == 300 - 123
+    assert part.read_bytes() == full.read_bytes()
+    # resuming a finished output does nothing; a missing output starts from scratch
+    assert batch_file(path, part, core_pack, resume=True).lines == 0
+    fresh = tmp_path / "fresh.jsonl"
+    assert batch_file(path, fresh, core_pack, resume=True).lines == 300
+
+
+def test_resume_refuses_an_unrelated_output(tmp_path: Path) -> None:
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text("\n\n\n", encoding="utf-8")
+    out.write_text('{"hello": 1}\n', encoding="utf-8")
+    res = cli("batch", str(src), "-o", str(out), "--resume")
+    assert res.returncode == 2 and "batch.resume_mismatch" in res.stderr
+
+
+def test_interrupt_then_resume(tmp_path: Path, core_pack: RulePack) -> None:
+    lines = [s.encode() for s in synth_records(400, 11)]
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(b"\n".join(lines) + b"\n")
+    out = tmp_path / "out.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ipt_formulate", "batch", str(src), "-o", str(out), "--chunksize=2"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if out.exists() and out.read_bytes().count(b"\n") >= 20:
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    done = out.read_bytes().count(b"\n")
+    if proc.returncode == 130:
+        assert "--resume" in err and done < 400
+    else:  # pragma: no cover - the machine finished all 400 lines before the signal
+        assert proc.returncode == 0
+    res = cli("batch", str(src), "-o", str(out), "--resume", "--workers", "2")
+    assert res.returncode == 0, res.stderr
+    full = tmp_path / "full.jsonl"
+    batch_file(src, full, core_pack)
+    assert out.read_bytes() == full.read_bytes()
+
+
+# ------------------------------------------------------------------ the Python API
+def test_formulate_many_yields_one_result_per_input_in_order(core_pack: RulePack) -> None:
+    grief = json.loads((EXAMPLES / "grief.json").read_text())
+    inputs: list[Any] = [grief, "", "{oops", json.dumps(grief), b"\n", grief]
+    for workers in (1, 2):
+        results = list(formulate_many(inputs, core_pack, workers=workers, chunksize=1))
+        assert [r.line for r in results] == [1, 2, 3, 4, 5, 6]
+        assert [r.ok for r in results] == [True, False, False, True, False, True]
+        assert [r.error["code"] for r in results if r.error] == [
+            "input.blank",
+            "input.malformed",
+            "input.blank",
+        ]
+        assert results[0].formulation == formulate(grief, core_pack, engine=default_engine())
+        assert results[0].id == "grief"
+        assert results[1].to_dict()["error"]["code"] == "input.blank"
+
+
+def test_formulate_many_is_lazy_and_bounded() -> None:
+    pulled = 0
+
+    def source() -> Iterator[str]:
+        nonlocal pulled
+        for s in synth_records(200, 5):
+            pulled += 1
+            yield s
+
+    it = formulate_many(source(), workers=2, chunksize=4)
+    first = next(it)
+    assert first.ok
+    # at most window (= 4 chunks per worker) chunks of 4 were read ahead
+    assert pulled <= 2 * 4 * 4 + 4
+    it.close()
+
+
+def _crashing_job(state: Any, chunk: Any) -> Any:
+    for _, raw in chunk:
+        if b"CRASH" in raw:
+            os._exit(3)  # a worker dying hard: no exception, no cleanup
+    return _batch._lines_job(state, chunk)
+
+
+def test_a_crashing_worker_loses_only_its_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(_batch._JOBS, "lines", (_crashing_job, _batch._lines_crash))
+    lines = [s.encode() for s in synth_records(40, 2)]
+    lines[17] = b'{"CRASH": 1}'
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_bytes(b"\n".join(lines) + b"\n")
+    ctx = multiprocessing.get_context("fork")  # children inherit the patched job table
+    summary = batch_file(src, out, workers=2, chunksize=4, mp_context=ctx)
+    recs = records(out)
+    assert [r["line"] for r in recs] == list(range(1, 41))
+    assert [r["line"] for r in recs if "error" in r] == [18]
+    assert recs[17]["error"]["code"] == "batch.worker_crashed"
+    assert summary.error_codes == {"batch.worker_crashed": 1}
+
+
+def test_progress_only_on_a_terminal(cohort: tuple[Path, dict[int, str]], tmp_path: Path) -> None:
+    path, _ = cohort
+    quiet = io.StringIO()
+    batch_file(path, tmp_path / "a.jsonl", progress_stream=quiet)
+    assert quiet.getvalue() == ""  # a StringIO is not a terminal
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    tty = Tty()
+    batch_file(path, tmp_path / "b.jsonl", progress_stream=tty)
+    shown = tty.getvalue()
+    assert "lines/s" in shown and "ETA" in shown and "100%" in shown and shown.endswith("\n")
+
+
+def test_progress_rate_and_eta() -> None:
+    bar = _batch.Progress(io.StringIO(), enabled=True, total_bytes=1000)
+    bar.skipped(200)  # resumed: already done, not part of the rate
+    bar.lines, bar.bytes = 50, 600
+    text = bar.render(elapsed=10.0)
+    assert text.startswith(" 60%") and "5 lines/s" in text and "ETA 00:10" in text
+    assert "ETA" not in _batch.Progress(io.StringIO(), enabled=True, total_bytes=None).render(1)
+
+
+def test_default_engine_follows_the_engine_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ipt_formulate import engine
+
+    if hasattr(engine, "DEFAULT_BATCH_ENGINE"):
+        assert default_engine() == engine.DEFAULT_BATCH_ENGINE
+    else:
+        assert default_engine() == "experta"
+    monkeypatch.setattr(engine, "DEFAULT_BATCH_ENGINE", "some-engine", raising=False)
+    assert default_engine() == "some-engine"
+
+
+def test_summary_describes_the_run() -> None:
+    s = BatchSummary(lines=10, ok=8, errors=2, seconds=2.0)
+    s.error_codes.update({"input.blank": 2})
+    assert s.describe() == (
+        "10 line(s): 8 formulated, 2 error(s) (input.blank 2) in 2.0 s (5 lines/s)"
+    )
+
+
+# ------------------------------------------------------------------ the acceptance run
+def _run_slow(request: pytest.FixtureRequest) -> bool:
+    flag = False
+    with contextlib.suppress(ValueError):  # ValueError: the option is not registered
+        flag = bool(request.config.getoption("--run-slow"))
+    return flag or os.environ.get("IPT_RUN_SLOW") == "1"
+
+
+@pytest.mark.slow
+def test_10000_synthetic_inventories_with_invalid_lines(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if not _run_slow(request):
+        pytest.skip("slow: run with --run-slow or IPT_RUN_SLOW=1")
+    cohort = tmp_path / "cohort.jsonl"
+    res = cli("synth", "-n", "10000", "--seed", "3", "-o", str(cohort), "--workers", "2")
+    assert res.returncode == 0, res.stderr
+    lines = cohort.read_bytes().splitlines()
+    expected: dict[int, str] = {}
+    for k, (raw, code) in enumerate(INVALID):
+        pos = (k + 1) * 900 + k
+        lines.insert(pos, raw)
+        expected[pos + 1] = code
+    cohort.write_bytes(b"\n".join(lines) + b"\n")
+    out = tmp_path / "out.jsonl"
+    t0 = time.perf_counter()
+    res = cli("batch", str(cohort), "-o", str(out), "--workers", "2")
+    elapsed = time.perf_counter() - t0
+    assert res.returncode == 0, res.stderr
+    check_output(out, expected, 10000 + len(INVALID))
+    print(f"10,010-line batch, 2 workers: {elapsed:.1f} s")
