@@ -330,3 +330,43 @@ def test_10000_synthetic_inventories_with_invalid_lines(
     assert res.returncode == 0, res.stderr
     check_output(out, expected, 10000 + len(INVALID))
     print(f"10,010-line batch, 2 workers: {elapsed:.1f} s")
+
+
+# ------------------------------------------------------------------ Dask (optional extra)
+def test_dask_batch_matches_the_local_batch(
+    cohort: tuple[Path, dict[int, str]], tmp_path: Path, core_pack: RulePack
+) -> None:
+    pytest.importorskip("dask.bag")
+    distributed = pytest.importorskip("distributed")
+    import dask.bag as db
+
+    from ipt_formulate.audit import batch_dask, formulate_bag
+
+    path, expected = cohort
+    local = tmp_path / "local.jsonl"
+    batch_file(path, local, core_pack)
+    with (
+        distributed.LocalCluster(
+            n_workers=1,
+            threads_per_worker=2,
+            processes=False,
+            protocol="tcp",
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        out = tmp_path / "dask.jsonl"
+        summary = batch_dask(path, out, core_pack, client=client, chunksize=8)
+        assert summary.lines == 300 and summary.errors == len(expected)
+        assert out.read_bytes() == local.read_bytes()
+        # the command line, connecting to the scheduler's loopback address
+        res = cli("batch", str(path), "-o", str(tmp_path / "cli.jsonl"), "--dask",
+                  cluster.scheduler_address)  # fmt: skip
+        assert res.returncode == 0, res.stderr
+        assert (tmp_path / "cli.jsonl").read_bytes() == local.read_bytes()
+        # a bag of (line, inventory) pairs
+        raw = path.read_bytes().split(b"\n")
+        bag = db.from_sequence(list(enumerate(raw, start=1)), npartitions=4)
+        recs = formulate_bag(bag, core_pack).compute(scheduler=client.get)
+        assert recs == records(local)

@@ -159,19 +159,22 @@ def _cmd_batch(args: argparse.Namespace) -> int:
 
     summary = BatchSummary()
     show = not args.quiet and sys.stderr.isatty()
+    options: dict[str, Any] = {
+        "workers": args.workers,
+        "engine": args.engine,
+        "trace": args.trace,
+        "resume": args.resume,
+        "chunksize": args.chunksize,
+        "progress": None if not args.quiet else False,
+        "summary": summary,
+    }
     try:
-        batch_file(
-            args.input,
-            args.output,
-            _pack(args),
-            workers=args.workers,
-            engine=args.engine,
-            trace=args.trace,
-            resume=args.resume,
-            chunksize=args.chunksize,
-            progress=None if not args.quiet else False,
-            summary=summary,
-        )
+        if args.dask:
+            from .audit import batch_dask
+
+            batch_dask(args.input, args.output, _pack(args), address=args.dask, **options)
+        else:
+            batch_file(args.input, args.output, _pack(args), **options)
     except KeyboardInterrupt:
         print(
             f"ipt-formulate: interrupted; {summary.ok + summary.errors + summary.skipped:,} "
@@ -356,6 +359,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--trace", action="store_true", help="add a trace to every formulation")
     b.add_argument("--chunksize", type=_positive, default=16, help="lines per task (default 16)")
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
+    b.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="run on a Dask cluster (scheduler address, e.g. tcp://host:8786) instead of "
+        "local processes; needs the [dask] extra",
+    )
     pack_args(b)
     b.set_defaults(func=_cmd_batch)
 

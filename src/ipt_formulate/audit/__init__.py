@@ -4,7 +4,8 @@ and synthetic cohorts. See ``docs/auditing.md``.
 * :func:`derivation_graph`, :func:`graph_to_json`, :func:`graph_to_dot`: the derivation of a
   traced formulation (``formulate(..., trace=True)``) as a graph.
 * :func:`formulate_many`, :func:`batch_file`: many inventories, several processes, one result
-  per input, in order.
+  per input, in order; :func:`batch_dask`, :func:`formulate_bag` on a Dask cluster (optional
+  extra ``[dask]``).
 * :func:`load_labels`, :func:`agreement`, :func:`cohen_kappa`: agreement with clinicians.
 * :func:`diff_packs`, :func:`cohort_diff`: what changes between two rule packs.
 * :func:`synth_records`, :func:`write_cohort`: reproducible synthetic cohorts.
@@ -22,6 +23,7 @@ from ._agreement import (
     load_labels,
 )
 from ._batch import BatchResult, BatchSummary, batch_file, default_engine, formulate_many
+from ._dask import batch_dask, formulate_bag
 from ._diff import CohortDiff, FocusChange, PackDiff, RuleCause, cohort_diff, diff_packs
 from ._summary import summarize
 from ._synth import SynthOptions, synth_records, write_cohort
@@ -46,6 +48,7 @@ __all__ = [
     "RuleCause",
     "SynthOptions",
     "agreement",
+    "batch_dask",
     "batch_file",
     "build_trace",
     "cohen_kappa",
@@ -53,6 +56,7 @@ __all__ = [
     "default_engine",
     "derivation_graph",
     "diff_packs",
+    "formulate_bag",
     "formulate_many",
     "graph_to_dot",
     "graph_to_json",

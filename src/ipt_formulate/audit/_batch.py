@@ -521,13 +521,16 @@ def batch_file(
     progress_stream: IO[str] | None = None,
     mp_context: BaseContext | None = None,
     summary: BatchSummary | None = None,
+    dask_client: Any = None,
 ) -> BatchSummary:
     """Formulate a JSONL file of inventories into a JSONL file of batch records.
 
     ``source``/``output``: paths (``"-"`` = stdin/stdout) or open streams. ``progress``:
     None = only when ``progress_stream`` (default stderr) is a terminal. ``resume`` needs an
     output path. ``summary``: filled in place as lines are written (still valid when the run
-    is interrupted). See the module docstring for the record format and guarantees.
+    is interrupted). ``dask_client``: run the chunks on a Dask cluster instead of local
+    processes (see :func:`ipt_formulate.audit.batch_dask`). See the module docstring for the
+    record format and guarantees.
     """
     state = _state(pack, engine, trace)
     workers = cpu_count() if workers == 0 else workers
@@ -553,11 +556,17 @@ def batch_file(
                 yield n, raw
 
         t0 = time.perf_counter()
-        try:
-            for chunk, results in ordered_map(
+        if dask_client is not None:
+            from ._dask import dask_ordered_map
+
+            chunked = dask_ordered_map("lines", items(), state, dask_client, chunksize=chunksize)
+        else:
+            chunked = ordered_map(
                 "lines", items(), state, workers=workers, chunksize=chunksize,
                 mp_context=mp_context,
-            ):  # fmt: skip
+            )  # fmt: skip
+        try:
+            for chunk, results in chunked:
                 fout.write("".join(text + "\n" for text, _ in results))
                 fout.flush()
                 for _, code in results:
