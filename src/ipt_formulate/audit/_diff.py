@@ -4,9 +4,12 @@ primary focuses change, in which direction, and which rules account for each cha
 **Which rules account for a change.** A record's primary focus changes from hypothesis X
 (under pack A) to Y (under pack B; either may be "none"). Only the scores of X and Y, the
 thresholds and the area order decide that, so the rules named are those whose evidence on X
-or Y differs between the two runs: fired under one pack only, or with another weight (or
-another contribution). A rule the static diff reports as changed is marked so. When no
-evidence differs, the cause is a changed threshold or area order, reported as such.
+or Y differs between the two runs: fired under one pack only, or with another weight. (A rule
+that fired with the same weight under both is not named even though its contribution moved:
+certainty factors do not add up.) A rule the static diff reports as changed is marked so; an
+unchanged rule can be named when it fires differently because a changed rule asserts a
+finding it reads. When no evidence differs, the cause is a changed threshold or area order,
+reported as such.
 """
 
 from __future__ import annotations
@@ -162,10 +165,8 @@ class RuleCause:
             what = f"fires only under B ({self.b:+g})"
         elif self.b is None:
             what = f"fires only under A ({self.a:+g})"
-        elif self.a != self.b:
-            what = f"weight {self.a:+g} -> {self.b:+g}"
         else:
-            what = "contribution changed"
+            what = f"weight {self.a:+g} -> {self.b:+g}"
         changed = f"; changed in B: {', '.join(self.static_change)}" if self.static_change else ""
         return f"{self.rule_id} on {self.hypothesis}: {what}{changed}"
 
@@ -278,8 +279,8 @@ def _causes(
         for rid in sorted(set(ea) | set(eb)):
             wa = ea[rid][0] if rid in ea else None
             wb = eb[rid][0] if rid in eb else None
-            if rid in ea and rid in eb and ea[rid] == eb[rid]:
-                continue
+            if wa == wb:  # same rule, same weight: its contribution may move, but it is not
+                continue  # a cause (the combination is not additive)
             causes.append(RuleCause(rid, key, wa, wb, tuple(static.changed.get(rid, {}))))
     other = []
     if not causes:
