@@ -1,9 +1,10 @@
 """Stage 5: run a rule pack over the facts of one inventory.
 
 The backend is chosen by name; ``"experta"`` (the reference engine) compiles the pack onto an
-experta ``KnowledgeEngine`` once per process and pack. Whatever the backend, the result is
-the same data: the sorted firings, the findings asserted, and the final fact index that
-WHY-NOT diagnoses against.
+experta ``KnowledgeEngine`` once per process and pack; ``"compiled"`` compiles it into plain
+Python closures (:mod:`._compiled_backend`), proven equal to experta by differential tests
+(``docs/performance.md``). Whatever the backend, the result is the same data: the sorted
+firings, the findings asserted, and the final fact index that WHY-NOT diagnoses against.
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ from .errors import EngineError, OptionError
 from .facts import FactSet
 from .rulepack import RulePack
 
-__all__ = ["ENGINES", "EngineName", "EngineRun", "run_engine"]
+__all__ = ["DEFAULT_BATCH_ENGINE", "ENGINES", "EngineName", "EngineRun", "run_engine"]
 
-EngineName = Literal["experta"]
-ENGINES: tuple[str, ...] = ("experta",)
+EngineName = Literal["experta", "compiled"]
+ENGINES: tuple[str, ...] = ("experta", "compiled")
+DEFAULT_BATCH_ENGINE: EngineName = "compiled"
+"""Engine for batch runs and property checks: the fast backend (see ``docs/performance.md``).
+Single :func:`~ipt_formulate.formulate` calls keep the reference engine ``"experta"``."""
 
 
 @dataclass(frozen=True)
@@ -38,12 +42,17 @@ def run_engine(pack: RulePack, facts: FactSet, engine: str = "experta") -> Engin
         raise OptionError(
             f"unknown engine {engine!r}; choose one of {list(ENGINES)}", code="options.engine"
         )
-    from ._experta_backend import backend_for
-
     try:
-        firings, findings = backend_for(pack).run(facts)
-    except Exception as exc:  # experta internals must not leak: wrap as our own error
-        raise EngineError(f"the experta backend failed: {type(exc).__name__}: {exc}") from exc
+        if engine == "compiled":
+            from ._compiled_backend import compiled_for
+
+            firings, findings = compiled_for(pack).run(facts)
+        else:
+            from ._experta_backend import backend_for
+
+            firings, findings = backend_for(pack).run(facts)
+    except Exception as exc:  # backend internals must not leak: wrap as our own error
+        raise EngineError(f"the {engine} backend failed: {type(exc).__name__}: {exc}") from exc
     index = FactIndex(facts.by_type)
     for f in findings:
         index.add_finding(f["name"], f["focus"])

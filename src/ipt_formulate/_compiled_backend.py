@@ -1,0 +1,426 @@
+"""The compiled backend: a :class:`~ipt_formulate.rulepack.RulePack` turned into plain Python
+closures over the derived facts. No code from a rule file is ever executed: the compiler reads
+the pack's condition *data* (field, operator, value) and builds closures from a fixed set of
+templates in this module.
+
+Semantics are those of the reference evaluator (:func:`ipt_formulate._evaluate.run`):
+
+* a positive pattern matches a fact only where every condition is True (three-valued logic,
+  :mod:`._logic`); a negated pattern (``exists = false``) is *blocked* by any fact whose
+  conditions are all True or unknown;
+* a join (``field == @var.field``) never matches ``None``;
+* stratified forward chaining: strata in order, each to a fixpoint; findings are deduplicated
+  by id and firings collected as a set, so nothing depends on evaluation order.
+
+How it is fast:
+
+* every pattern's constant conditions are folded into one test closure, compiled once per pack
+  (the pack is compiled once per process, keyed by its content hash);
+* joins and constant ``==`` conditions become hash lookups: per run, the facts of a type are
+  grouped by the joined field once (``dict`` keyed on the value), so a join costs one lookup
+  instead of a scan;
+* scans of the same filter shared by several rules are done once per run and cached;
+* in a stratum, only rules that read findings are re-evaluated after the first pass (every
+  other rule depends only on facts that cannot change inside the stratum).
+
+The compiled object holds no mutable state: each :meth:`CompiledBackend.run` keeps its caches
+in local objects, so one compiled pack is safely shared by every thread.
+"""
+
+from __future__ import annotations
+
+import operator
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ._evaluate import Firing, finding_fact
+from .facts import FactSet
+from .rulepack import Condition, Pattern, Rule, RulePack
+
+__all__ = ["CompiledBackend", "compiled_for"]
+
+Fact = Mapping[str, Any]
+Test = Callable[[Fact], bool]
+Env = list[Fact]  # the facts bound so far, by position of the rule's positive patterns
+
+# value <op> rhs for a known value and a known rhs (the rhs is the condition's constant)
+_BINARY: dict[str, Callable[[Any, Any], Any]] = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "in": lambda a, b: a in b,
+    "not_in": lambda a, b: a not in b,
+    "contains": lambda a, b: b in a,
+}
+
+
+def _true(_: Fact) -> bool:
+    return True
+
+
+def _false(_: Fact) -> bool:
+    return False
+
+
+def _condition_test(c: Condition, negated: bool) -> Test:
+    """One constant condition as a test of a fact.
+
+    Positive pattern: the fact passes only where the condition is True. Negated pattern: the
+    fact *blocks* unless the condition is False (an unknown value might hide a match).
+    """
+    fld, op, rhs = c.field, c.op, c.value
+    if op == "known":
+        return lambda f: f.get(fld) is not None
+    if op == "unknown":
+        return lambda f: f.get(fld) is None
+    if rhs is None:  # comparing with an unknown constant is unknown
+        return _true if negated else _false
+    cmp = _BINARY[op]
+    if negated:
+
+        def blocks(f: Fact) -> bool:
+            v = f.get(fld)
+            return v is None or cmp(v, rhs) is not False
+
+        return blocks
+    if op == "==":
+        return lambda f: (v := f.get(fld)) is not None and (v == rhs) is True
+    if op == "in":
+        return lambda f: (v := f.get(fld)) is not None and v in rhs
+
+    def passes(f: Fact) -> bool:
+        v = f.get(fld)
+        return v is not None and cmp(v, rhs) is True
+
+    return passes
+
+
+def _fold(tests: Sequence[Test]) -> Test:
+    """All of the tests, as one closure (no generator, no per-call allocation)."""
+    if not tests:
+        return _true
+    if len(tests) == 1:
+        return tests[0]
+    if len(tests) == 2:
+        t0, t1 = tests
+        return lambda f: t0(f) and t1(f)
+    if len(tests) == 3:
+        t0, t1, t2 = tests
+        return lambda f: t0(f) and t1(f) and t2(f)
+    ts = tuple(tests)
+    return lambda f: all(t(f) for t in ts)
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return bool(value == value)  # NaN never equals itself, so it can never be looked up
+
+
+class _Run:
+    """Per-run state: the facts, the findings so far, and the lookup and scan caches."""
+
+    __slots__ = ("_cache", "_fgroups", "_fscans", "facts", "finding_ids", "findings")
+
+    def __init__(self, by_type: Mapping[str, Iterable[Fact]]) -> None:
+        self.facts: dict[str, Sequence[Fact]] = {
+            t: fs if isinstance(fs, tuple | list) else tuple(fs) for t, fs in by_type.items()
+        }
+        self.findings: list[Fact] = []
+        self.finding_ids: set[str] = set()
+        for f in self.facts.get("finding", ()):
+            if f["id"] not in self.finding_ids:
+                self.finding_ids.add(f["id"])
+                self.findings.append(f)
+        self.facts["finding"] = self.findings
+        self._cache: dict[Any, Any] = {}  # lookups and scans over base facts: whole run
+        self._fgroups: dict[Any, Any] = {}  # finding groups: kept up to date as findings come
+        self._fscans: dict[Any, Any] = {}  # finding scans: dropped whenever a finding comes
+
+    def add_finding(self, name: str, focus: str | None) -> bool:
+        f = finding_fact(name, focus)
+        if f["id"] in self.finding_ids:
+            return False
+        self.finding_ids.add(f["id"])
+        self.findings.append(f)
+        self._fscans.clear()
+        for (_, fld), groups in self._fgroups.items():
+            v = f[fld]
+            if groups is not None and v is not None:  # finding fields are str or None
+                groups.setdefault(v, []).append(f)
+        return True
+
+    def lookup(self, key: tuple[str, str], value: Any) -> Sequence[Fact]:
+        """Facts of type ``key[0]`` whose field ``key[1]`` equals ``value`` (not None).
+
+        The facts are grouped by the field once per run, then looked up by hash. An
+        unhashable value falls back to a scan with ``==``.
+        """
+        store = self._fgroups if key[0] == "finding" else self._cache
+        groups = store.get(key, _MISSING)
+        if groups is _MISSING:
+            groups = store[key] = self._group(*key)
+        if groups is not None:
+            try:
+                return groups.get(value, ())  # type: ignore[no-any-return]
+            except TypeError:
+                pass
+        return [
+            f
+            for f in self.facts.get(key[0], ())
+            if (v := f.get(key[1])) is not None and (v == value) is True
+        ]
+
+    def _group(self, fact_type: str, fld: str) -> dict[Any, list[Fact]] | None:
+        groups: dict[Any, list[Fact]] = {}
+        try:
+            for f in self.facts.get(fact_type, ()):
+                v = f.get(fld)
+                if v is None or v != v:  # None never joins; NaN never equals anything
+                    continue
+                g = groups.get(v)
+                if g is None:
+                    groups[v] = [f]
+                else:
+                    g.append(f)
+        except TypeError:  # an unhashable value: no index for this field
+            return None
+        return groups
+
+    def scan(self, key: tuple[Any, ...], fact_type: str, test: Test, exists: bool) -> Any:
+        """Positive pattern: the facts passing ``test``. Negated: whether any fact blocks.
+        Cached by ``key`` (the same constant conditions give the same answer)."""
+        store = self._fscans if fact_type == "finding" else self._cache
+        result = store.get(key, _MISSING)
+        if result is _MISSING:
+            facts = self.facts.get(fact_type, ())
+            result = [f for f in facts if test(f)] if exists else any(test(f) for f in facts)
+            store[key] = result
+        return result
+
+
+_MISSING: Any = object()
+Candidates = Callable[[Env, _Run], Sequence[Fact]]
+Step = Callable[[Env, _Run, list[tuple[Fact, ...]]], None]
+
+
+def _with_refs(cands: Candidates, refs: Sequence[tuple[str, int, str]]) -> Candidates:
+    """Filter candidates by further joins (``own field == env[pos][field]``, never None)."""
+    if not refs:
+        return cands
+
+    def joined(env: Env, run: _Run) -> Sequence[Fact]:
+        out = []
+        for f in cands(env, run):
+            for own, pos, fld in refs:
+                v = f.get(own)
+                other = env[pos].get(fld)
+                if v is None or other is None or (v == other) is not True:
+                    break
+            else:
+                out.append(f)
+        return out
+
+    return joined
+
+
+def _compile_candidates(p: Pattern, positions: Mapping[str, int]) -> Candidates:
+    """The facts that satisfy every condition of ``p`` given the bindings so far (for a
+    negated pattern: the facts that block it).
+
+    A join (``field == @var.field``) or, in a positive pattern, a hashable constant ``==``
+    becomes a hash lookup; the other conditions are folded into one test closure.
+    """
+    negated = not p.exists
+    consts = [c for c in p.conditions if c.ref is None]
+    refs = [(c.field, positions[c.ref[0]], c.ref[1]) for c in p.conditions if c.ref is not None]
+    if refs:
+        test = _fold([_condition_test(c, negated) for c in consts])
+        return _with_refs(_by_join(p.fact, refs[0], test), refs[1:])
+    if not negated:
+        for i, c in enumerate(consts):
+            if c.op == "==" and c.value is not None and _hashable(c.value):
+                rest = consts[:i] + consts[i + 1 :]
+                test = _fold([_condition_test(o, False) for o in rest])
+                return _by_const((p.fact, c.field), c.value, test)
+    test = _fold([_condition_test(c, negated) for c in consts])
+    key = (p.fact, p.exists, tuple((c.field, c.op, repr(c.value)) for c in consts))
+    return _by_scan(key, p.fact, test, p.exists)
+
+
+def _by_join(fact_type: str, ref: tuple[str, int, str], test: Test) -> Candidates:
+    own, pos, fld = ref
+    key = (fact_type, own)
+
+    def by_join(env: Env, run: _Run) -> Sequence[Fact]:
+        v = env[pos].get(fld)
+        if v is None:  # a missing reference never joins
+            return ()
+        hits = run.lookup(key, v)
+        return hits if test is _true else [f for f in hits if test(f)]
+
+    return by_join
+
+
+def _by_const(key: tuple[str, str], const: Any, test: Test) -> Candidates:
+    def by_const(env: Env, run: _Run) -> Sequence[Fact]:
+        hits = run.lookup(key, const)
+        return hits if test is _true else [f for f in hits if test(f)]
+
+    return by_const
+
+
+_BLOCKED: tuple[Fact, ...] = ({},)  # "some fact blocks", when the scan says only that
+
+
+def _by_scan(key: tuple[Any, ...], fact_type: str, test: Test, exists: bool) -> Candidates:
+    if exists:
+
+        def by_scan(env: Env, run: _Run) -> Sequence[Fact]:
+            return run.scan(key, fact_type, test, True)  # type: ignore[no-any-return]
+
+        return by_scan
+
+    def any_blocker(env: Env, run: _Run) -> Sequence[Fact]:
+        return _BLOCKED if run.scan(key, fact_type, test, False) else ()
+
+    return any_blocker
+
+
+def _compile_steps(patterns: Sequence[Pattern]) -> Step:
+    """The rule's patterns chained into nested loops, one closure per pattern."""
+    positions: dict[str, int] = {}
+    compiled: list[tuple[bool, Candidates]] = []
+    for p in patterns:
+        compiled.append((p.exists, _compile_candidates(p, positions)))
+        if p.exists:
+            positions[p.var] = len(positions)
+
+    def done(env: Env, run: _Run, out: list[tuple[Fact, ...]]) -> None:
+        out.append(tuple(env))
+
+    step: Step = done
+    for exists, cands in reversed(compiled):
+        step = _positive_step(cands, step) if exists else _negated_step(cands, step)
+    return step
+
+
+def _positive_step(cands: Candidates, nxt: Step) -> Step:
+    def step(env: Env, run: _Run, out: list[tuple[Fact, ...]]) -> None:
+        for f in cands(env, run):
+            env.append(f)
+            nxt(env, run, out)
+            env.pop()
+
+    return step
+
+
+def _negated_step(blockers: Candidates, nxt: Step) -> Step:
+    def step(env: Env, run: _Run, out: list[tuple[Fact, ...]]) -> None:
+        if not blockers(env, run):
+            nxt(env, run, out)
+
+    return step
+
+
+@dataclass(frozen=True)
+class _CRule:
+    rule_id: str
+    match: Step
+    bindings: tuple[tuple[str, str, int], ...]  # (var, fact type, env position), sorted by var
+    asserts: str | None  # finding name
+    asserts_focus: int | None  # env position of the finding's focus
+    reads_findings: bool  # has a positive finding pattern: re-run until the stratum settles
+
+
+def _compile_rule(rule: Rule) -> _CRule:
+    positions: dict[str, int] = {}
+    for p in rule.patterns:
+        if p.exists:
+            positions[p.var] = len(positions)
+    a = rule.asserts
+    return _CRule(
+        rule_id=rule.id,
+        match=_compile_steps(rule.patterns),
+        bindings=tuple(
+            sorted((p.var, p.fact, positions[p.var]) for p in rule.patterns if p.exists)
+        ),
+        asserts=None if a is None else a.finding,
+        asserts_focus=None if a is None or a.focus is None else positions[a.focus],
+        reads_findings=any(p.fact == "finding" and p.exists for p in rule.patterns),
+    )
+
+
+def _firing_key(f: Firing) -> tuple[str, tuple[tuple[str, str, str], ...]]:
+    return f.rule_id, f.bindings  # the dataclass order of Firing, without its slow __lt__
+
+
+class CompiledBackend:
+    """A pack compiled to closures; :meth:`run` is thread-safe (no shared mutable state)."""
+
+    name = "compiled"
+
+    def __init__(self, pack: RulePack) -> None:
+        strata: dict[int, list[_CRule]] = {}
+        for r in pack.active_rules:
+            strata.setdefault(r.stratum, []).append(_compile_rule(r))
+        # per stratum: every rule, and the rules re-run while findings keep appearing
+        self._strata: tuple[tuple[tuple[_CRule, ...], tuple[_CRule, ...]], ...] = tuple(
+            (tuple(strata[s]), tuple(r for r in strata[s] if r.reads_findings))
+            for s in sorted(strata)
+        )
+
+    def run(self, facts: FactSet | Mapping[str, Any]) -> tuple[list[Firing], list[dict[str, Any]]]:
+        """Fire the pack on the facts; returns (sorted firings, findings sorted by id)."""
+        by_type = facts.by_type if isinstance(facts, FactSet) else facts
+        run = _Run(by_type)
+        fired: set[Firing] = set()
+        for every, rerun in self._strata:
+            todo = every
+            while todo:
+                changed = False
+                for rule in todo:
+                    envs: list[tuple[Fact, ...]] = []
+                    rule.match([], run, envs)
+                    for env in envs:
+                        fr = Firing(
+                            rule.rule_id,
+                            tuple((v, t, str(env[pos]["id"])) for v, t, pos in rule.bindings),
+                        )
+                        if fr in fired:
+                            continue
+                        fired.add(fr)
+                        if rule.asserts is not None:
+                            pos = rule.asserts_focus
+                            focus = None if pos is None else str(env[pos]["id"])
+                            changed = run.add_finding(rule.asserts, focus) or changed
+                todo = rerun if changed else ()
+        findings = sorted(
+            ({"id": f["id"], "name": f["name"], "focus": f["focus"]} for f in run.findings),
+            key=lambda f: f["id"],
+        )
+        return sorted(fired, key=_firing_key), findings
+
+
+_CACHE: dict[str, CompiledBackend] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def compiled_for(pack: RulePack) -> CompiledBackend:
+    """The compiled backend of a pack, built once per process (per content hash)."""
+    key = pack.hash
+    be = _CACHE.get(key)
+    if be is None:
+        with _CACHE_LOCK:
+            be = _CACHE.get(key)
+            if be is None:
+                be = CompiledBackend(pack)
+                _CACHE[key] = be
+    return be
