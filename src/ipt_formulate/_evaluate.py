@@ -8,11 +8,12 @@ example and on generated inventories).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from ._logic import Truth, truth
+from ._logic import Truth, _cmp, truth
 from .rulepack import Condition, Pattern, Rule, _finding_name
 
 Fact = Mapping[str, Any]
@@ -37,13 +38,28 @@ def finding_fact(name: str, focus: str | None) -> dict[str, Any]:
     return {"id": name if focus is None else f"{name}@{focus}", "name": name, "focus": focus}
 
 
+# the comparison functions of :func:`._logic.truth`, built once instead of on every call
+_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
+    op: _cmp(op) for op in ("==", "!=", "<", "<=", ">", ">=", "in", "not_in", "contains")
+}
+
+
 def cond_truth(c: Condition, fact: Fact, env: Env) -> Truth:
     value = fact.get(c.field)
     if c.ref is not None:
         other = env[c.ref[0]][1].get(c.ref[1])
         # joins compare identities: a missing reference never joins (see rule-authoring.md)
         return value is not None and other is not None and value == other
-    return truth(c.op, value, c.value)
+    # :func:`._logic.truth` inlined (this runs for every condition of every WHY-NOT check)
+    op, rhs = c.op, c.value
+    if op == "known":
+        return value is not None
+    if op == "unknown":
+        return value is None
+    if value is None or rhs is None:
+        return None
+    cmp = _COMPARE.get(op)
+    return truth(op, value, rhs) if cmp is None else cmp(value, rhs)
 
 
 class FactIndex:
@@ -52,9 +68,38 @@ class FactIndex:
     def __init__(self, by_type: Mapping[str, Iterable[Fact]]) -> None:
         self.by_type: dict[str, list[Fact]] = {t: list(fs) for t, fs in by_type.items()}
         self._finding_ids: set[str] = {f["id"] for f in self.by_type.get("finding", [])}
+        # (type, field) -> (number of facts indexed, value -> [(position, fact)]) or None
+        self._groups: dict[tuple[str, str], tuple[int, dict[Any, list[tuple[int, Fact]]] | None]]
+        self._groups = {}
 
     def facts(self, fact_type: str) -> list[Fact]:
         return self.by_type.get(fact_type, [])
+
+    def joined(self, fact_type: str, fld: str, value: Any) -> list[tuple[int, Fact]] | None:
+        """``(position, fact)`` of the facts whose ``fld`` equals ``value``, in order: the
+        facts a join ``fld == value`` keeps (none for ``None``). ``None`` when a value is
+        unhashable (scan instead). The grouping is built once and rebuilt if facts were added.
+        """
+        facts = self.facts(fact_type)
+        cached = self._groups.get((fact_type, fld))
+        if cached is None or cached[0] != len(facts):
+            groups: dict[Any, list[tuple[int, Fact]]] | None = {}
+            try:
+                for pos, f in enumerate(facts):
+                    v = f.get(fld)
+                    if v is not None and v == v:  # None never joins; NaN never equals
+                        groups.setdefault(v, []).append((pos, f))  # type: ignore[union-attr]
+            except TypeError:
+                groups = None
+            cached = self._groups[(fact_type, fld)] = (len(facts), groups)
+        if value is None:
+            return []
+        if cached[1] is None:
+            return None
+        try:
+            return cached[1].get(value, [])
+        except TypeError:
+            return None
 
     def add_finding(self, name: str, focus: str | None) -> bool:
         f = finding_fact(name, focus)
@@ -147,6 +192,10 @@ def _name(fact: Fact) -> str:
     return str(fact.get("name") or fact.get("id"))
 
 
+# (pattern, condition, fact, in a negated pattern?)
+_Unknown = tuple[Pattern, Condition, Fact, bool]
+
+
 def diagnose(rule: Rule, index: FactIndex) -> Diagnosis:
     """Explain why ``rule`` has no complete binding (call only when it did not fire).
 
@@ -154,94 +203,81 @@ def diagnose(rule: Rule, index: FactIndex) -> Diagnosis:
     satisfiable. If even that fails, the unknowns do not matter: the result is ``failed``,
     with the first false condition of the binding that got furthest. Otherwise the rule was
     stopped only by unknown values: the result is ``unknown``, naming them.
-    """
-    best: tuple[int, int, Diagnosis] | None = None  # (pattern index, conds passed, diagnosis)
 
-    def consider(i: int, passed: int, d: Diagnosis) -> None:
+    Texts are built lazily: a candidate diagnosis is a thunk, rendered only when it is the
+    one reported (WHY-NOT runs for every rule that did not fire, on every formulation).
+    """
+    # (pattern index, conditions passed, thunk): the furthest failure, first one on ties
+    best: tuple[int, int, Callable[[], Diagnosis]] | None = None
+
+    def consider(i: int, passed: int, make: Callable[[], Diagnosis]) -> None:
         nonlocal best
         if best is None or (i, passed) > (best[0], best[1]):
-            best = (i, passed, d)
+            best = (i, passed, make)
 
-    unknowns: list[Diagnosis] = []
+    # the unknown conditions of the complete (optimistic) binding: (pattern, condition, fact)
+    unknowns: list[_Unknown] = []
+    patterns = rule.patterns
+    n = len(patterns)
 
-    def go(i: int, env: Env, pending: list[Diagnosis]) -> bool:
-        if i == len(rule.patterns):
+    def go(i: int, env: Env, pending: list[_Unknown]) -> bool:
+        if i == n:
             unknowns.extend(pending)
             return True
-        p = rule.patterns[i]
+        p = patterns[i]
         facts = index.facts(p.fact)
         if not p.exists:
             sure = [f for f in facts if _pattern_matches(p, f, env)]
             if sure:
-                consider(
-                    i,
-                    0,
-                    Diagnosis(
-                        "failed",
-                        p.text,
-                        None,
-                        f"{p.fact} {_name(sure[0])!r} exists, and the rule needs none",
-                    ),
-                )
+                consider(i, 0, partial(_exists_failure, p, sure[0]))
                 return False
-            maybe = [f for f in facts if _pattern_blocks(p, f, env)]
-            extra = [
-                Diagnosis(
-                    "unknown",
-                    p.text,
-                    c.text,
-                    f"cannot rule out {p.fact} {_name(f)!r}: {c.field} is unknown",
-                )
-                for f in maybe[:1]
-                for c in p.conditions
-                if cond_truth(c, f, env) is None
-            ]
+            extra: list[_Unknown] = []
+            for f in facts:
+                if _pattern_blocks(p, f, env):  # only the first fact that might block
+                    extra = [(p, c, f, True) for c in p.conditions if cond_truth(c, f, env) is None]
+                    break
             return go(i + 1, env, pending + extra)
         if p.fact == "finding":
             wanted = _finding_name(p)
             facts = [f for f in facts if f.get("name") == wanted]
             if not facts:
-                consider(
-                    i,
-                    0,
-                    Diagnosis(
-                        "failed",
-                        p.text,
-                        f"name == {wanted!r}",
-                        f"finding {wanted!r} was not established",
-                    ),
-                )
+                consider(i, 0, partial(_finding_failure, p, wanted))
                 return False
         if not facts:
-            consider(i, 0, Diagnosis("failed", p.text, None, f"no {p.fact} facts recorded"))
+            consider(i, 0, partial(_no_facts, p))
             return False
-        for f in facts:
+        conds = p.conditions
+        # A pattern whose first condition is a join visits only the facts the join keeps (a
+        # hash lookup, not a scan: WHY-NOT stays linear). Every other fact fails on that first
+        # condition; only the first of them can matter (ties keep the first diagnosis), so it
+        # is considered at its place in the scan order.
+        todo: Iterable[tuple[int, Fact]] = enumerate(facts)
+        miss = -1  # position of the first fact the join rejects
+        c0 = conds[0] if conds else None
+        if c0 is not None and c0.ref is not None and p.fact != "finding":
+            hits = index.joined(p.fact, c0.field, env[c0.ref[0]][1].get(c0.ref[1]))
+            if hits is not None:
+                todo, miss = hits, len(hits)
+                for k, (pos, _) in enumerate(hits):
+                    if pos != k:
+                        miss = k
+                        break
+                if miss >= len(facts):
+                    miss = -1
+        for pos, f in todo:
+            if 0 <= miss < pos:
+                consider(i, 0, partial(_condition_failure, p, conds[0], facts[miss]))
+                miss = -1
             passed = 0
-            unknown_here: list[Diagnosis] = []
-            for c in p.conditions:
+            unknown_here: list[_Unknown] = []
+            for c in conds:
                 t = cond_truth(c, f, env)
                 if t is None:
-                    unknown_here.append(
-                        Diagnosis(
-                            "unknown",
-                            p.text,
-                            c.text,
-                            f"{p.fact} {_name(f)!r}: {c.field} is unknown",
-                        )
-                    )
+                    unknown_here.append((p, c, f, False))
                     continue
                 if t is False:
-                    consider(
-                        i,
-                        passed,
-                        Diagnosis(
-                            "failed",
-                            p.text,
-                            c.text,
-                            f"{p.fact} {_name(f)!r}: {c.field} = {f.get(c.field)!r}, "
-                            f"needs {c.text}",
-                        ),
-                    )
+                    if best is None or (i, passed) > (best[0], best[1]):
+                        consider(i, passed, partial(_condition_failure, p, c, f))
                     break
                 passed += 1
             else:
@@ -250,12 +286,49 @@ def diagnose(rule: Rule, index: FactIndex) -> Diagnosis:
                 del env[p.var]
                 if found:
                     return True
+        if miss >= 0:
+            consider(i, 0, partial(_condition_failure, p, conds[0], facts[miss]))
         return False
 
     if go(0, {}, []) and unknowns:
-        first = unknowns[0]
-        more = "; ".join(sorted({u.detail for u in unknowns}))
+        details = [_unknown_diagnosis(u) for u in unknowns]
+        first = details[0]
+        more = "; ".join(sorted({u.detail for u in details}))
         return Diagnosis("unknown", first.pattern, first.condition, more)
     if best is None:
         return Diagnosis("failed", "", None, "no binding satisfies the rule")
-    return best[2]
+    return best[2]()
+
+
+def _unknown_diagnosis(u: _Unknown) -> Diagnosis:
+    p, c, f, negated = u
+    if negated:
+        detail = f"cannot rule out {p.fact} {_name(f)!r}: {c.field} is unknown"
+    else:
+        detail = f"{p.fact} {_name(f)!r}: {c.field} is unknown"
+    return Diagnosis("unknown", p.text, c.text, detail)
+
+
+def _exists_failure(p: Pattern, f: Fact) -> Diagnosis:
+    return Diagnosis(
+        "failed", p.text, None, f"{p.fact} {_name(f)!r} exists, and the rule needs none"
+    )
+
+
+def _no_facts(p: Pattern) -> Diagnosis:
+    return Diagnosis("failed", p.text, None, f"no {p.fact} facts recorded")
+
+
+def _finding_failure(p: Pattern, wanted: str | None) -> Diagnosis:
+    return Diagnosis(
+        "failed", p.text, f"name == {wanted!r}", f"finding {wanted!r} was not established"
+    )
+
+
+def _condition_failure(p: Pattern, c: Condition, f: Fact) -> Diagnosis:
+    return Diagnosis(
+        "failed",
+        p.text,
+        c.text,
+        f"{p.fact} {_name(f)!r}: {c.field} = {f.get(c.field)!r}, needs {c.text}",
+    )

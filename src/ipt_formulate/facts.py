@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, Literal, get_args
 
 from .graph import build_graph, compute_features
@@ -291,8 +292,9 @@ def _event_fact(
     priority: bool | None,
     window: float,
     tolerance: float,
+    onset: tuple[date, date] | None,
 ) -> Fact:
-    onset = inv.onset_bounds()
+    """``onset`` is ``inv.onset_bounds()``, computed once per inventory by the caller."""
     when = inv.event_bounds(e)
     lo = hi = None  # months before onset, as an interval
     if e.months_before_onset is not None:
@@ -351,7 +353,9 @@ def _event_fact(
     }
 
 
-def _patient_fact(inv: Inventory, feats: Mapping[str, Any]) -> Fact:
+def _patient_fact(
+    inv: Inventory, feats: Mapping[str, Any], onset: tuple[date, date] | None
+) -> Fact:
     p, r, sh = inv.patient, inv.patient.risk, inv.social_history
     m: dict[str, Any] = {}
     for meas in inv.episode.measures:
@@ -379,7 +383,7 @@ def _patient_fact(inv: Inventory, feats: Mapping[str, Any]) -> Fact:
         "pg13r_total": m["pg13r"].total if "pg13r" in m else None,
         "ucla3_total": m["ucla3"].total if "ucla3" in m else None,
         "sas_sr_mean": m["sas_sr"].mean if "sas_sr" in m else None,
-        "onset_known": inv.onset_bounds() is not None,
+        "onset_known": onset is not None,
         "long_standing_isolation": sh.long_standing_isolation,
         "isolated_since": since,
         "isolation_predates_onset": predates,
@@ -446,6 +450,8 @@ def derive_facts(
     fp = None if view is None else view.most_important_person
     fe = None if view is None else view.most_important_event
 
+    onset = inv.onset_bounds()
+
     def priority(target: str | None, oid: str) -> bool | None:
         if target is None:
             return None
@@ -453,7 +459,7 @@ def derive_facts(
 
     by_type: dict[str, tuple[Fact, ...]] = {}
     if "patient" in wanted:
-        by_type["patient"] = (_patient_fact(inv, feats),)
+        by_type["patient"] = (_patient_fact(inv, feats, onset),)
     if "person" in wanted:
         by_type["person"] = tuple(
             _person_fact(
@@ -466,7 +472,7 @@ def derive_facts(
         )
     if "event" in wanted:
         by_type["event"] = tuple(
-            _event_fact(inv, e, persons, priority(fe, e.id), window, tolerance)
+            _event_fact(inv, e, persons, priority(fe, e.id), window, tolerance, onset)
             for e in sorted(inv.events, key=lambda e: e.id)
         )
     if "link" in wanted:
