@@ -70,7 +70,10 @@ def cohort(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[int, st
 
 
 def records(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    """JSONL read strictly: records end with "\\n" and nothing else."""
+    data = path.read_bytes()
+    assert not data or data.endswith(b"\n")
+    return [json.loads(line) for line in data.split(b"\n")[:-1]]
 
 
 def check_output(out: Path, expected: dict[int, str], n: int) -> None:
@@ -122,6 +125,21 @@ def test_cli_batch_matches_the_api(
     assert res.returncode == 0, res.stderr
     (rec,) = [json.loads(x) for x in res.stdout.splitlines()]
     assert rec["id"] == "grief" and rec["formulation"]["primary"]["area"] == "grief"
+
+
+def test_unicode_line_separators_stay_inside_their_record(tmp_path: Path) -> None:
+    inv = json.loads((EXAMPLES / "grief.json").read_text())
+    inv["id"] = "a\u2028b"
+    inv["persons"][0]["label"] = "x\x85y\u2029z"
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text(json.dumps(inv, ensure_ascii=False) + "\n\u2028\n", encoding="utf-8")
+    batch_file(src, out)
+    text = out.read_text(encoding="utf-8")
+    assert len(text.splitlines()) == 2  # even str.splitlines() sees two records
+    first, second = (json.loads(x) for x in text.splitlines())
+    assert first["id"] == "a\u2028b"
+    assert "x\x85y\u2029z" in json.dumps(first["formulation"], ensure_ascii=False)
+    assert second["error"]["code"] == "input.blank"  # U+2028 alone is whitespace
 
 
 def test_line_ends_and_blank_lines(tmp_path: Path) -> None:

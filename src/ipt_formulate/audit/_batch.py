@@ -103,6 +103,9 @@ def _error(code: str, message: str) -> dict[str, Any]:
 
 def _parse(raw: Any) -> Inventory:
     """An inventory from one input item; a blank line is its own error."""
+    if isinstance(raw, bytes):
+        with contextlib.suppress(UnicodeDecodeError):  # parse_inventory reports bad UTF-8
+            raw = raw.decode("utf-8")
     if isinstance(raw, bytes | str) and not raw.strip():
         raise InputError(
             "blank line: expected one inventory (a JSON object) per line", code="input.blank"
@@ -116,12 +119,19 @@ def _error_of(exc: BaseException) -> dict[str, Any]:
     return _error("internal.error", f"{type(exc).__name__}: {exc}")
 
 
+# JSON leaves these raw inside strings, but str.splitlines() (and JavaScript, before ES2019)
+# reads them as line breaks: escaped, every record is one line for every reader.
+_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
 def _json_line(line: int, inv_id: str | None, formulation_json: str) -> str:
-    return f'{{"line":{line},"id":{json.dumps(inv_id)},"formulation":{formulation_json}}}'
+    text = f'{{"line":{line},"id":{json.dumps(inv_id)},"formulation":{formulation_json}}}'
+    return text.translate(_LINE_BREAKS)
 
 
 def _error_line(line: int, error: dict[str, Any]) -> str:
-    return json.dumps({"line": line, "error": error}, ensure_ascii=False, separators=(",", ":"))
+    text = json.dumps({"line": line, "error": error}, ensure_ascii=False, separators=(",", ":"))
+    return text.translate(_LINE_BREAKS)
 
 
 def _lines_job(state: _State, chunk: Sequence[Item]) -> list[tuple[str, str | None]]:
