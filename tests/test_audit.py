@@ -292,6 +292,8 @@ def test_cli_agreement_table_json_csv(
     assert "0.59" in table.stdout  # 10/17
     res = cli("agreement", str(examples_cohort), str(labels_path), "--format", "json")
     data = json.loads(res.stdout)
+    assert [(e["line"], e["code"]) for e in data["errors"]] == [(9, "input.malformed")]
+    assert data["lines_without_id"] == [8] and data["labels_without_record"] == ["not-in-cohort"]
     assert data["areas"]["role_transition"]["kappa_fraction"] == "16/23"
     assert data["primary"]["kappa_fraction"] == "26/33"
     assert len(data["disagreements"]) == 3

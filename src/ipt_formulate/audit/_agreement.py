@@ -209,7 +209,9 @@ def load_labels(
             f"no column names an area of pack {pack.name} ({', '.join(pack_areas)}) "
             "and there is no 'primary' column",
         )
-    label_areas = {*pack_areas, *(h for h in ignored if h.replace("_", "").isalpha())}
+    # a primary may name an area of the pack, or one of this file's other area columns
+    # (an area of another pack, which this engine can never choose)
+    label_areas = {*pack_areas, *ignored}
     out: dict[str, Label] = {}
     for row, rec in enumerate(reader, start=2):
         rid = (rec.get("id") or "").strip()

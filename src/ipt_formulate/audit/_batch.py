@@ -199,8 +199,11 @@ def _summaries_job(state: _State, chunk: Sequence[Item]) -> list[dict[str, Any]]
     for n, raw in chunk:
         rec: dict[str, Any] = {"line": n, "id": None, "results": []}
         try:
-            if isinstance(raw, bytes | str) and raw.strip() and raw.lstrip()[:1] in ("{", b"{"):
-                obj = json.loads(raw)
+            reuse = len(state.packs) == 1  # batch output holds one pack's formulations
+            obj = None
+            if reuse and isinstance(raw, bytes | str) and raw.lstrip()[:1] in ("{", b"{"):
+                with contextlib.suppress(ValueError):  # not JSON: _parse says how
+                    obj = json.loads(raw)
                 if (
                     isinstance(obj, dict)
                     and "line" in obj
