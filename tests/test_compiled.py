@@ -201,6 +201,150 @@ def test_experta_agrees_when_joins_chain_through_a_bound_field() -> None:
     assert_backends_agree(core, [parse_inventory(TWO_DEATHS)])
 
 
+# ------------------------------------------------------------------ edge semantics, three engines
+EDGE_PACK = """
+[pack]
+name = "edge"
+version = "0.1.0"
+description = "Joins in negated patterns, chains of findings, unknown values."
+
+[[area]]
+id = "conflict"
+label = "Conflict"
+focus_kind = "person"
+
+[sources.s]
+text = "Test source for edge semantics."
+"""
+
+EDGE_RULES = """
+[[rule]]
+id = "edge.unvisited"
+version = 1
+title = "A close person no event is about"
+area = "conflict"
+weight = 0.3
+focus = "p"
+asserts = { finding = "unvisited", focus = "p" }
+explain = "{p.name}"
+cite = [{ source = "s" }]
+  [[rule.when]]
+  fact = "person"
+  bind = "p"
+  where = [["ring", "in", ["inner", "middle"]]]
+  [[rule.when]]
+  fact = "event"
+  exists = false
+  where = [["subject", "==", "@p.id"], ["valence", "!=", "positive"]]
+
+[[rule]]
+id = "edge.unvisited-in-conflict"
+version = 1
+title = "Chained: an unvisited person in high conflict"
+area = "conflict"
+weight = 0.4
+focus = "q"
+explain = "{q.name}"
+cite = [{ source = "s" }]
+  [[rule.when]]
+  fact = "finding"
+  bind = "u"
+  where = [["name", "==", "unvisited"]]
+  [[rule.when]]
+  fact = "person"
+  bind = "q"
+  where = [["id", "==", "@u.focus"], ["conflict", "in", ["high"]], ["conflict", "!=", "none"]]
+
+[[rule]]
+id = "edge.nobody-unvisited"
+version = 1
+title = "Negated finding, later stratum"
+advisory = { kind = "data", level = "info" }
+explain = "nobody unvisited"
+cite = [{ source = "s" }]
+  [[rule.when]]
+  fact = "patient"
+  where = [["age", ">", 17]]
+  [[rule.when]]
+  fact = "finding"
+  exists = false
+  where = [["name", "==", "unvisited"]]
+"""
+
+
+def _edge_pack(tmp_path: Path) -> RulePack:
+    root = tmp_path / "edge"
+    root.mkdir()
+    (root / "pack.toml").write_text(EDGE_PACK, encoding="utf-8")
+    (root / "rules.toml").write_text(EDGE_RULES, encoding="utf-8")
+    return load_pack(root)
+
+
+def _person(pid: str, **kw: Any) -> dict[str, Any]:
+    from ipt_formulate.facts import FACT_TYPES
+
+    return {**dict.fromkeys(FACT_TYPES["person"]), "id": pid, "name": pid, **kw}
+
+
+def _event(eid: str, **kw: Any) -> dict[str, Any]:
+    from ipt_formulate.facts import FACT_TYPES
+
+    return {**dict.fromkeys(FACT_TYPES["event"]), "id": eid, "name": eid, **kw}
+
+
+EDGE_FACTS: list[dict[str, tuple[dict[str, Any], ...]]] = [
+    {},
+    {"patient": ({"id": "patient", "age": 40},)},
+    {"patient": ({"id": "patient", "age": None},)},
+    {
+        "patient": ({"id": "patient", "age": 40},),
+        "person": (
+            _person("a", ring="inner", conflict="high"),
+            _person("b", ring="middle", conflict=None),  # unknown: no conflict rule
+            _person("c", ring=None, conflict="high"),  # ring unknown: never "close"
+            _person("d", ring="inner", conflict="low"),
+        ),
+        "event": (
+            _event("e1", subject="d", valence="negative"),  # d is visited
+            _event("e2", subject="a", valence="positive"),  # does not count
+            _event("e3", subject="b", valence=None),  # might count: blocks b
+            _event("e4", subject=None, valence="negative"),  # about nobody: blocks no one
+        ),
+    },
+    {  # unhashable and NaN values: no hash index, the scan fallback must agree
+        "patient": ({"id": "patient", "age": float("nan")},),
+        "person": (
+            _person("a", ring="inner", conflict="high"),
+            _person("x", ring=["inner"], conflict=float("nan")),
+        ),
+        "event": (_event("e1", subject=["a"], valence="negative"),),
+        "finding": ({"id": "unvisited@x", "name": "unvisited", "focus": "x"},),
+    },
+]
+
+
+@pytest.mark.parametrize("case", range(len(EDGE_FACTS)))
+def test_edge_semantics_agree_on_three_engines(case: int, tmp_path: Path) -> None:
+    from ipt_formulate.facts import FactSet
+
+    pack = _edge_pack(tmp_path)
+    by_type = EDGE_FACTS[case]
+    ref, index = reference_run(pack.active_rules, by_type)
+    for engine in ENGINES:
+        run = run_engine(pack, FactSet(by_type=by_type), engine)
+        assert list(run.firings) == ref, engine
+        assert [f["id"] for f in run.findings] == sorted(f["id"] for f in index.facts("finding"))
+
+
+def test_edge_semantics_expected_firings(tmp_path: Path) -> None:
+    from ipt_formulate.facts import FactSet
+
+    pack = _edge_pack(tmp_path)
+    run = run_engine(pack, FactSet(by_type=EDGE_FACTS[3]), "compiled")
+    fired = {(f.rule_id, f.fact_id("p") or f.fact_id("q")) for f in run.firings}
+    assert fired == {("edge.unvisited", "a"), ("edge.unvisited-in-conflict", "a")}
+
+
 # ------------------------------------------------------------------ (d) the check catches a mutant
 def _mutant_pack(tmp_path: Path) -> RulePack:
     """A copy of ipt-core with its own version (so its own hash and compiled cache entry)."""
