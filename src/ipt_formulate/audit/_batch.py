@@ -121,17 +121,25 @@ def _error_of(exc: BaseException) -> dict[str, Any]:
 
 # JSON leaves these raw inside strings, but str.splitlines() (and JavaScript, before ES2019)
 # reads them as line breaks: escaped, every record is one line for every reader.
-_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+_LINE_BREAKS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def _one_line(text: str) -> str:
+    for char, escape in _LINE_BREAKS.items():
+        if char in text:  # rare: a search is far cheaper than str.translate
+            text = text.replace(char, escape)
+    return text
 
 
 def _json_line(line: int, inv_id: str | None, formulation_json: str) -> str:
-    text = f'{{"line":{line},"id":{json.dumps(inv_id)},"formulation":{formulation_json}}}'
-    return text.translate(_LINE_BREAKS)
+    return _one_line(
+        f'{{"line":{line},"id":{json.dumps(inv_id)},"formulation":{formulation_json}}}'
+    )
 
 
 def _error_line(line: int, error: dict[str, Any]) -> str:
     text = json.dumps({"line": line, "error": error}, ensure_ascii=False, separators=(",", ":"))
-    return text.translate(_LINE_BREAKS)
+    return _one_line(text)
 
 
 def _lines_job(state: _State, chunk: Sequence[Item]) -> list[tuple[str, str | None]]:
