@@ -13,6 +13,7 @@ to small, readable inventories.
 from __future__ import annotations
 
 import copy
+import string
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -26,6 +27,8 @@ from ..inventory import (
     DAYS_PER_MONTH,
     HAMD17,
     ICG,
+    MAX_YEAR,
+    MIN_YEAR,
     PATIENT_NODE,
     PG13R,
     PHQ9,
@@ -67,9 +70,9 @@ __all__ = [
     "has_dispute",
     "has_recent_transition",
     "ids",
+    "invalid_inventories",
     "inventories",
     "inventory_dicts",
-    "invalid_inventories",
     "json_values",
     "life_events",
     "patients",
@@ -79,14 +82,15 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 DateStyle = Literal["dates", "months", "mixed"]
 """How timings are written: calendar dates, months (before onset / assessment), or both."""
 
 DEFAULT_ASSESSMENT_DATES = (date(2000, 1, 1), date(2030, 12, 31))
 """Range of assessment dates drawn unless ``assessment_dates`` is given."""
 
-# Assessment dates outside this range could push derived dates out of ``datetime.date``.
-_MIN_ASSESSMENT, _MAX_ASSESSMENT = date(1000, 1, 1), date(9000, 12, 31)
+# Dates must fall in MIN_YEAR..MAX_YEAR; events go back up to 30 years before assessment.
+_MIN_ASSESSMENT, _MAX_ASSESSMENT = date(MIN_YEAR + 31, 1, 1), date(MAX_YEAR, 12, 31)
 _MAX_ONSET_MONTHS = 120  # onset at most 10 years before the assessment
 _MAX_EVENT_MONTHS = 240  # events at most 20 years before onset
 _RECENT_WINDOW, _TOLERANCE = 6.0, 1.0  # months, as in the facts stage defaults
@@ -146,16 +150,86 @@ _INT_MEASURES: dict[str, tuple[type[Any], dict[str, tuple[int, int]]]] = {
     "ucla3": (UCLA3, {"total": (3, 9)}),
 }
 _INSTRUMENTS: tuple[str, ...] = (*_INT_MEASURES, "sas_sr")
+_SAS_MEANS = tuple(n / 10 for n in range(10, 51))  # SAS-SR mean item score 1.0-5.0
 
-_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
+_ID_FIRST = string.ascii_letters + string.digits
+_ID_REST = _ID_FIRST + "_.-"
 _TEXT = st.text(max_size=20)
 
 
 # ---------------------------------------------------------------- small helpers
-def _maybe(strategy: st.SearchStrategy[T], unknowns: bool) -> st.SearchStrategy[T | None]:
-    """``None`` (unknown, drawn first so it shrinks there) or a value; only a value if not
-    ``unknowns``."""
-    return st.none() | strategy if unknowns else strategy
+# Building a strategy inside a composite costs more than drawing from it (hypothesis
+# validates each new strategy object), so the strategies drawn per field are cached.
+_CACHE: dict[tuple[Any, ...], st.SearchStrategy[Any]] = {}
+_BOOL = st.booleans()
+_BOOLS = (False, True)
+_OPT_TEXT = st.none() | _TEXT
+_TEXTS = st.lists(_TEXT, max_size=2)
+
+
+def _typed(options: Sequence[Any]) -> tuple[tuple[type, Any], ...]:
+    """A cache key that tells ``False`` from ``0`` (equal, and equal hashes, in Python)."""
+    return tuple((type(o), o) for o in options)
+
+
+def _cached(key: tuple[Any, ...], make: Callable[[], st.SearchStrategy[Any]]) -> Any:
+    if key not in _CACHE:
+        if len(_CACHE) > 20_000:
+            _CACHE.clear()
+        _CACHE[key] = make()
+    return _CACHE[key]
+
+
+def _one_of(options: Sequence[T]) -> st.SearchStrategy[T]:
+    """``st.sampled_from(options)``, cached; shrinks towards the first option."""
+    key = ("one_of", _typed(options))
+    strategy: st.SearchStrategy[T] = _cached(key, lambda: st.sampled_from(tuple(options)))
+    return strategy
+
+
+def _maybe(options: Sequence[T], unknowns: bool) -> st.SearchStrategy[T | None]:
+    """``None`` (unknown, first so it shrinks there) or one of ``options``; only an option
+    if not ``unknowns``."""
+    key = ("maybe", _typed(options), unknowns)
+    values = _one_of(options)
+    strategy: st.SearchStrategy[T | None] = _cached(
+        key, lambda: st.none() | values if unknowns else values
+    )
+    return strategy
+
+
+def _ints(lo: int, hi: int, unknowns: bool | None = None) -> st.SearchStrategy[int | None]:
+    """Integers in [lo, hi]; with ``unknowns`` also None. Cached."""
+    key = ("ints", lo, hi, unknowns)
+    strategy: st.SearchStrategy[int | None] = _cached(
+        key, lambda: st.none() | st.integers(lo, hi) if unknowns else st.integers(lo, hi)
+    )
+    return strategy
+
+
+def _int(draw: st.DrawFn, lo: int, hi: int) -> int:
+    value = draw(_ints(lo, hi))
+    assert value is not None
+    return value
+
+
+def _indices(draw: st.DrawFn, n: int, max_size: int) -> list[int]:
+    """Distinct indices into a sequence of ``n`` items, at most ``max_size``. Cached by size,
+    so it works for any sequence (of ids, pairs...)."""
+    if n == 0 or max_size == 0:
+        return []
+    key = ("indices", n, max_size)
+    strategy = _cached(key, lambda: st.lists(_one_of(range(n)), unique=True, max_size=max_size))
+    chosen: list[int] = draw(strategy)
+    return chosen
+
+
+def _maybe_item(draw: st.DrawFn, items: Sequence[T]) -> T | None:
+    """None or one of ``items`` (by index, so the strategy is cached by length)."""
+    if not items:
+        return None
+    i = draw(_maybe(range(len(items)), True))
+    return None if i is None else items[i]
 
 
 def _shift(day: date, months_before: float) -> date:
@@ -177,13 +251,15 @@ def _assessment_strategy(
     assessment_dates: date | st.SearchStrategy[date] | None,
 ) -> st.SearchStrategy[date]:
     if assessment_dates is None:
-        return st.dates(*DEFAULT_ASSESSMENT_DATES)
+        return _DEFAULT_DATES
     if isinstance(assessment_dates, date):
         _check_assessment(assessment_dates)
         return st.just(assessment_dates)
     if isinstance(assessment_dates, st.SearchStrategy):
         return assessment_dates
-    raise InvalidArgument(f"assessment_dates must be a date or a strategy of dates, got {assessment_dates!r}")
+    raise InvalidArgument(
+        f"assessment_dates must be a date or a strategy of dates, got {assessment_dates!r}"
+    )
 
 
 def _check_assessment(day: object) -> date:
@@ -194,10 +270,11 @@ def _check_assessment(day: object) -> date:
     return day
 
 
-def _named(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Give a private composite the public name, so ``repr(strategy)`` reads as its call."""
+def _public_name(name: str) -> Callable[[F], F]:
+    """Name a private composite like its public function, so ``repr(strategy)`` reads as the
+    user's call (the composite takes the same keywords and defaults)."""
 
-    def rename(f: Callable[..., Any]) -> Callable[..., Any]:
+    def rename(f: F) -> F:
         f.__name__ = f.__qualname__ = name
         return f
 
@@ -205,17 +282,34 @@ def _named(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 
 
 def ids() -> st.SearchStrategy[str]:
-    """Valid person/event ids (``[A-Za-z0-9][A-Za-z0-9_.-]{0,63}``), never ``"patient"``."""
-    return st.from_regex(_ID_PATTERN, fullmatch=True).filter(lambda s: s != PATIENT_NODE)
+    """Valid person/event ids (``[A-Za-z0-9][A-Za-z0-9_.-]{0,63}``), never ``"patient"``.
+
+    Built from characters, not ``st.from_regex`` (which filters, and so rejects draws).
+    """
+    return st.builds(
+        lambda first, rest: _fresh_id(first + rest, ()),
+        st.sampled_from(_ID_FIRST),
+        st.text(alphabet=_ID_REST, max_size=63),
+    )
 
 
 def _fresh_id(stem: str, used: Collection[str]) -> str:
     """``stem``, or ``stem-2``, ``stem-3``... whichever is not used yet (nor reserved)."""
-    candidate, n = stem[:56], 1
+    candidate, n = stem, 1
     while candidate in used or candidate == PATIENT_NODE:
         n += 1
         candidate = f"{stem[:56]}-{n}"
     return candidate
+
+
+def _unique_ids(raw: Sequence[str]) -> list[str]:
+    """``raw`` made unique by construction: a repeated id gets a ``-2``, ``-3``... suffix."""
+    used: set[str] = set()
+    out = []
+    for stem in raw:
+        out.append(_fresh_id(stem, used))
+        used.add(out[-1])
+    return out
 
 
 # ---------------------------------------------------------------- timing
@@ -229,13 +323,19 @@ class _Timeline:
     style: DateStyle
     unknowns: bool
 
+    @property
+    def min_months(self) -> int:
+        """Most negative whole months before onset that stay on or before the assessment.
+
+        ``date - timedelta`` drops fractions of a day, so -onset_months may land a day late.
+        """
+        return -max(self.onset_months - 1, 0)
+
     def day(self, months_before_onset: float) -> date:
         return _shift(self.onset_day, months_before_onset)
 
 
-def _months_interval(
-    e_lo: date, e_hi: date, o_lo: date, o_hi: date
-) -> tuple[float, float]:
+def _months_interval(e_lo: date, e_hi: date, o_lo: date, o_hi: date) -> tuple[float, float]:
     """Months before onset of an event, as an interval (as the facts stage computes it)."""
     return (o_lo - e_hi).days / DAYS_PER_MONTH, (o_hi - e_lo).days / DAYS_PER_MONTH
 
@@ -249,15 +349,13 @@ def _recent(lo: float, hi: float) -> bool | None:
     return None
 
 
-def _render_date(
-    draw: st.DrawFn, day: date, ok: Callable[[date, date], bool] | None = None
-) -> str:
+def _render_date(draw: st.DrawFn, day: date, ok: Callable[[date, date], bool] | None = None) -> str:
     """``day`` as a full date, or as its month or year when ``ok(lo, hi)`` allows it."""
     options = [day.isoformat()]
     for partial in (f"{day.year:04d}-{day.month:02d}", f"{day.year:04d}"):
         if ok is None or ok(*date_bounds(partial)):
             options.append(partial)
-    return draw(st.sampled_from(options))
+    return draw(_one_of(options))
 
 
 _Timing = Literal["date", "months"] | None
@@ -269,7 +367,7 @@ def _draw_timing(draw: st.DrawFn, style: DateStyle, unknowns: bool, required: bo
         options.append("date")
     if style in ("months", "mixed"):
         options.append("months")
-    return draw(st.sampled_from(options))
+    return draw(_one_of(options))
 
 
 def _draw_timeline(
@@ -281,15 +379,13 @@ def _draw_timeline(
 ) -> tuple[_Timeline, dict[str, Any]]:
     """A timeline and the episode's onset fields (``onset`` or months before assessment)."""
     assessed = _check_assessment(draw(assessment))
-    onset_months = draw(st.integers(0, _MAX_ONSET_MONTHS))
+    onset_months = _int(draw, 0, _MAX_ONSET_MONTHS)
     tl = _Timeline(assessed, _shift(assessed, onset_months), onset_months, style, unknowns)
     how = _draw_timing(draw, style, unknowns, required=precise_onset)
     if how == "months":
         return tl, {"onset_months_before_assessment": float(onset_months)}
     if how == "date":
-        onset = (
-            tl.onset_day.isoformat() if precise_onset else _render_date(draw, tl.onset_day)
-        )
+        onset = tl.onset_day.isoformat() if precise_onset else _render_date(draw, tl.onset_day)
         return tl, {"onset": onset}
     return tl, {}
 
@@ -300,13 +396,29 @@ def _draw_months(draw: st.DrawFn, tl: _Timeline, recent: bool | None) -> int:
     Never after the assessment; ``recent=False`` keeps a margin past the tolerance.
     """
     if recent is True:
-        return draw(st.integers(0, 5))
+        return _int(draw, 0, 5)
     if recent is False:
-        before = st.integers(int(_RECENT_WINDOW) + 1, _MAX_EVENT_MONTHS)
-        if tl.onset_months >= 2:
-            return draw(before | st.integers(-tl.onset_months, -2))
-        return draw(before)
-    return draw(st.integers(-tl.onset_months, _MAX_EVENT_MONTHS))
+        lo, hi = int(_RECENT_WINDOW) + 1, _MAX_EVENT_MONTHS
+        if tl.min_months <= -2:
+            key = ("not_recent", tl.min_months)
+            either = _cached(key, lambda: _ints(lo, hi) | _ints(tl.min_months, -2))
+            months: int = draw(either)
+            return months
+        return _int(draw, lo, hi)
+    return _any_months(draw, tl)
+
+
+def _any_months(draw: st.DrawFn, tl: _Timeline) -> int:
+    """Months before onset, half the time near onset (where the clinically interesting
+    cases are: a uniform draw over 20 years almost never lands there), never after the
+    assessment."""
+    near_lo = max(tl.min_months, -1)
+    key = ("any_months", tl.min_months)
+    either = _cached(
+        key, lambda: _ints(near_lo, int(_RECENT_WINDOW)) | _ints(tl.min_months, _MAX_EVENT_MONTHS)
+    )
+    months: int = draw(either)
+    return months
 
 
 def _render_event_timing(
@@ -331,6 +443,9 @@ def _render_event_timing(
 
 
 # ---------------------------------------------------------------- persons
+_DeathMode = Literal["must", "never", "any"]
+
+
 @dataclass
 class _PersonDraft:
     fields: dict[str, Any]
@@ -345,7 +460,10 @@ def _could_dispute(f: dict[str, Any]) -> bool:
         f.get("deceased") is not True
         and f.get("ring") in ("inner", "middle", None)
         and f.get("conflict") in ("moderate", "high", None)
-        and (f.get("patient_expectations_met") is not True or f.get("other_expectations_met") is not True)
+        and (
+            f.get("patient_expectations_met") is not True
+            or f.get("other_expectations_met") is not True
+        )
     )
 
 
@@ -353,74 +471,74 @@ def _draw_person_draft(
     draw: st.DrawFn,
     tl: _Timeline,
     *,
-    death: Literal["must", "never", "any"],
+    death: _DeathMode,
     dispute: bool | None,
     death_events_left: int,
 ) -> _PersonDraft:
     u = tl.unknowns
-    f: dict[str, Any] = {"role": draw(st.sampled_from(_ROLES))}
-    f["label"] = draw(st.none() | _TEXT)
-    f["lives_with_patient"] = draw(_maybe(st.booleans(), u))
+    f: dict[str, Any] = {"role": draw(_one_of(_ROLES))}
+    f["label"] = draw(_OPT_TEXT)
+    f["lives_with_patient"] = draw(_maybe(_BOOLS, u))
     dies, event = False, False
     if death == "must":
-        f["deceased"] = draw(_maybe(st.just(True), u))
+        f["deceased"] = draw(_maybe((True,), u))
         dies = event = True
     elif death == "never":
-        f["deceased"] = False if dispute else draw(_maybe(st.just(False), u))
+        f["deceased"] = False if dispute else draw(_maybe((False,), u))
     else:
-        f["deceased"] = draw(_maybe(st.booleans(), u))
+        f["deceased"] = draw(_maybe(_BOOLS, u))
         if f["deceased"] is True:
             dies = True
-            event = death_events_left > 0 and draw(st.booleans())
+            event = death_events_left > 0 and draw(_BOOL)
         elif f["deceased"] is None and death_events_left > 0:
-            dies = event = draw(st.booleans())  # unknown status, but a death event says so
+            dies = event = draw(_BOOL)  # unknown status, but a death event says so
     death_day = death_months = None
     if dies:
-        death_months = draw(st.integers(-tl.onset_months, _MAX_EVENT_MONTHS))
+        death_months = _any_months(draw, tl)
         death_day = tl.day(death_months)
-        if f["deceased"] is True and tl.style != "months" and (not u or draw(st.booleans())):
+        if f["deceased"] is True and tl.style != "months" and (not u or draw(_BOOL)):
             f["date_of_death"] = _render_date(draw, death_day)
-    f["ring"] = draw(_maybe(st.sampled_from(_RINGS), u))
-    f["contact"] = draw(_maybe(st.sampled_from(_CONTACTS), u))
-    f["support"] = draw(_maybe(st.sampled_from(_LEVELS), u))
-    f["confidant"] = draw(_maybe(st.booleans(), u))
-    f["conflict"] = draw(_maybe(st.sampled_from(_LEVELS), u))
-    f["knows_about_depression"] = draw(_maybe(st.booleans(), u))
-    f["patient_expectations_met"] = draw(_maybe(st.booleans(), u))
-    f["other_expectations_met"] = draw(_maybe(st.booleans(), u))
+    f["ring"] = draw(_maybe(_RINGS, u))
+    f["contact"] = draw(_maybe(_CONTACTS, u))
+    f["support"] = draw(_maybe(_LEVELS, u))
+    f["confidant"] = draw(_maybe(_BOOLS, u))
+    f["conflict"] = draw(_maybe(_LEVELS, u))
+    f["knows_about_depression"] = draw(_maybe(_BOOLS, u))
+    f["patient_expectations_met"] = draw(_maybe(_BOOLS, u))
+    f["other_expectations_met"] = draw(_maybe(_BOOLS, u))
     if dispute:
-        f["ring"] = draw(st.sampled_from(("inner", "middle")))
-        f["conflict"] = draw(st.sampled_from(("moderate", "high")))
-        unmet = draw(st.sampled_from(("patient", "other", "both")))
+        f["ring"] = draw(_one_of(("inner", "middle")))
+        f["conflict"] = draw(_one_of(("moderate", "high")))
+        unmet = draw(_one_of(("patient", "other", "both")))
         if unmet in ("patient", "both"):
             f["patient_expectations_met"] = False
         if unmet in ("other", "both"):
             f["other_expectations_met"] = False
     elif dispute is False and _could_dispute(f):
-        breaker = draw(st.sampled_from(("ring", "conflict", "expectations")))
+        breaker = draw(_one_of(("ring", "conflict", "expectations")))
         if breaker == "ring":
             f["ring"] = "outer"
         elif breaker == "conflict":
-            f["conflict"] = draw(st.sampled_from(("none", "low")))
+            f["conflict"] = draw(_one_of(("none", "low")))
         else:
             f["patient_expectations_met"] = f["other_expectations_met"] = True
-    f["patient_expects"] = draw(st.none() | _TEXT)
-    f["other_expects"] = draw(st.none() | _TEXT)
+    f["patient_expects"] = draw(_OPT_TEXT)
+    f["other_expects"] = draw(_OPT_TEXT)
     if _could_dispute(f):  # stage evidence only where a dispute is possible
-        f["dispute_stage_evidence"] = draw(_maybe(st.sampled_from(_STAGES), u))
-    f["changes_wanted"] = tuple(draw(st.lists(_TEXT, max_size=2)))
-    f["quality_before_onset"] = draw(_maybe(st.sampled_from(_QUALITIES), u))
-    f["quality_now"] = draw(_maybe(st.sampled_from(_QUALITIES), u))
+        f["dispute_stage_evidence"] = draw(_maybe(_STAGES, u))
+    f["changes_wanted"] = tuple(draw(_TEXTS))
+    f["quality_before_onset"] = draw(_maybe(_QUALITIES, u))
+    f["quality_now"] = draw(_maybe(_QUALITIES, u))
     return _PersonDraft(f, death_day, death_months, event)
 
 
 # ---------------------------------------------------------------- events, links, measures
 def _event_details(draw: st.DrawFn, unknowns: bool) -> dict[str, Any]:
     return {
-        "valence": draw(_maybe(st.sampled_from(_VALENCES), unknowns)),
-        "response": draw(_maybe(st.sampled_from(_RESPONSES), unknowns)),
-        "maintains_episode": draw(_maybe(st.booleans(), unknowns)),
-        "description": draw(st.none() | _TEXT),
+        "valence": draw(_maybe(_VALENCES, unknowns)),
+        "response": draw(_maybe(_RESPONSES, unknowns)),
+        "maintains_episode": draw(_maybe(_BOOLS, unknowns)),
+        "description": draw(_OPT_TEXT),
     }
 
 
@@ -429,21 +547,20 @@ def _draw_participants(
 ) -> dict[str, Any]:
     if not candidates:
         return {}
-    subject = draw(st.none() | st.sampled_from(candidates)) if with_subject else None
+    subject = _maybe_item(draw, candidates) if with_subject else None
     rest = [c for c in candidates if c != subject]
-    others = draw(st.lists(st.sampled_from(rest), unique=True, max_size=2)) if rest else []
-    return {"subject": subject, "others": tuple(others)}
+    return {"subject": subject, "others": tuple(rest[i] for i in _indices(draw, len(rest), 2))}
 
 
 def _draw_link(draw: st.DrawFn, a: str, b: str, unknowns: bool) -> PersonLink:
-    if draw(st.booleans()):
+    if draw(_BOOL):
         a, b = b, a
     return PersonLink(
         a=a,
         b=b,
-        close=draw(_maybe(st.booleans(), unknowns)),
-        conflict=draw(_maybe(st.sampled_from(_LEVELS), unknowns)),
-        note=draw(st.none() | _TEXT),
+        close=draw(_maybe(_BOOLS, unknowns)),
+        conflict=draw(_maybe(_LEVELS, unknowns)),
+        note=draw(_OPT_TEXT),
     )
 
 
@@ -453,26 +570,23 @@ def _draw_links(
     pairs = list(combinations(person_ids, 2))
     if not pairs or max_size == 0:
         return ()
-    chosen = draw(st.lists(st.sampled_from(pairs), unique=True, max_size=max_size))
+    chosen = [pairs[i] for i in _indices(draw, len(pairs), max_size)]
     return tuple(_draw_link(draw, a, b, unknowns) for a, b in chosen)
 
 
 def _draw_measures(draw: st.DrawFn, tl: _Timeline) -> tuple[Measure, ...]:
     out: list[Measure] = []
-    for instrument in draw(st.lists(st.sampled_from(_INSTRUMENTS), unique=True)):
+    for instrument in (_INSTRUMENTS[i] for i in _indices(draw, len(_INSTRUMENTS), 6)):
         fields: dict[str, Any] = {"instrument": instrument}
-        if tl.style != "months" and (not tl.unknowns or draw(st.booleans())):
-            fields["date"] = _render_date(
-                draw, tl.assessed - timedelta(days=draw(st.integers(0, 90)))
-            )
+        if tl.style != "months" and (not tl.unknowns or draw(_BOOL)):
+            fields["date"] = _render_date(draw, tl.assessed - timedelta(days=_int(draw, 0, 90)))
         if instrument == "sas_sr":
-            mean = st.integers(10, 50).map(lambda n: n / 10)
-            fields["mean"] = draw(_maybe(mean, tl.unknowns))
+            fields["mean"] = draw(_maybe(_SAS_MEANS, tl.unknowns))
             out.append(SASSR(**fields))
             continue
         cls, ranges = _INT_MEASURES[instrument]
         for name, (lo, hi) in ranges.items():
-            fields[name] = draw(_maybe(st.integers(lo, hi), tl.unknowns))
+            fields[name] = draw(_ints(lo, hi, tl.unknowns))
         out.append(cls(**fields))
     return tuple(out)
 
@@ -481,9 +595,11 @@ def _draw_measures(draw: st.DrawFn, tl: _Timeline) -> tuple[Measure, ...]:
 def _default_populations() -> st.SearchStrategy[tuple[Population, ...]]:
     @st.composite
     def draw_tags(draw: st.DrawFn) -> tuple[Population, ...]:
-        primary = draw(st.sampled_from(_PRIMARY_POPULATIONS))
-        extras = [p for p in _EXTRA_POPULATIONS if not (primary == "late_life" and p == "perinatal")]
-        return (primary, *draw(st.lists(st.sampled_from(extras), unique=True, max_size=2)))
+        primary = draw(_one_of(_PRIMARY_POPULATIONS))
+        extras = [
+            p for p in _EXTRA_POPULATIONS if not (primary == "late_life" and p == "perinatal")
+        ]
+        return (primary, *(extras[i] for i in _indices(draw, len(extras), 2)))
 
     return draw_tags()
 
@@ -492,13 +608,15 @@ def _populations_strategy(
     populations: st.SearchStrategy[tuple[Population, ...]] | Sequence[Population] | None,
 ) -> st.SearchStrategy[tuple[Population, ...]]:
     if populations is None:
-        return _default_populations()
+        return _DEFAULT_POPULATIONS
     if isinstance(populations, st.SearchStrategy):
         return populations
     fixed = tuple(populations)
     bad = [p for p in fixed if p not in _POPULATIONS]
     if bad or isinstance(populations, str):
-        raise InvalidArgument(f"populations must be a strategy or a tuple of {_POPULATIONS}, got {populations!r}")
+        raise InvalidArgument(
+            f"populations must be a strategy or a tuple of {_POPULATIONS}, got {populations!r}"
+        )
     return st.just(fixed)
 
 
@@ -510,35 +628,40 @@ def _draw_patient(
     for tag in tags:
         tag_lo, tag_hi = _AGE_RANGES.get(tag, (0, 120))
         lo, hi = max(lo, tag_lo), min(hi, tag_hi)
-    age = draw(_maybe(st.integers(lo, hi), unknowns)) if lo <= hi else None
-    risk = Risk(**{name: draw(_maybe(st.booleans(), unknowns)) for name in Risk.model_fields})
+    age = draw(_ints(lo, hi, unknowns)) if lo <= hi else None
+    risk = Risk(**{name: draw(_maybe(_BOOLS, unknowns)) for name in Risk.model_fields})
     return Patient(
         age=age,
         populations=tags,
-        course=draw(_maybe(st.sampled_from(_COURSES), unknowns)),
+        course=draw(_maybe(_COURSES, unknowns)),
         risk=risk,
     )
 
 
 def _draw_social_history(draw: st.DrawFn, unknowns: bool) -> SocialHistory:
-    isolation = draw(_maybe(st.booleans(), unknowns))
-    since = (
-        draw(_maybe(st.sampled_from(_ISOLATION), unknowns))
-        if isolation is not False
-        else None
-    )
+    isolation = draw(_maybe(_BOOLS, unknowns))
+    since = draw(_maybe(_ISOLATION, unknowns)) if isolation is not False else None
     if isolation is None and not unknowns:
         since = None
     return SocialHistory(
         long_standing_isolation=isolation,
         isolated_since=since,
-        few_attachments_before_onset=draw(_maybe(st.booleans(), unknowns)),
-        confidants=draw(_maybe(st.integers(0, 10), unknowns)),
-        prior_social_functioning=draw(_maybe(st.sampled_from(_QUALITIES), unknowns)),
+        few_attachments_before_onset=draw(_maybe(_BOOLS, unknowns)),
+        confidants=draw(_ints(0, 10, unknowns)),
+        prior_social_functioning=draw(_maybe(_QUALITIES, unknowns)),
     )
 
 
 # ---------------------------------------------------------------- public: parts
+# Each public function checks its arguments eagerly, then returns a private composite that
+# takes the same keywords and defaults (so the strategy's repr is the user's call).
+_IDS = ids()
+_DEFAULT_POPULATIONS = _default_populations()
+_DEFAULT_DATES = st.dates(*DEFAULT_ASSESSMENT_DATES)
+_Populations = st.SearchStrategy[tuple[Population, ...]] | Sequence[Population] | None
+_AssessmentDates = date | st.SearchStrategy[date] | None
+
+
 def persons(
     *,
     id_strategy: st.SearchStrategy[str] | None = None,
@@ -548,9 +671,9 @@ def persons(
     date_style: DateStyle = "mixed",
     latest_date: date = DEFAULT_ASSESSMENT_DATES[1],
 ) -> st.SearchStrategy[Person]:
-    """One :class:`Person`. ``deceased``: True = died (on or before ``latest_date``),
-    False = alive (``deceased=False``), None = either or unknown. ``dispute``: True = a role
-    dispute counterparty, False = certainly not one, None = either."""
+    """One :class:`Person`. ``deceased``: True = died on or before ``latest_date``, False =
+    alive (``deceased=False``), None = either, or unknown. ``dispute``: True = a role dispute
+    counterparty (see :func:`has_dispute`), False = certainly not one, None = either."""
     _check_style(date_style)
     _check_bool_or_none("deceased", deceased)
     _check_bool_or_none("dispute", dispute)
@@ -558,7 +681,7 @@ def persons(
     if deceased and dispute:
         raise InvalidArgument("a deceased person cannot be a dispute counterparty")
     return _persons(
-        id_strategy=ids() if id_strategy is None else id_strategy,
+        id_strategy=id_strategy,
         unknowns=unknowns,
         deceased=deceased,
         dispute=dispute,
@@ -567,26 +690,24 @@ def persons(
     )
 
 
-@_named("persons")
 @st.composite
+@_public_name("persons")
 def _persons(
     draw: st.DrawFn,
     *,
-    id_strategy: st.SearchStrategy[str],
-    unknowns: bool,
-    deceased: bool | None,
-    dispute: bool | None,
-    date_style: DateStyle,
-    latest_date: date,
+    id_strategy: st.SearchStrategy[str] | None = None,
+    unknowns: bool = True,
+    deceased: bool | None = None,
+    dispute: bool | None = None,
+    date_style: DateStyle = "mixed",
+    latest_date: date = DEFAULT_ASSESSMENT_DATES[1],
 ) -> Person:
     tl = _Timeline(latest_date, latest_date, 0, date_style, unknowns)
-    mode: Literal["must", "never", "any"] = (
-        "any" if deceased is None else "must" if deceased else "never"
-    )
+    mode: _DeathMode = "any" if deceased is None else "must" if deceased else "never"
     draft = _draw_person_draft(draw, tl, death=mode, dispute=dispute, death_events_left=0)
-    if deceased is True:
-        draft.fields["deceased"] = True
-    return Person(id=draw(id_strategy), **draft.fields)
+    if deceased is not None:
+        draft.fields["deceased"] = deceased
+    return Person(id=draw(_IDS if id_strategy is None else id_strategy), **draft.fields)
 
 
 def life_events(
@@ -598,45 +719,44 @@ def life_events(
     date_style: DateStyle = "mixed",
     latest_date: date = DEFAULT_ASSESSMENT_DATES[1],
 ) -> st.SearchStrategy[LifeEvent]:
-    """One :class:`LifeEvent` on or before ``latest_date`` (as a date) or before onset (as
-    months), naming persons from ``person_ids``. Use :func:`inventories` for events that
-    must agree with the rest of an inventory (deaths, dates of death)."""
+    """One :class:`LifeEvent`, dated on or before ``latest_date`` or placed before onset,
+    naming persons of ``person_ids``. For events that must agree with the rest of an
+    inventory (deaths, dates of death, who is alive when) use :func:`inventories`."""
     _check_style(date_style)
     _check_assessment(latest_date)
-    chosen = _KINDS if kinds is None else tuple(kinds)
-    if not chosen or any(k not in _KINDS for k in chosen):
+    if kinds is not None and (not kinds or any(k not in _KINDS for k in kinds)):
         raise InvalidArgument(f"kinds must be a non-empty sequence of {_KINDS}, got {kinds!r}")
     return _life_events(
-        id_strategy=ids() if id_strategy is None else id_strategy,
-        person_ids=tuple(person_ids),
-        kinds=chosen,
+        id_strategy=id_strategy,
+        person_ids=person_ids,
+        kinds=kinds,
         unknowns=unknowns,
         date_style=date_style,
         latest_date=latest_date,
     )
 
 
-@_named("life_events")
 @st.composite
+@_public_name("life_events")
 def _life_events(
     draw: st.DrawFn,
     *,
-    id_strategy: st.SearchStrategy[str],
-    person_ids: tuple[str, ...],
-    kinds: tuple[EventKind, ...],
-    unknowns: bool,
-    date_style: DateStyle,
-    latest_date: date,
+    id_strategy: st.SearchStrategy[str] | None = None,
+    person_ids: Sequence[str] = (),
+    kinds: Sequence[EventKind] | None = None,
+    unknowns: bool = True,
+    date_style: DateStyle = "mixed",
+    latest_date: date = DEFAULT_ASSESSMENT_DATES[1],
 ) -> LifeEvent:
     tl = _Timeline(latest_date, latest_date, 0, date_style, unknowns)
-    kind = draw(st.sampled_from(kinds))
-    months = draw(st.integers(0, _MAX_EVENT_MONTHS))
+    kind = draw(_one_of(_KINDS if kinds is None else tuple(kinds)))
+    months = _any_months(draw, tl)
     timing = _render_event_timing(draw, tl, months, recent=None, required=not unknowns)
     return LifeEvent(
-        id=draw(id_strategy),
+        id=draw(_IDS if id_strategy is None else id_strategy),
         kind=kind,
         **timing,
-        **_draw_participants(draw, person_ids),
+        **_draw_participants(draw, tuple(dict.fromkeys(person_ids))),
         **_event_details(draw, unknowns),
     )
 
@@ -645,16 +765,17 @@ def person_links(
     person_ids: Sequence[str], *, unknowns: bool = True
 ) -> st.SearchStrategy[PersonLink]:
     """One :class:`PersonLink` between two different persons of ``person_ids``."""
-    distinct = tuple(dict.fromkeys(person_ids))
-    if len(distinct) < 2:
+    if len(set(person_ids)) < 2:
         raise InvalidArgument(f"person_links needs two distinct person ids, got {person_ids!r}")
-    return _person_links(person_ids=distinct, unknowns=unknowns)
+    return _person_links(person_ids, unknowns=unknowns)
 
 
-@_named("person_links")
 @st.composite
-def _person_links(draw: st.DrawFn, *, person_ids: tuple[str, ...], unknowns: bool) -> PersonLink:
-    a, b = draw(st.sampled_from(list(combinations(person_ids, 2))))
+@_public_name("person_links")
+def _person_links(
+    draw: st.DrawFn, person_ids: Sequence[str], *, unknowns: bool = True
+) -> PersonLink:
+    a, b = draw(st.sampled_from(list(combinations(dict.fromkeys(person_ids), 2))))
     return _draw_link(draw, a, b, unknowns)
 
 
@@ -662,70 +783,120 @@ def relationships(
     person_ids: Sequence[str], *, max_size: int | None = None, unknowns: bool = True
 ) -> st.SearchStrategy[tuple[PersonLink, ...]]:
     """A valid ``Inventory.relationships`` tuple over ``person_ids``: no self-links and no
-    pair twice (in either direction)."""
-    if max_size is not None and (not isinstance(max_size, int) or max_size < 0):
-        raise InvalidArgument(f"max_size must be a non-negative int or None, got {max_size!r}")
+    pair twice, in either direction."""
+    if max_size is not None:
+        _check_count("max_size", max_size)
+    return _relationships(person_ids, max_size=max_size, unknowns=unknowns)
+
+
+@st.composite
+@_public_name("relationships")
+def _relationships(
+    draw: st.DrawFn,
+    person_ids: Sequence[str],
+    *,
+    max_size: int | None = None,
+    unknowns: bool = True,
+) -> tuple[PersonLink, ...]:
     distinct = tuple(dict.fromkeys(person_ids))
     limit = len(distinct) * (len(distinct) - 1) // 2
-    return _relationships(
-        person_ids=distinct,
-        max_size=limit if max_size is None else min(max_size, limit),
-        unknowns=unknowns,
-    )
-
-
-@_named("relationships")
-@st.composite
-def _relationships(
-    draw: st.DrawFn, *, person_ids: tuple[str, ...], max_size: int, unknowns: bool
-) -> tuple[PersonLink, ...]:
-    return _draw_links(draw, person_ids, max_size, unknowns)
+    return _draw_links(draw, distinct, limit if max_size is None else max_size, unknowns)
 
 
 def episodes(
     *,
-    assessment_dates: date | st.SearchStrategy[date] | None = None,
+    assessment_dates: _AssessmentDates = None,
     date_style: DateStyle = "mixed",
     unknowns: bool = True,
 ) -> st.SearchStrategy[Episode]:
-    """One :class:`Episode`: assessment date, onset (never after it) and one measure per
-    instrument at most, dated no later than the assessment."""
+    """One :class:`Episode`: the assessment date, an onset not after it, and at most one
+    measure per instrument, none dated after the assessment."""
     _check_style(date_style)
-    return _episodes(
-        assessment=_assessment_strategy(assessment_dates),
-        date_style=date_style,
-        unknowns=unknowns,
-    )
+    _assessment_strategy(assessment_dates)
+    return _episodes(assessment_dates=assessment_dates, date_style=date_style, unknowns=unknowns)
 
 
-@_named("episodes")
 @st.composite
+@_public_name("episodes")
 def _episodes(
-    draw: st.DrawFn, *, assessment: st.SearchStrategy[date], date_style: DateStyle, unknowns: bool
+    draw: st.DrawFn,
+    *,
+    assessment_dates: _AssessmentDates = None,
+    date_style: DateStyle = "mixed",
+    unknowns: bool = True,
 ) -> Episode:
+    assessment = _assessment_strategy(assessment_dates)
     tl, onset = _draw_timeline(draw, assessment, date_style, unknowns, precise_onset=False)
     return Episode(assessment_date=tl.assessed, **onset, measures=_draw_measures(draw, tl))
 
 
 def patients(
-    *,
-    populations: st.SearchStrategy[tuple[Population, ...]] | Sequence[Population] | None = None,
-    unknowns: bool = True,
+    *, populations: _Populations = None, unknowns: bool = True
 ) -> st.SearchStrategy[Patient]:
-    """One :class:`Patient`. ``populations``: a strategy or a fixed tuple of tags (default:
-    adult, adolescent or late_life plus up to two more); the age agrees with the tags."""
-    return _patients(populations=_populations_strategy(populations), unknowns=unknowns)
+    """One :class:`Patient`. ``populations``: a strategy or a fixed tuple of population tags
+    (default: adult, adolescent or late_life plus up to two more); the age fits the tags."""
+    _populations_strategy(populations)
+    return _patients(populations=populations, unknowns=unknowns)
 
 
-@_named("patients")
 @st.composite
+@_public_name("patients")
 def _patients(
-    draw: st.DrawFn, *, populations: st.SearchStrategy[tuple[Population, ...]], unknowns: bool
+    draw: st.DrawFn, *, populations: _Populations = None, unknowns: bool = True
 ) -> Patient:
-    return _draw_patient(draw, populations, unknowns)
+    return _draw_patient(draw, _populations_strategy(populations), unknowns)
 
 
 # ---------------------------------------------------------------- public: inventories
+def _check_count(name: str, value: object) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise InvalidArgument(f"{name} must be a non-negative int, got {value!r}")
+
+
+def _check_inventory_knobs(
+    min_persons: int,
+    max_persons: int,
+    max_events: int,
+    max_relationships: int,
+    with_death: bool | None,
+    with_dispute: bool | None,
+    with_recent_transition: bool | None,
+    populations: _Populations,
+    date_style: DateStyle,
+    assessment_dates: _AssessmentDates,
+) -> None:
+    for name, value in (
+        ("min_persons", min_persons),
+        ("max_persons", max_persons),
+        ("max_events", max_events),
+        ("max_relationships", max_relationships),
+    ):
+        _check_count(name, value)
+    for name, flag in (
+        ("with_death", with_death),
+        ("with_dispute", with_dispute),
+        ("with_recent_transition", with_recent_transition),
+    ):
+        _check_bool_or_none(name, flag)
+    _check_style(date_style)
+    _populations_strategy(populations)
+    _assessment_strategy(assessment_dates)
+    if min_persons > max_persons:
+        raise InvalidArgument(f"min_persons={min_persons} > max_persons={max_persons}")
+    need_persons = (with_death is True) + (with_dispute is True)
+    if max_persons < need_persons:
+        raise InvalidArgument(
+            f"max_persons={max_persons} is too small: the death and the dispute need "
+            f"{need_persons} different person(s)"
+        )
+    need_events = (with_death is True) + (with_recent_transition is True)
+    if max_events < need_events:
+        raise InvalidArgument(
+            f"max_events={max_events} is too small: the death and the transition need "
+            f"{need_events} event(s)"
+        )
+
+
 def inventories(
     *,
     min_persons: int = 0,
@@ -736,47 +907,34 @@ def inventories(
     with_dispute: bool | None = None,
     with_recent_transition: bool | None = None,
     unknowns: bool = True,
-    populations: st.SearchStrategy[tuple[Population, ...]] | Sequence[Population] | None = None,
+    populations: _Populations = None,
     date_style: DateStyle = "mixed",
-    assessment_dates: date | st.SearchStrategy[date] | None = None,
+    assessment_dates: _AssessmentDates = None,
     id_strategy: st.SearchStrategy[str] | None = None,
 ) -> st.SearchStrategy[Inventory]:
-    """Valid :class:`Inventory` models; every draw passes ``parse_inventory``.
+    """Valid :class:`Inventory` models: every draw passes ``parse_inventory``.
 
     ``with_death``, ``with_dispute``, ``with_recent_transition``: True = at least one, False
-    = certainly none (also when unknowns are resolved), None = maybe. See
-    :func:`has_death`, :func:`has_dispute`, :func:`has_recent_transition` for the
-    definitions. ``unknowns=False``: no clinical attribute is None (free text, references
-    and timings that ``date_style`` cannot express may still be absent).
+    = none even if unknown values were filled in, None = maybe (definitions:
+    :func:`has_death`, :func:`has_dispute`, :func:`has_recent_transition`). Deciding
+    ``with_recent_transition`` makes the onset precise and, if False, every non-death event
+    timed. ``unknowns=False``: no clinical attribute is None; free text, references and
+    timings that ``date_style`` cannot express may still be absent.
     """
-    for name, value in (
-        ("min_persons", min_persons),
-        ("max_persons", max_persons),
-        ("max_events", max_events),
-        ("max_relationships", max_relationships),
-    ):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise InvalidArgument(f"{name} must be a non-negative int, got {value!r}")
-    for name, flag in (
-        ("with_death", with_death),
-        ("with_dispute", with_dispute),
-        ("with_recent_transition", with_recent_transition),
-    ):
-        _check_bool_or_none(name, flag)
-    _check_style(date_style)
-    need_persons = (with_death is True) + (with_dispute is True)
-    if min_persons > max_persons:
-        raise InvalidArgument(f"min_persons={min_persons} > max_persons={max_persons}")
-    if max_persons < need_persons:
-        raise InvalidArgument(
-            f"max_persons={max_persons} is too small: the death and the dispute need "
-            f"{need_persons} different persons"
-        )
-    need_events = (with_death is True) + (with_recent_transition is True)
-    if max_events < need_events:
-        raise InvalidArgument(f"max_events={max_events} is too small: need {need_events}")
+    _check_inventory_knobs(
+        min_persons,
+        max_persons,
+        max_events,
+        max_relationships,
+        with_death,
+        with_dispute,
+        with_recent_transition,
+        populations,
+        date_style,
+        assessment_dates,
+    )
     return _inventories(
-        min_persons=max(min_persons, need_persons),
+        min_persons=min_persons,
         max_persons=max_persons,
         max_events=max_events,
         max_relationships=max_relationships,
@@ -784,67 +942,75 @@ def inventories(
         with_dispute=with_dispute,
         with_recent_transition=with_recent_transition,
         unknowns=unknowns,
-        populations=_populations_strategy(populations),
+        populations=populations,
         date_style=date_style,
-        assessment=_assessment_strategy(assessment_dates),
-        id_strategy=ids() if id_strategy is None else id_strategy,
+        assessment_dates=assessment_dates,
+        id_strategy=id_strategy,
     )
 
 
-@_named("inventories")
 @st.composite
+@_public_name("inventories")
 def _inventories(
     draw: st.DrawFn,
     *,
-    min_persons: int,
-    max_persons: int,
-    max_events: int,
-    max_relationships: int,
-    with_death: bool | None,
-    with_dispute: bool | None,
-    with_recent_transition: bool | None,
-    unknowns: bool,
-    populations: st.SearchStrategy[tuple[Population, ...]],
-    date_style: DateStyle,
-    assessment: st.SearchStrategy[date],
-    id_strategy: st.SearchStrategy[str],
+    min_persons: int = 0,
+    max_persons: int = 5,
+    max_events: int = 5,
+    max_relationships: int = 4,
+    with_death: bool | None = None,
+    with_dispute: bool | None = None,
+    with_recent_transition: bool | None = None,
+    unknowns: bool = True,
+    populations: _Populations = None,
+    date_style: DateStyle = "mixed",
+    assessment_dates: _AssessmentDates = None,
+    id_strategy: st.SearchStrategy[str] | None = None,
 ) -> Inventory:
-    n_persons = draw(st.integers(min_persons, max_persons))
-    tl, onset = _draw_timeline(
-        draw, assessment, date_style, unknowns, precise_onset=with_recent_transition is not None
+    # Counts first: they shrink first, to small readable inventories.
+    n_persons = _int(
+        draw, max(min_persons, (with_death is True) + (with_dispute is True)), max_persons
     )
-    # Who dies and who is in a dispute: different persons.
-    death_idx = draw(st.integers(0, n_persons - 1)) if with_death else None
+    tl, onset = _draw_timeline(
+        draw,
+        _assessment_strategy(assessment_dates),
+        date_style,
+        unknowns,
+        precise_onset=with_recent_transition is not None,
+    )
+    # The person who dies and the dispute counterparty are different persons.
+    death_idx = _int(draw, 0, n_persons - 1) if with_death else None
     dispute_idx = None
     if with_dispute:
-        dispute_idx = draw(st.sampled_from([i for i in range(n_persons) if i != death_idx]))
+        dispute_idx = draw(_one_of([i for i in range(n_persons) if i != death_idx]))
     death_budget = max_events - (with_recent_transition is True)
     drafts: list[_PersonDraft] = []
     for i in range(n_persons):
-        mode: Literal["must", "never", "any"] = (
-            "must" if i == death_idx else "never" if with_death is False or i == dispute_idx else "any"
+        mode: _DeathMode = "any"
+        if i == death_idx:
+            mode = "must"
+        elif with_death is False or i == dispute_idx:
+            mode = "never"
+        used = sum(d.death_event for d in drafts)
+        reserved = int(death_idx is not None and i < death_idx)
+        drafts.append(
+            _draw_person_draft(
+                draw,
+                tl,
+                death=mode,
+                dispute=True if i == dispute_idx else False if with_dispute is False else None,
+                death_events_left=death_budget - used - reserved,
+            )
         )
-        draft = _draw_person_draft(
-            draw,
-            tl,
-            death=mode,
-            dispute=True if i == dispute_idx else None if with_dispute is None else False,
-            death_events_left=death_budget - sum(d.death_event for d in drafts),
-        )
-        drafts.append(draft)
     n_death = sum(d.death_event for d in drafts)
-    n_other = draw(
-        st.integers(int(with_recent_transition is True), max_events - n_death)
-    )
-    all_ids = draw(
-        st.lists(
-            id_strategy.filter(lambda s: s != PATIENT_NODE),
-            unique=True,
-            min_size=n_persons + n_death + n_other,
-            max_size=n_persons + n_death + n_other,
-        )
-    )
-    pids, eids = all_ids[:n_persons], iter(all_ids[n_persons:])
+    n_other = _int(draw, int(with_recent_transition is True), max_events - n_death)
+    n_ids = n_persons + n_death + n_other
+    if id_strategy is None:  # unique by construction: no rejected draws
+        all_ids = _unique_ids(draw(st.lists(_IDS, min_size=n_ids, max_size=n_ids)))
+    else:  # the user's ids, unique by hypothesis (which retries duplicates)
+        users = id_strategy.filter(lambda s: s != PATIENT_NODE)
+        all_ids = draw(st.lists(users, unique=True, min_size=n_ids, max_size=n_ids))
+    pids, new_event_id = all_ids[:n_persons], iter(all_ids[n_persons:]).__next__
 
     def alive_on(day: date, exclude: str | None = None) -> list[str]:
         return [
@@ -855,53 +1021,52 @@ def _inventories(
 
     events: list[LifeEvent] = []
     for pid, d in zip(pids, drafts, strict=True):
-        if not d.death_event:
-            continue
-        assert d.death_day is not None and d.death_months is not None
-        timing = _render_event_timing(draw, tl, d.death_months, recent=None, required=not unknowns)
-        others = draw(st.lists(st.sampled_from(alive_on(d.death_day, pid)), unique=True, max_size=2)) if alive_on(d.death_day, pid) else []
-        events.append(
-            LifeEvent(
-                id=next(eids),
-                kind="death",
-                subject=pid,
-                others=tuple(others),
-                **timing,
-                **_event_details(draw, unknowns),
+        if d.death_event and d.death_day is not None and d.death_months is not None:
+            timing = _render_event_timing(
+                draw, tl, d.death_months, recent=None, required=not unknowns
             )
-        )
+            present = alive_on(d.death_day, exclude=pid)
+            others = [present[i] for i in _indices(draw, len(present), 2)]
+            events.append(
+                LifeEvent(
+                    id=new_event_id(),
+                    kind="death",
+                    subject=pid,
+                    others=tuple(others),
+                    **timing,
+                    **_event_details(draw, unknowns),
+                )
+            )
     for i in range(n_other):
         forced = with_recent_transition is True and i == 0
         recent = True if forced else False if with_recent_transition is False else None
-        kinds = TRANSITION_KINDS if forced else _NON_DEATH_KINDS
-        kind = draw(st.sampled_from(kinds))
+        kind = draw(_one_of(TRANSITION_KINDS if forced else _NON_DEATH_KINDS))
         months = _draw_months(draw, tl, recent)
         timing = _render_event_timing(
             draw, tl, months, recent=recent, required=recent is not None or not unknowns
         )
         events.append(
             LifeEvent(
-                id=next(eids),
+                id=new_event_id(),
                 kind=kind,
                 **timing,
                 **_draw_participants(draw, alive_on(tl.day(months))),
                 **_event_details(draw, unknowns),
             )
         )
-    people = tuple(Person(id=pid, **d.fields) for pid, d in zip(pids, drafts, strict=True))
-    eids_list = [e.id for e in events]
+    event_ids = [e.id for e in events]
     view = None
-    if not unknowns or draw(st.booleans()):
+    if not unknowns or draw(_BOOL):
         view = PatientView(
-            most_important_person=draw(st.none() | st.sampled_from(pids)) if pids else None,
-            most_important_event=draw(st.none() | st.sampled_from(eids_list)) if eids_list else None,
-            note=draw(st.none() | _TEXT),
+            most_important_person=_maybe_item(draw, pids),
+            most_important_event=_maybe_item(draw, event_ids),
+            note=draw(_OPT_TEXT),
         )
     return Inventory(
-        id=draw(st.none() | _TEXT),
-        patient=_draw_patient(draw, populations, unknowns),
+        id=draw(_OPT_TEXT),
+        patient=_draw_patient(draw, _populations_strategy(populations), unknowns),
         episode=Episode(assessment_date=tl.assessed, **onset, measures=_draw_measures(draw, tl)),
-        persons=people,
+        persons=tuple(Person(id=pid, **d.fields) for pid, d in zip(pids, drafts, strict=True)),
         relationships=_draw_links(draw, pids, max_relationships, unknowns),
         events=tuple(events),
         social_history=_draw_social_history(draw, unknowns),
@@ -919,17 +1084,29 @@ def inventory_dicts(
     with_dispute: bool | None = None,
     with_recent_transition: bool | None = None,
     unknowns: bool = True,
-    populations: st.SearchStrategy[tuple[Population, ...]] | Sequence[Population] | None = None,
+    populations: _Populations = None,
     date_style: DateStyle = "mixed",
-    assessment_dates: date | st.SearchStrategy[date] | None = None,
+    assessment_dates: _AssessmentDates = None,
     id_strategy: st.SearchStrategy[str] | None = None,
     exclude_defaults: bool | None = False,
 ) -> st.SearchStrategy[dict[str, Any]]:
-    """JSON-ready dicts of valid inventories (``model_dump(mode="json")``); same knobs as
-    :func:`inventories`. ``exclude_defaults``: leave out fields at their default (None =
-    maybe), as hand-written input often does."""
+    """JSON-ready dicts of valid inventories (``model_dump(mode="json")``), with the knobs
+    of :func:`inventories`. ``exclude_defaults``: leave out fields at their default (None =
+    sometimes), as hand-written input often does."""
+    _check_inventory_knobs(
+        min_persons,
+        max_persons,
+        max_events,
+        max_relationships,
+        with_death,
+        with_dispute,
+        with_recent_transition,
+        populations,
+        date_style,
+        assessment_dates,
+    )
     _check_bool_or_none("exclude_defaults", exclude_defaults)
-    invs = inventories(
+    return _inventory_dicts(
         min_persons=min_persons,
         max_persons=max_persons,
         max_events=max_events,
@@ -942,11 +1119,47 @@ def inventory_dicts(
         date_style=date_style,
         assessment_dates=assessment_dates,
         id_strategy=id_strategy,
+        exclude_defaults=exclude_defaults,
     )
-    excl = st.just(exclude_defaults) if exclude_defaults is not None else st.booleans()
-    return st.tuples(invs, excl).map(
-        lambda t: t[0].model_dump(mode="json", exclude_defaults=t[1])
+
+
+@st.composite
+@_public_name("inventory_dicts")
+def _inventory_dicts(
+    draw: st.DrawFn,
+    *,
+    min_persons: int = 0,
+    max_persons: int = 5,
+    max_events: int = 5,
+    max_relationships: int = 4,
+    with_death: bool | None = None,
+    with_dispute: bool | None = None,
+    with_recent_transition: bool | None = None,
+    unknowns: bool = True,
+    populations: _Populations = None,
+    date_style: DateStyle = "mixed",
+    assessment_dates: _AssessmentDates = None,
+    id_strategy: st.SearchStrategy[str] | None = None,
+    exclude_defaults: bool | None = False,
+) -> dict[str, Any]:
+    inv = draw(
+        _inventories(
+            min_persons=min_persons,
+            max_persons=max_persons,
+            max_events=max_events,
+            max_relationships=max_relationships,
+            with_death=with_death,
+            with_dispute=with_dispute,
+            with_recent_transition=with_recent_transition,
+            unknowns=unknowns,
+            populations=populations,
+            date_style=date_style,
+            assessment_dates=assessment_dates,
+            id_strategy=id_strategy,
+        )
     )
+    exclude = draw(_BOOL) if exclude_defaults is None else exclude_defaults
+    return inv.model_dump(mode="json", exclude_defaults=exclude)
 
 
 # ---------------------------------------------------------------- predicates
@@ -1020,6 +1233,7 @@ class _Defect:
     code: str
     min_persons: int
     mutate: _Mutator
+    dates_only: bool = False  # the defect moves onset: keep events off months-before-onset
 
 
 def _used_ids(d: dict[str, Any]) -> set[str]:
@@ -1040,17 +1254,22 @@ def _pick(draw: st.DrawFn, items: Sequence[T]) -> T:
 
 def _later_date(draw: st.DrawFn, d: dict[str, Any]) -> str:
     """A (partial) date that starts after the assessment."""
-    after = _assessed(d) + timedelta(days=draw(st.integers(1, 800)))
+    after = _assessed(d) + timedelta(days=_int(draw, 1, 800))
     return _render_date(draw, after, lambda lo, _hi: lo > _assessed(d))
 
 
 def _earlier_day(draw: st.DrawFn, d: dict[str, Any]) -> date:
-    return _assessed(d) - timedelta(days=draw(st.integers(0, 3000)))
+    return _assessed(d) - timedelta(days=_int(draw, 0, 3000))
 
 
 def _unknown_person(draw: st.DrawFn, d: dict[str, Any]) -> None:
     ghost = _new_id(draw, d)
-    where = _pick(draw, ["event_subject", "event_other", "link", "view"] if d["persons"] else ["event_subject", "event_other", "view"])
+    where = _pick(
+        draw,
+        ["event_subject", "event_other", "link", "view"]
+        if d["persons"]
+        else ["event_subject", "event_other", "view"],
+    )
     if where == "link":
         d["relationships"].append({"a": _pick(draw, [p["id"] for p in d["persons"]]), "b": ghost})
     elif where == "view":
@@ -1058,7 +1277,13 @@ def _unknown_person(draw: st.DrawFn, d: dict[str, Any]) -> None:
     else:
         key = "subject" if where == "event_subject" else "others"
         value: Any = ghost if key == "subject" else [ghost]
-        d["events"].append({"id": _fresh_id(ghost + "-e", _used_ids(d) | {ghost}), "kind": _pick(draw, _KINDS), key: value})
+        d["events"].append(
+            {
+                "id": _fresh_id(ghost + "-e", _used_ids(d) | {ghost}),
+                "kind": _pick(draw, _KINDS),
+                key: value,
+            }
+        )
 
 
 def _unknown_event(draw: st.DrawFn, d: dict[str, Any]) -> None:
@@ -1067,8 +1292,10 @@ def _unknown_event(draw: st.DrawFn, d: dict[str, Any]) -> None:
 
 def _duplicate_id(draw: st.DrawFn, d: dict[str, Any]) -> None:
     taken = sorted(_used_ids(d))
-    if draw(st.booleans()) and d["persons"]:
-        d["persons"].append({"id": _pick(draw, [p["id"] for p in d["persons"]]), "role": _pick(draw, _ROLES)})
+    if draw(_BOOL) and d["persons"]:
+        d["persons"].append(
+            {"id": _pick(draw, [p["id"] for p in d["persons"]]), "role": _pick(draw, _ROLES)}
+        )
     else:
         d["events"].append({"id": _pick(draw, taken), "kind": _pick(draw, _NON_DEATH_KINDS)})
 
@@ -1081,7 +1308,10 @@ def _duplicate_measure(draw: st.DrawFn, d: dict[str, Any]) -> None:
 
 
 def _reserved_id(draw: st.DrawFn, d: dict[str, Any]) -> None:
-    d["persons"].append({"id": PATIENT_NODE, "role": _pick(draw, _ROLES)})
+    if draw(_BOOL):
+        d["persons"].append({"id": PATIENT_NODE, "role": _pick(draw, _ROLES)})
+    else:
+        d["events"].append({"id": PATIENT_NODE, "kind": _pick(draw, _NON_DEATH_KINDS)})
 
 
 def _self_link(draw: st.DrawFn, d: dict[str, Any]) -> None:
@@ -1095,7 +1325,7 @@ def _duplicate_link(draw: st.DrawFn, d: dict[str, Any]) -> None:
         a, b = d["persons"][0]["id"], d["persons"][1]["id"]
         links.append({"a": a, "b": b})
     link = _pick(draw, links)
-    a, b = (link["b"], link["a"]) if draw(st.booleans()) else (link["a"], link["b"])
+    a, b = (link["b"], link["a"]) if draw(_BOOL) else (link["a"], link["b"])
     links.append({"a": a, "b": b})
 
 
@@ -1112,7 +1342,14 @@ def _after_assessment(draw: st.DrawFn, d: dict[str, Any]) -> None:
         else:
             _pick(draw, d["episode"]["measures"])["date"] = later
     else:
-        d["persons"].append({"id": _new_id(draw, d), "role": _pick(draw, _ROLES), "deceased": _pick(draw, [True, None]), "date_of_death": later})
+        d["persons"].append(
+            {
+                "id": _new_id(draw, d),
+                "role": _pick(draw, _ROLES),
+                "deceased": _pick(draw, [True, None]),
+                "date_of_death": later,
+            }
+        )
 
 
 def _onset_after_assessment(draw: st.DrawFn, d: dict[str, Any]) -> None:
@@ -1121,25 +1358,32 @@ def _onset_after_assessment(draw: st.DrawFn, d: dict[str, Any]) -> None:
 
 
 def _ambiguous_timing(draw: st.DrawFn, d: dict[str, Any]) -> None:
-    if draw(st.booleans()):
+    if draw(_BOOL):
         d["episode"]["onset"] = _earlier_day(draw, d).isoformat()
-        d["episode"]["onset_months_before_assessment"] = float(draw(st.integers(0, 120)))
+        d["episode"]["onset_months_before_assessment"] = float(_int(draw, 0, 120))
     else:
         d["events"].append(
             {
                 "id": _new_id(draw, d),
                 "kind": _pick(draw, _NON_DEATH_KINDS),
                 "date": _earlier_day(draw, d).isoformat(),
-                "months_before_onset": float(draw(st.integers(-12, 120))),
+                "months_before_onset": float(_int(draw, -12, 120)),
             }
         )
 
 
 def _deceased_participant(draw: st.DrawFn, d: dict[str, Any]) -> None:
-    event_day = _assessed(d) - timedelta(days=draw(st.integers(0, 1000)))
-    death_day = event_day - timedelta(days=draw(st.integers(1, 1000)))
+    event_day = _assessed(d) - timedelta(days=_int(draw, 0, 1000))
+    death_day = event_day - timedelta(days=_int(draw, 1, 1000))
     pid = _new_id(draw, d)
-    d["persons"].append({"id": pid, "role": _pick(draw, _ROLES), "deceased": True, "date_of_death": death_day.isoformat()})
+    d["persons"].append(
+        {
+            "id": pid,
+            "role": _pick(draw, _ROLES),
+            "deceased": True,
+            "date_of_death": death_day.isoformat(),
+        }
+    )
     key = _pick(draw, ["subject", "others"])
     d["events"].append(
         {
@@ -1155,18 +1399,24 @@ def _contradiction(draw: st.DrawFn, d: dict[str, Any]) -> None:
     pid = _new_id(draw, d)
     person: dict[str, Any] = {"id": pid, "role": _pick(draw, _ROLES), "deceased": False}
     d["persons"].append(person)
-    if draw(st.booleans()):
+    if draw(_BOOL):
         person["date_of_death"] = _earlier_day(draw, d).isoformat()
     else:
-        d["events"].append({"id": _fresh_id(pid + "-e", _used_ids(d)), "kind": "death", "subject": pid})
+        d["events"].append(
+            {"id": _fresh_id(pid + "-e", _used_ids(d)), "kind": "death", "subject": pid}
+        )
 
 
 def _out_of_range(draw: st.DrawFn, d: dict[str, Any]) -> None:
-    where = _pick(draw, ["measure", "age", "confidants", "onset_months", "event_months", "text"])
+    where = _pick(
+        draw, ["measure", "age", "confidants", "onset_months", "event_months", "assessment_date"]
+    )
     beyond = st.integers(1, 1000)
     if where == "measure":
         instrument = _pick(draw, _INSTRUMENTS)
-        d["episode"]["measures"] = [m for m in d["episode"]["measures"] if m["instrument"] != instrument]
+        d["episode"]["measures"] = [
+            m for m in d["episode"]["measures"] if m["instrument"] != instrument
+        ]
         if instrument == "sas_sr":
             value: Any = draw(st.sampled_from([0.9, 0.0, 5.1, 6.0, -1.0]))
             d["episode"]["measures"].append({"instrument": instrument, "mean": value})
@@ -1174,28 +1424,56 @@ def _out_of_range(draw: st.DrawFn, d: dict[str, Any]) -> None:
         _cls, ranges = _INT_MEASURES[instrument]
         name = _pick(draw, list(ranges))
         lo, hi = ranges[name]
-        value = hi + draw(beyond) if draw(st.booleans()) else lo - draw(beyond)
+        value = hi + draw(beyond) if draw(_BOOL) else lo - draw(beyond)
         d["episode"]["measures"].append({"instrument": instrument, name: value})
     elif where == "age":
         d["patient"]["age"] = _pick(draw, [121 + draw(beyond), -draw(beyond)])
     elif where == "confidants":
         d["social_history"]["confidants"] = _pick(draw, [101 + draw(beyond), -draw(beyond)])
     elif where == "onset_months":
-        d["episode"]["onset_months_before_assessment"] = float(_pick(draw, [1200 + draw(beyond), -draw(beyond)]))
+        d["episode"]["onset_months_before_assessment"] = float(
+            _pick(draw, [1200 + draw(beyond), -draw(beyond)])
+        )
     elif where == "event_months":
         months = float(_pick(draw, [1200 + draw(beyond), -1200 - draw(beyond)]))
-        d["events"].append({"id": _new_id(draw, d), "kind": _pick(draw, _KINDS), "months_before_onset": months})
+        d["events"].append(
+            {"id": _new_id(draw, d), "kind": _pick(draw, _KINDS), "months_before_onset": months}
+        )
     else:
-        d["persons"].append({"id": _new_id(draw, d), "role": _pick(draw, _ROLES), "label": "x" * (2000 + draw(beyond))})
+        too_early = date(MIN_YEAR, 1, 1) - timedelta(days=draw(beyond))
+        too_late = date(MAX_YEAR, 12, 31) + timedelta(days=draw(beyond))
+        d["episode"]["assessment_date"] = _pick(draw, [too_early, too_late]).isoformat()
+
+
+def _too_long(draw: st.DrawFn, d: dict[str, Any]) -> None:
+    where = _pick(draw, ["label", "description", "record_id"])
+    extra = _int(draw, 1, 100)
+    if where == "label":
+        new = {"id": _new_id(draw, d), "role": _pick(draw, _ROLES), "label": "x" * (2000 + extra)}
+        d["persons"].append(new)
+    elif where == "description":
+        text = "y" * (2000 + extra)
+        d["events"].append({"id": _new_id(draw, d), "kind": "other", "description": text})
+    else:
+        d["id"] = "r" * (200 + extra)
 
 
 def _unknown_field(draw: st.DrawFn, d: dict[str, Any]) -> None:
-    targets: list[dict[str, Any]] = [d, d["patient"], d["patient"]["risk"], d["episode"], d["social_history"]]
+    targets: list[dict[str, Any]] = [
+        d,
+        d["patient"],
+        d["patient"]["risk"],
+        d["episode"],
+        d["social_history"],
+    ]
     targets += d["persons"] + d["events"] + d["relationships"] + list(d["episode"]["measures"])
     if d["patient_view"] is not None:
         targets.append(d["patient_view"])
     target = _pick(draw, targets)
-    stem = draw(st.sampled_from(["extra", "Ring", "personId", "notes"]) | st.from_regex(r"x_[a-z]{1,8}", fullmatch=True))
+    stem = draw(
+        st.sampled_from(["extra", "Ring", "personId", "notes"])
+        | st.from_regex(r"x_[a-z]{1,8}", fullmatch=True)
+    )
     key = stem
     while key in target:
         key += "_"
@@ -1203,13 +1481,23 @@ def _unknown_field(draw: st.DrawFn, d: dict[str, Any]) -> None:
 
 
 def _wrong_type(draw: st.DrawFn, d: dict[str, Any]) -> None:
-    where = _pick(draw, ["age", "bool", "label", "persons", "assessment_date", "events", "measure_total"])
+    where = _pick(
+        draw, ["age", "bool", "label", "persons", "assessment_date", "events", "measure_total"]
+    )
     if where == "age":
         d["patient"]["age"] = _pick(draw, ["42", 42.5, [42], True])
     elif where == "bool":
-        d["patient"]["risk"][_pick(draw, sorted(Risk.model_fields))] = _pick(draw, ["yes", 1, 0, "true", []])
+        d["patient"]["risk"][_pick(draw, sorted(Risk.model_fields))] = _pick(
+            draw, ["yes", 1, 0, "true", []]
+        )
     elif where == "label":
-        d["persons"].append({"id": _new_id(draw, d), "role": _pick(draw, _ROLES), "label": _pick(draw, [5, True, ["a"], {"a": 1}])})
+        d["persons"].append(
+            {
+                "id": _new_id(draw, d),
+                "role": _pick(draw, _ROLES),
+                "label": _pick(draw, [5, True, ["a"], {"a": 1}]),
+            }
+        )
     elif where == "persons":
         d["persons"] = _pick(draw, [{}, "p1", 3])
     elif where == "assessment_date":
@@ -1218,12 +1506,27 @@ def _wrong_type(draw: st.DrawFn, d: dict[str, Any]) -> None:
         d["events"] = _pick(draw, [{"id": "e"}, "e1", True])
     else:
         instrument = _pick(draw, list(_INT_MEASURES))
-        d["episode"]["measures"] = [m for m in d["episode"]["measures"] if m["instrument"] != instrument]
-        d["episode"]["measures"].append({"instrument": instrument, "total": _pick(draw, ["5", 5.5, [5]])})
+        d["episode"]["measures"] = [
+            m for m in d["episode"]["measures"] if m["instrument"] != instrument
+        ]
+        d["episode"]["measures"].append(
+            {"instrument": instrument, "total": _pick(draw, ["5", 5.5, [5]])}
+        )
 
 
 def _missing_field(draw: st.DrawFn, d: dict[str, Any]) -> None:
-    where = _pick(draw, ["episode", "assessment_date", "person_role", "person_id", "event_kind", "event_id", "link_end"])
+    where = _pick(
+        draw,
+        [
+            "episode",
+            "assessment_date",
+            "person_role",
+            "person_id",
+            "event_kind",
+            "event_id",
+            "link_end",
+        ],
+    )
     if where == "episode":
         del d["episode"]
     elif where == "assessment_date":
@@ -1241,10 +1544,18 @@ def _missing_field(draw: st.DrawFn, d: dict[str, Any]) -> None:
 
 
 def _unknown_value(draw: st.DrawFn, d: dict[str, Any]) -> None:
-    where = _pick(draw, ["role", "ring", "kind", "course", "population", "instrument", "schema_version"])
+    where = _pick(
+        draw, ["role", "ring", "kind", "course", "population", "instrument", "schema_version"]
+    )
     bogus = draw(st.sampled_from(["wizard", "Inner", "acute", "", "child ", "bdi2"]))
     if where in ("role", "ring"):
-        d["persons"].append({"id": _new_id(draw, d), "role": bogus if where == "role" else "friend", **({"ring": bogus} if where == "ring" else {})})
+        d["persons"].append(
+            {
+                "id": _new_id(draw, d),
+                "role": bogus if where == "role" else "friend",
+                **({"ring": bogus} if where == "ring" else {}),
+            }
+        )
     elif where == "kind":
         d["events"].append({"id": _new_id(draw, d), "kind": bogus})
     elif where == "course":
@@ -1258,21 +1569,52 @@ def _unknown_value(draw: st.DrawFn, d: dict[str, Any]) -> None:
 
 
 def _bad_format(draw: st.DrawFn, d: dict[str, Any]) -> None:
-    where = _pick(draw, ["event_date", "onset", "date_of_death", "measure_date", "assessment_date", "id"])
-    bad_partial = draw(st.sampled_from(["2020-13", "2021-02-30", "2020/01", "20201", "2020-1", "99", "2020-00", "2020-01-32", "2020-1-1"]))
+    where = _pick(
+        draw, ["event_date", "onset", "date_of_death", "measure_date", "assessment_date", "id"]
+    )
+    bad_partial = draw(
+        st.sampled_from(
+            [
+                "2020-13",
+                "2021-02-30",
+                "2020/01",
+                "20201",
+                "2020-1",
+                "99",
+                "2020-00",
+                "2020-01-32",
+                "2020-1-1",
+                f"{MIN_YEAR - 1}",
+                f"{MAX_YEAR + 1}-01",
+            ]
+        )
+    )
     if where == "event_date":
-        d["events"].append({"id": _new_id(draw, d), "kind": _pick(draw, _NON_DEATH_KINDS), "date": bad_partial})
+        d["events"].append(
+            {"id": _new_id(draw, d), "kind": _pick(draw, _NON_DEATH_KINDS), "date": bad_partial}
+        )
     elif where == "onset":
         d["episode"].pop("onset_months_before_assessment", None)
         d["episode"]["onset"] = bad_partial
     elif where == "date_of_death":
-        d["persons"].append({"id": _new_id(draw, d), "role": _pick(draw, _ROLES), "deceased": True, "date_of_death": bad_partial})
+        d["persons"].append(
+            {
+                "id": _new_id(draw, d),
+                "role": _pick(draw, _ROLES),
+                "deceased": True,
+                "date_of_death": bad_partial,
+            }
+        )
     elif where == "measure_date":
         instrument = _pick(draw, _INSTRUMENTS)
-        d["episode"]["measures"] = [m for m in d["episode"]["measures"] if m["instrument"] != instrument]
+        d["episode"]["measures"] = [
+            m for m in d["episode"]["measures"] if m["instrument"] != instrument
+        ]
         d["episode"]["measures"].append({"instrument": instrument, "date": bad_partial})
     elif where == "assessment_date":
-        d["episode"]["assessment_date"] = _pick(draw, ["2020", "2020-13-01", "2021-02-30", "01/02/2020", "2020-01"])
+        d["episode"]["assessment_date"] = _pick(
+            draw, ["2020", "2020-13-01", "2021-02-30", "01/02/2020", "2020-01"]
+        )
     else:
         bad_id = draw(st.sampled_from(["", "bad id", "-x", "_x", "é", "x" * 65, "a/b"]))
         d["persons"].append({"id": bad_id, "role": _pick(draw, _ROLES)})
@@ -1287,11 +1629,12 @@ _DEFECTS: tuple[_Defect, ...] = (
     _Defect("inventory.self_link", 1, _self_link),
     _Defect("inventory.duplicate_link", 2, _duplicate_link),
     _Defect("inventory.after_assessment", 0, _after_assessment),
-    _Defect("inventory.onset_after_assessment", 0, _onset_after_assessment),
-    _Defect("inventory.ambiguous_timing", 0, _ambiguous_timing),
+    _Defect("inventory.onset_after_assessment", 0, _onset_after_assessment, dates_only=True),
+    _Defect("inventory.ambiguous_timing", 0, _ambiguous_timing, dates_only=True),
     _Defect("inventory.deceased_participant", 0, _deceased_participant),
     _Defect("inventory.contradiction", 0, _contradiction),
     _Defect("inventory.out_of_range", 0, _out_of_range),
+    _Defect("inventory.too_long", 0, _too_long),
     _Defect("inventory.unknown_field", 0, _unknown_field),
     _Defect("inventory.wrong_type", 0, _wrong_type),
     _Defect("inventory.missing_field", 1, _missing_field),
@@ -1303,21 +1646,34 @@ INVALID_CODES: frozenset[str] = frozenset(d.code for d in _DEFECTS)
 """Issue codes that :func:`invalid_inventories` can produce."""
 
 
-def invalid_inventories(*, codes: Collection[str] | None = None) -> st.SearchStrategy[InvalidInventory]:
+def invalid_inventories(
+    *, codes: Collection[str] | None = None
+) -> st.SearchStrategy[InvalidInventory]:
     """``(data, code)`` pairs: a valid inventory dict given exactly one defect, and the
     ``code`` that ``parse_inventory(data)`` must raise. ``codes`` restricts the defects
     (default: all of :data:`INVALID_CODES`)."""
     wanted = INVALID_CODES if codes is None else frozenset(codes)
     if isinstance(codes, str) or not wanted or not wanted <= INVALID_CODES:
-        raise InvalidArgument(f"codes must be a non-empty collection of {sorted(INVALID_CODES)}, got {codes!r}")
-    return _invalid_inventories(defects=tuple(d for d in _DEFECTS if d.code in wanted))
+        raise InvalidArgument(
+            f"codes must be a non-empty collection of {sorted(INVALID_CODES)}, got {codes!r}"
+        )
+    return _invalid_inventories(codes=codes)
 
 
-@_named("invalid_inventories")
 @st.composite
-def _invalid_inventories(draw: st.DrawFn, *, defects: tuple[_Defect, ...]) -> InvalidInventory:
-    defect = draw(st.sampled_from(defects))
-    base = draw(inventories(min_persons=defect.min_persons, max_persons=max(3, defect.min_persons)))
+@_public_name("invalid_inventories")
+def _invalid_inventories(
+    draw: st.DrawFn, *, codes: Collection[str] | None = None
+) -> InvalidInventory:
+    defect = draw(st.sampled_from([d for d in _DEFECTS if codes is None or d.code in codes]))
+    base = draw(
+        inventories(
+            min_persons=defect.min_persons,
+            max_persons=3,
+            max_events=3,
+            date_style="dates" if defect.dates_only else "mixed",
+        )
+    )
     data = copy.deepcopy(base.model_dump(mode="json"))
     defect.mutate(draw, data)
     return InvalidInventory(data, defect.code)
@@ -1347,7 +1703,8 @@ def json_values(*, max_leaves: int = 30, inventory_keys: bool = True) -> st.Sear
     keys = st.sampled_from(_field_names()) | st.text() if inventory_keys else st.text()
     return st.recursive(
         scalars,
-        lambda children: st.lists(children, max_size=4)
-        | st.dictionaries(keys, children, max_size=5),
+        lambda children: (
+            st.lists(children, max_size=4) | st.dictionaries(keys, children, max_size=5)
+        ),
         max_leaves=max_leaves,
     )
