@@ -12,6 +12,8 @@ import threading
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import EXAMPLES, ROOT, example_dict, example_text
 from ipt_formulate import (
@@ -24,11 +26,14 @@ from ipt_formulate import (
     RulePack,
     default_pack,
     formulate,
+    load_pack,
     parse_inventory,
 )
 from ipt_formulate._evaluate import run as reference_run
 from ipt_formulate.engine import run_engine
 from ipt_formulate.facts import derive_facts
+from ipt_formulate.inventory import Inventory
+from ipt_formulate.testing import inventories
 
 # example -> (pack fixture, intended primary area, intended secondary area or None)
 INTENDED = {
@@ -299,3 +304,52 @@ def test_import_leaves_host_logging_alone() -> None:
     )
     res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert res.stdout.strip() == "ok 0"
+
+
+# a differential test on generated inventories: experta against the reference evaluator
+@settings(
+    max_examples=60,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+@given(inv=inventories(), use_ipsrt=st.booleans())
+def test_experta_agrees_with_reference_on_generated_inventories(
+    inv: Inventory, use_ipsrt: bool
+) -> None:
+    pack = load_pack(ROOT / "rules" / ("ipsrt" if use_ipsrt else "ipt-core"))
+    facts = derive_facts(inv, pack.options)
+    ref, _ = reference_run(pack.active_rules, facts.by_type)
+    assert list(run_engine(pack, facts).firings) == ref
+
+
+def test_two_deaths_bind_the_right_person(core_pack: RulePack) -> None:
+    # regression: a second death event must not steal the join of grief.mourning-avoided
+    doc = {
+        "episode": {"assessment_date": "2026-03-01", "onset": "2025-12"},
+        "persons": [
+            {"id": "a", "role": "parent", "ring": "inner", "deceased": True},
+            {"id": "b", "role": "neighbour", "ring": "outer", "deceased": True},
+        ],
+        "events": [
+            {
+                "id": "ea",
+                "kind": "death",
+                "months_before_onset": 2,
+                "subject": "a",
+                "response": "adapting",
+            },
+            {
+                "id": "eb",
+                "kind": "death",
+                "months_before_onset": 30,
+                "subject": "b",
+                "response": "mourning_avoided",
+                "maintains_episode": False,
+            },
+        ],
+    }
+    f = formulate(doc, core_pack)
+    rules = {e.rule_id for h in f.hypotheses for e in h.support}
+    assert "grief.mourning-avoided" not in rules

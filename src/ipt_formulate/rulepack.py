@@ -712,14 +712,14 @@ def _build_rule(
     # a fact can be bound only if the fields later patterns join on are known: joins compare
     # identities, never unknowns (the same in every backend)
     joined = {c.ref for pat in patterns for c in pat.conditions if c.ref is not None}
-    for k, pat in enumerate(patterns):
+    for pos, pat in enumerate(patterns):
         extra = tuple(
-            Condition(fld, "known")
-            for var, fld in sorted(joined)
-            if var == pat.var and Condition(fld, "known") not in pat.conditions
+            Condition(jf, "known")
+            for jv, jf in sorted(joined)
+            if jv == pat.var and Condition(jf, "known") not in pat.conditions
         )
         if extra:
-            patterns[k] = replace(pat, conditions=pat.conditions + extra)
+            patterns[pos] = replace(pat, conditions=pat.conditions + extra)
     if spec.focus is not None and spec.focus != "network":
         if spec.focus not in bound:
             fail(f"focus {spec.focus!r} is not a bound variable", "focus")

@@ -20,6 +20,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "pip install 'ipt-formulate[testing]'"
     ) from exc
 
+from ._check import CHECKS, PROFILES, PackReport, PropertyFailure, check_pack
 from ._metamorphic import (
     EVIDENCE_AREAS,
     EvidenceArea,
@@ -51,16 +52,19 @@ from ._strategies import (
     relationships,
 )
 
-# The pack property checker ``check_pack`` (``_check.py``) is added here separately.
-
 __all__ = [
+    "CHECKS",
     "DEFAULT_ASSESSMENT_DATES",
     "EVIDENCE_AREAS",
     "INVALID_CODES",
+    "PROFILES",
     "TRANSITION_KINDS",
     "DateStyle",
     "EvidenceArea",
     "InvalidInventory",
+    "PackReport",
+    "PropertyFailure",
+    "check_pack",
     "episodes",
     "has_death",
     "has_dispute",

@@ -1,0 +1,668 @@
+"""Property checks for any rule pack: :func:`check_pack`.
+
+Example-based tests cannot show that a pack is free of order effects, dead rules or
+non-monotone interactions; these properties, run on generated inventories, can:
+
+=============  =====================================================================
+check          property
+=============  =====================================================================
+determinism    same inventory, same bytes (also across PYTHONHASHSEED values, in
+               subprocesses); rule evaluation order does not change what fires
+invariance     permuting every input list, or renaming every id, gives the same
+               formulation (up to the renaming)
+bounds         scores in [-1, 1]; ranks 1..n; primary meets the pack's threshold;
+               evidence combination is commutative and associative
+monotonicity   adding a fact that supports an area never lowers that area's best score
+reachability   every active rule fires on some generated inventory
+robustness     valid inventories formulate without error; invalid ones, and arbitrary
+               JSON, raise only the library's typed errors (with the expected code)
+=============  =====================================================================
+
+Each failure carries the check, a one-line reason, the rule ids involved and the shrunk
+inventory that shows it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from hypothesis import HealthCheck, Phase, given, settings, target
+from hypothesis import strategies as st
+
+from .._api import formulate
+from .._evaluate import run as reference_run
+from ..errors import InputError
+from ..facts import derive_facts
+from ..formulation import Formulation
+from ..inventory import Inventory, parse_inventory
+from ..rulepack import RulePack, load_pack
+from ..scoring import Belief, combine
+from ._metamorphic import (
+    EVIDENCE_AREAS,
+    EvidenceArea,
+    permuted,
+    relabelled,
+    with_added_evidence,
+)
+from ._strategies import invalid_inventories, inventories, json_values
+
+__all__ = ["CHECKS", "PROFILES", "PackReport", "PropertyFailure", "check_pack"]
+
+Check = Literal["determinism", "invariance", "bounds", "monotonicity", "reachability", "robustness"]
+CHECKS: tuple[Check, ...] = (
+    "determinism",
+    "invariance",
+    "bounds",
+    "monotonicity",
+    "reachability",
+    "robustness",
+)
+PROFILES: Mapping[str, Mapping[str, Any]] = {
+    # bounded and derandomised: the same examples on every CI run
+    "ci": {"max_examples": 30, "derandomize": True, "reach_examples": 400, "hash_seeds": (0, 1)},
+    # for researchers: many more, random examples; run it before publishing a pack
+    "deep": {
+        "max_examples": 500,
+        "derandomize": False,
+        "reach_examples": 3000,
+        "hash_seeds": (0, 1, 2, 3),
+    },
+}
+
+
+@dataclass(frozen=True)
+class PropertyFailure:
+    """One violated property: which, why (one line), which rules, and the shrunk inventory."""
+
+    check: str
+    reason: str
+    rule_ids: tuple[str, ...] = ()
+    inventory: Inventory | None = None
+
+    def __str__(self) -> str:
+        rules = f" [rules: {', '.join(self.rule_ids)}]" if self.rule_ids else ""
+        out = f"{self.check}: {self.reason}{rules}"
+        if self.inventory is not None:
+            out += "\n    inventory: " + self.inventory.model_dump_json(exclude_defaults=True)
+        return out
+
+
+@dataclass(frozen=True)
+class PackReport:
+    """What :func:`check_pack` found."""
+
+    pack: str
+    pack_hash: str
+    checks: tuple[str, ...]
+    failures: tuple[PropertyFailure, ...]
+    fired: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    @property
+    def unreachable(self) -> tuple[str, ...]:
+        return tuple(i for f in self.failures if f.check == "reachability" for i in f.rule_ids)
+
+    def __str__(self) -> str:
+        head = f"pack {self.pack} ({self.pack_hash}): checks {', '.join(self.checks)}"
+        if self.ok:
+            return head + ": all passed"
+        return (
+            head
+            + f": {len(self.failures)} failure(s)\n"
+            + "\n".join(f"  - {f}" for f in self.failures)
+        )
+
+    def raise_for_failures(self) -> None:
+        """Raise ``AssertionError`` with the report when any property failed (for pytest)."""
+        if not self.ok:
+            raise AssertionError(str(self))
+
+
+class _Violation(Exception):
+    def __init__(self, reason: str, rule_ids: Collection[str] = ()) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.rule_ids = tuple(sorted(set(rule_ids)))
+
+
+def _settings(profile: Mapping[str, Any], max_examples: int | None) -> settings:
+    return settings(
+        max_examples=max_examples or profile["max_examples"],
+        derandomize=profile["derandomize"],
+        deadline=None,
+        database=None,
+        print_blob=False,
+        suppress_health_check=list(HealthCheck),
+        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
+    )
+
+
+def _run_property(
+    name: str,
+    strategy: st.SearchStrategy[Any],
+    prop: Callable[[Any], None],
+    conf: settings,
+) -> PropertyFailure | None:
+    """Run ``prop`` over ``strategy``; on failure return the shrunk counterexample."""
+    last: dict[str, Any] = {}
+
+    @conf
+    @given(strategy)
+    def test(value: Any) -> None:
+        last["value"] = value
+        try:
+            prop(value)
+        except _Violation as v:
+            last["violation"] = v
+            raise
+
+    try:
+        test()
+    except _Violation:
+        v: _Violation = last["violation"]
+        value = last.get("value")
+        if isinstance(value, tuple):
+            value = next((v for v in value if isinstance(v, Inventory)), None)
+        inv = value if isinstance(value, Inventory) else None
+        return PropertyFailure(name, v.reason, v.rule_ids, inv)
+    return None
+
+
+# ------------------------------------------------------------------ comparisons
+def _shape(f: Formulation, mapping: Mapping[str, str] | None = None) -> Any:
+    """A formulation up to renaming: hypotheses as a multiset, focus areas and scores."""
+    m = mapping or {}
+
+    def fid(x: str | None) -> str | None:
+        return m.get(x, x) if x is not None else None
+
+    hyps = sorted(
+        (
+            h.area,
+            h.focus.kind,
+            fid(h.focus.id),
+            h.score,
+            tuple(sorted((e.rule_id, e.weight, e.contribution) for e in h.support + h.against)),
+            h.findings,
+        )
+        for h in f.hypotheses
+    )
+    pick = [(h.area, h.score) if h else None for h in (f.primary, f.secondary)]
+    adv = sorted((a.rule_id or a.kind, a.level) for a in f.advisories)
+    findings = sorted((x.name, fid(x.focus)) for x in f.findings)
+    return hyps, pick, adv, findings
+
+
+def _diff_rules(a: Formulation, b: Formulation) -> set[str]:
+    ra = {e.rule_id for h in a.hypotheses for e in h.support + h.against}
+    rb = {e.rule_id for h in b.hypotheses for e in h.support + h.against}
+    return ra ^ rb
+
+
+def _best(f: Formulation, area: str) -> float:
+    return max((h.score for h in f.hypotheses if h.area == area), default=0.0)
+
+
+# ------------------------------------------------------------------ the checker
+def check_pack(
+    pack: RulePack | str | Path,
+    *,
+    profile: Literal["ci", "deep"] = "ci",
+    checks: Collection[Check] = CHECKS,
+    max_examples: int | None = None,
+    engine: str | None = None,
+    strategy: st.SearchStrategy[Inventory] | None = None,
+    reach_examples: int | None = None,
+) -> PackReport:
+    """Check the properties above on ``pack`` (a :class:`RulePack` or a directory).
+
+    ``strategy`` defaults to :func:`inventories`; pass your own to focus on a population.
+    ``engine`` defaults to the batch engine (the fastest one proven equal to experta).
+    ``max_examples`` and ``reach_examples`` override the profile's example counts.
+    """
+    if not isinstance(pack, RulePack):
+        pack = load_pack(pack)
+    unknown = set(checks) - set(CHECKS)
+    if unknown:
+        raise ValueError(f"unknown checks {sorted(unknown)}; choose from {list(CHECKS)}")
+    if engine is None:
+        from .. import engine as _engine_mod
+
+        engine = str(getattr(_engine_mod, "DEFAULT_BATCH_ENGINE", "experta"))
+    prof = dict(PROFILES[profile])
+    if reach_examples is not None:
+        prof["reach_examples"] = reach_examples
+    conf = _settings(prof, max_examples)
+    invs = strategy if strategy is not None else inventories()
+    eng: str = engine
+
+    def run(inv: Inventory, p: RulePack = pack) -> Formulation:
+        return formulate(inv, p, engine=eng)
+
+    failures: list[PropertyFailure] = []
+    fired: Counter[str] = Counter()
+
+    def record(f: PropertyFailure | None) -> None:
+        if f is not None:
+            failures.append(f)
+
+    if "determinism" in checks:
+
+        def same_bytes(inv: Inventory) -> None:
+            if run(inv).to_json() != run(inv).to_json():
+                raise _Violation("two runs on the same inventory gave different bytes")
+
+        rules = pack.active_rules
+
+        def rule_order(args: tuple[Inventory, list[int]]) -> None:
+            inv, order = args
+            facts = derive_facts(inv, pack.options).by_type
+            base, _ = reference_run(rules, facts)
+            got, _ = reference_run([rules[i] for i in order], facts)
+            if got != base:
+                changed = {f.rule_id for f in set(got) ^ set(base)}
+                raise _Violation("what fires depends on the order rules are evaluated in", changed)
+
+        record(_run_property("determinism", invs, same_bytes, conf))
+        orders = st.permutations(list(range(len(rules))))
+        record(_run_property("determinism", st.tuples(invs, orders), rule_order, conf))
+        record(_hash_seed_check(pack, prof["hash_seeds"], eng))
+
+    if "invariance" in checks:
+
+        def invariant(args: tuple[Inventory, int]) -> None:
+            inv, seed = args
+            base = run(inv)
+            perm = run(permuted(inv, random.Random(seed)))
+            if perm.to_json() != base.to_json():
+                raise _Violation(
+                    "permuting input lists changed the output", _diff_rules(base, perm)
+                )
+            renamed, mapping = relabelled(inv, random.Random(seed))
+            other = run(renamed)
+            if _shape(other) != _shape(base, mapping):
+                raise _Violation(
+                    "renaming ids changed the formulation beyond the renaming",
+                    _diff_rules(base, other),
+                )
+
+        record(_run_property("invariance", st.tuples(invs, st.integers(0, 2**16)), invariant, conf))
+
+    if "bounds" in checks:
+        thr = pack.thresholds
+
+        def bounded(inv: Inventory) -> None:
+            f = run(inv)
+            for i, h in enumerate(f.hypotheses, 1):
+                if not -1 <= h.score <= 1 or h.rank != i:
+                    raise _Violation(
+                        f"hypothesis {h.area}: score {h.score} or rank {h.rank} out of bounds",
+                        [e.rule_id for e in h.support],
+                    )
+            if f.primary is not None and f.primary.score < thr.primary_min:
+                raise _Violation("primary below the primary threshold")
+            if f.primary is None and any(h.score >= thr.primary_min for h in f.hypotheses):
+                raise _Violation("no primary although a hypothesis meets the threshold")
+
+        record(_run_property("bounds", invs, bounded, conf))
+
+        weights = st.lists(st.floats(-0.99, 0.99).filter(lambda w: w != 0), max_size=8)
+
+        def algebra(ws: list[float]) -> None:
+            rnd = random.Random(len(ws))
+            shuffled = ws[:]
+            rnd.shuffle(shuffled)
+            if combine(ws) != combine(shuffled):
+                raise _Violation("combination depends on evidence order")
+            if not -1 <= combine(ws) <= 1:
+                raise _Violation("combination out of [-1, 1]")
+            beliefs = [Belief.of(w) for w in ws]
+            left = right = Belief()
+            for b in beliefs:
+                left = left.merge(b)
+            for b in reversed(beliefs):
+                right = b.merge(right)
+            if abs(left.cf - right.cf) > 1e-9:
+                raise _Violation("belief merging is not associative")
+
+        record(_run_property("bounds", weights, algebra, conf))
+
+    if "monotonicity" in checks:
+        areas = [a for a in EVIDENCE_AREAS if a in {x.id for x in pack.areas}]
+
+        def monotone(args: tuple[Inventory, EvidenceArea]) -> None:
+            inv, area = args
+            before, after = run(inv), run(with_added_evidence(inv, area))
+            if _best(after, area) < _best(before, area):
+                against = {e.rule_id for h in after.hypotheses if h.area == area for e in h.against}
+                raise _Violation(
+                    f"adding evidence for {area} lowered its best score from "
+                    f"{_best(before, area):g} to {_best(after, area):g}",
+                    against | _diff_rules(before, after),
+                )
+
+        if areas:
+            record(
+                _run_property(
+                    "monotonicity", st.tuples(invs, st.sampled_from(areas)), monotone, conf
+                )
+            )
+
+    if "reachability" in checks:
+        record(_reachability(pack, invs, prof, max_examples, eng, fired))
+
+    if "robustness" in checks:
+
+        def robust(inv: Inventory) -> None:
+            try:
+                run(inv)
+            except Exception as exc:
+                raise _Violation(f"formulate raised {type(exc).__name__}: {exc}") from exc
+
+        record(_run_property("robustness", invs, robust, conf))
+
+        def rejects(bad: Any) -> None:
+            try:
+                parse_inventory(bad.data)
+            except InputError as exc:
+                if exc.code != bad.code:
+                    raise _Violation(f"expected error code {bad.code}, got {exc.code}") from exc
+                return
+            except Exception as exc:
+                raise _Violation(f"raised {type(exc).__name__}, not a typed error") from exc
+            raise _Violation(f"invalid inventory ({bad.code}) was accepted")
+
+        record(_run_property("robustness", invalid_inventories(), rejects, conf))
+
+        def fuzz(value: Any) -> None:
+            try:
+                run(json.dumps(value))  # type: ignore[arg-type]
+            except InputError:
+                return
+            except Exception as exc:
+                raise _Violation(f"arbitrary JSON raised {type(exc).__name__}") from exc
+
+        record(_run_property("robustness", json_values(), fuzz, conf))
+
+    return PackReport(
+        pack.name,
+        pack.hash,
+        tuple(c for c in CHECKS if c in checks),
+        tuple(failures),
+        dict(sorted(fired.items())),
+    )
+
+
+def _reachability(
+    pack: RulePack,
+    invs: st.SearchStrategy[Inventory],
+    prof: Mapping[str, Any],
+    max_examples: int | None,
+    engine: str,
+    fired: Counter[str],
+) -> PropertyFailure | None:
+    """Every active rule must fire on some generated inventory."""
+    from ..engine import run_engine
+
+    n = int(prof["reach_examples"])
+    # the caller's strategy, then the generators' focused knobs, so rarer rules get a chance
+    area_ids = {a.id for a in pack.areas}
+    boosted = [
+        invs.map(lambda inv, a=area: with_added_evidence(inv, a))  # type: ignore[misc]
+        for area in EVIDENCE_AREAS
+        if area in area_ids
+    ]
+    sources = [
+        invs,
+        inventories(with_death=True),
+        inventories(with_dispute=True),
+        inventories(with_recent_transition=True),
+        inventories(with_death=False, with_dispute=False, with_recent_transition=False),
+        # rules fire on known values: draws without unknowns reach conjunctions sooner
+        inventories(unknowns=False),
+        inventories(
+            unknowns=False, with_death=False, with_dispute=False, with_recent_transition=False
+        ),
+        *boosted,
+        # steer by the population tags the pack's rules test for
+        *(
+            inventories(unknowns=False, populations=(tag,))  # type: ignore[arg-type]
+            for tag in sorted(
+                {
+                    str(c.value)
+                    for r in pack.active_rules
+                    for p in r.patterns
+                    for c in p.conditions
+                    if c.field == "populations" and c.op == "contains"
+                }
+            )
+        ),
+    ]
+    per = max(1, n // len(sources))
+    conf = settings(
+        max_examples=per,
+        derandomize=prof["derandomize"],
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+        phases=[Phase.generate],
+    )
+
+    def sample(inv: Inventory) -> None:
+        facts = derive_facts(inv, pack.options, fact_types=pack.fact_types_used())
+        for fr in run_engine(pack, facts, engine).firings:
+            fired[fr.rule_id] += 1
+
+    for source in sources:
+        conf(given(source)(sample))()
+    # rules random sampling missed: a targeted search per rule (hypothesis' target() phase)
+    for rule in [r for r in pack.active_rules if fired[r.id] == 0]:
+        _targeted_search(
+            pack, rule, st.one_of(invs, *boosted), 2 * n, prof["derandomize"], engine, fired
+        )
+    missing = sorted(r.id for r in pack.active_rules if fired[r.id] == 0)
+    if missing:
+        return PropertyFailure(
+            "reachability",
+            f"{len(missing)} active rule(s) never fired in {n} generated inventories",
+            tuple(missing),
+        )
+    return None
+
+
+class _Found(Exception):
+    pass
+
+
+def _targeted_search(
+    pack: RulePack,
+    rule: Any,
+    invs: st.SearchStrategy[Inventory],
+    budget: int,
+    derandomize: bool,
+    engine: str,
+    fired: Counter[str],
+) -> None:
+    from ..engine import run_engine
+
+    conf = settings(
+        max_examples=budget,
+        derandomize=derandomize,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+        phases=[Phase.generate, Phase.target],
+    )
+    producers: dict[str, list[Any]] = {}
+    for r in pack.active_rules:
+        if r.asserts is not None:
+            producers.setdefault(r.asserts.finding, []).append(r)
+
+    @conf
+    @given(invs)
+    def search(inv: Inventory) -> None:
+        facts = derive_facts(inv, pack.options, fact_types=pack.fact_types_used())
+        run = run_engine(pack, facts, engine)
+        if any(f.rule_id == rule.id for f in run.firings):
+            for fr in run.firings:
+                fired[fr.rule_id] += 1
+            raise _Found
+        target(_progress(rule, run.index, producers), label=rule.id)
+
+    with contextlib.suppress(_Found):
+        search()
+
+
+def _hash_seed_check(pack: RulePack, seeds: tuple[int, ...], engine: str) -> PropertyFailure | None:
+    """Formulate a fixed sample in subprocesses with different PYTHONHASHSEED values."""
+    if len(seeds) < 2:
+        return None
+    rnd = random.Random(0)
+    docs = [_fixed_inventory(rnd, i) for i in range(6)]
+    script = (
+        "import json, sys\n"
+        "from ipt_formulate import formulate, load_pack\n"
+        "root, opts, engine, docs = json.loads(sys.stdin.read())\n"
+        "pack = load_pack(root, **opts)\n"
+        "print(pack.hash)\n"
+        "for d in docs: print(formulate(d, pack, engine=engine).to_json(indent=None))\n"
+    )
+    payload = json.dumps([pack.root, dict(pack.options), engine, docs])
+    outputs = set()
+    for seed in seeds:
+        env = {**os.environ, "PYTHONHASHSEED": str(seed)}
+        res = subprocess.run(
+            [sys.executable, "-c", script],
+            input=payload,
+            text=True,
+            capture_output=True,
+            env=env,
+            check=False,
+        )
+        if res.returncode != 0:
+            return PropertyFailure(
+                "determinism",
+                "subprocess failed: " + (res.stderr.strip().splitlines() or ["?"])[-1],
+            )
+        first, _, rest = res.stdout.partition("\n")
+        if first != pack.hash:
+            return None  # an in-memory pack that its directory does not reproduce: skip
+        outputs.add(rest)
+    if len(outputs) > 1:
+        return PropertyFailure("determinism", "output differs across PYTHONHASHSEED values")
+    return None
+
+
+def _fixed_inventory(rnd: random.Random, i: int) -> dict[str, Any]:
+    """A small deterministic inventory for the cross-process check (no hypothesis needed)."""
+    roles = ["spouse_partner", "parent", "friend", "sibling", "coworker"]
+    persons = [
+        {
+            "id": f"p{k}",
+            "role": rnd.choice(roles),
+            "ring": rnd.choice(["inner", "middle"]),
+            "conflict": rnd.choice(["none", "low", "moderate", "high"]),
+            "patient_expectations_met": rnd.choice([True, False]),
+            "other_expectations_met": rnd.choice([True, False]),
+        }
+        for k in range(1 + i % 4)
+    ]
+    events = [
+        {
+            "id": "e0",
+            "kind": rnd.choice(["death", "job_loss", "move", "birth"]),
+            "months_before_onset": rnd.choice([1, 3, 12]),
+            "subject": "p0",
+            "response": rnd.choice(["adapting", "ongoing", "mourning_avoided"]),
+        }
+    ]
+    if events[0]["kind"] == "death":
+        persons[0]["deceased"] = True
+    return {
+        "episode": {"assessment_date": "2026-03-01", "onset": "2025-12"},
+        "patient": {"course": rnd.choice(["first_episode", "chronic"])},
+        "persons": persons,
+        "events": events,
+    }
+
+
+def mutate_strata_away(pack: RulePack) -> RulePack:
+    """A copy of ``pack`` with every rule in one stratum (for testing the checker)."""
+    return replace(pack, rules=tuple(replace(r, stratum=0) for r in pack.rules))
+
+
+def _closeness(c: Any, fact: Mapping[str, Any], env: Any, cond_truth: Any) -> float:
+    """1 for a true condition; for a false numeric bound, how near the value is (0..0.9)."""
+    t = cond_truth(c, fact, env)
+    if t is True:
+        return 1.0
+    v = fact.get(c.field)
+    if t is False and c.op in {">", ">="} and isinstance(v, int | float) and c.value:
+        return 0.9 * max(0.0, min(1.0, float(v) / float(c.value)))
+    if t is False and c.op in {"<", "<="} and isinstance(v, int | float) and v:
+        return 0.9 * max(0.0, min(1.0, float(c.value) / float(v)))
+    return 0.0
+
+
+def _progress(
+    rule: Any, index: Any, producers: Mapping[str, list[Any]] | None = None, depth: int = 0
+) -> float:
+    """How close the facts come to firing ``rule``: patterns matched along the best path,
+    plus partial credit for the next pattern — the share of its conditions the closest
+    candidate satisfies, fewer blocking facts for a negation, and for a finding not yet
+    asserted, how close the rules that assert it come. Guides hypothesis' target()."""
+    from .._evaluate import _pattern_blocks, _pattern_matches, cond_truth
+
+    best = 0.0
+
+    def go(i: int, env: dict[str, Any]) -> None:
+        nonlocal best
+        if i == len(rule.patterns):
+            best = max(best, float(i))
+            return
+        p = rule.patterns[i]
+        facts = index.facts(p.fact)
+        if not p.exists:
+            blockers = sum(_pattern_blocks(p, f, env) for f in facts)
+            if not blockers:
+                go(i + 1, env)
+            else:
+                best = max(best, i + 1 / (1 + blockers))
+            return
+        if p.fact == "finding" and producers is not None and depth < 3:
+            name = next((c.value for c in p.conditions if c.field == "name"), None)
+            if not any(f.get("name") == name for f in facts):
+                sub = max(
+                    (
+                        _progress(r, index, producers, depth + 1) / len(r.patterns)
+                        for r in producers.get(str(name), [])
+                    ),
+                    default=0.0,
+                )
+                best = max(best, i + 0.99 * sub)
+                return
+        for f in facts:
+            if _pattern_matches(p, f, env):
+                env[p.var] = (p.fact, f)
+                go(i + 1, env)
+                del env[p.var]
+            else:
+                n = len(p.conditions) or 1
+                ok = sum(_closeness(c, f, env, cond_truth) for c in p.conditions)
+                best = max(best, i + ok / n)
+
+    go(0, {})
+    return best
