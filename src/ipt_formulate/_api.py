@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -20,39 +21,22 @@ except PackageNotFoundError:  # pragma: no cover - running from a bare source tr
     __version__ = "0+unknown"
 
 
-def canonical_inventory(inv: Inventory) -> Inventory:
-    """The same inventory with every order-free list sorted (for digests and equality)."""
-    return inv.model_copy(
-        update={
-            "patient": inv.patient.model_copy(
-                update={"populations": tuple(sorted(set(inv.patient.populations)))}
-            ),
-            "episode": inv.episode.model_copy(
-                update={"measures": tuple(sorted(inv.episode.measures, key=lambda m: m.instrument))}
-            ),
-            "persons": tuple(
-                p.model_copy(update={"changes_wanted": tuple(sorted(p.changes_wanted))})
-                for p in sorted(inv.persons, key=lambda p: p.id)
-            ),
-            "relationships": tuple(
-                sorted(
-                    (
-                        r.model_copy(update=dict(zip(("a", "b"), sorted((r.a, r.b)), strict=True)))
-                        for r in inv.relationships
-                    ),
-                    key=lambda r: (r.a, r.b),
-                )
-            ),
-            "events": tuple(
-                e.model_copy(update={"others": tuple(sorted(e.others))})
-                for e in sorted(inv.events, key=lambda e: e.id)
-            ),
-        }
-    )
-
-
 def input_digest(inv: Inventory) -> str:
-    blob = canonical_inventory(inv).model_dump_json()
+    """sha256 of the inventory with every order-free list sorted, so permuting input lists
+    does not change it."""
+    d = inv.model_dump(mode="json")
+    d["patient"]["populations"] = sorted(set(d["patient"]["populations"]))
+    d["episode"]["measures"].sort(key=lambda m: m["instrument"])
+    for p in d["persons"]:
+        p["changes_wanted"].sort()
+    d["persons"].sort(key=lambda p: p["id"])
+    for r in d["relationships"]:
+        r["a"], r["b"] = sorted((r["a"], r["b"]))
+    d["relationships"].sort(key=lambda r: (r["a"], r["b"]))
+    for e in d["events"]:
+        e["others"].sort()
+    d["events"].sort(key=lambda e: e["id"])
+    blob = json.dumps(d, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
 
 

@@ -285,16 +285,17 @@ class RulePack:
         blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
 
-    @property
+    @cached_property
     def active_rules(self) -> tuple[Rule, ...]:
         """Rules that run: status active and enabled by the current options."""
         return tuple(r for r in self.rules if r.status == "active" and r.enabled)
 
+    @cached_property
+    def _by_id(self) -> dict[str, Rule]:
+        return {r.id: r for r in self.rules}
+
     def rule(self, rule_id: str) -> Rule:
-        for r in self.rules:
-            if r.id == rule_id:
-                return r
-        raise KeyError(rule_id)
+        return self._by_id[rule_id]
 
     def area(self, area_id: str) -> AreaSpec:
         for a in self.areas:
@@ -322,19 +323,26 @@ class RulePack:
         )
 
     def fact_types_used(self) -> frozenset[str]:
-        return frozenset(p.fact for r in self.active_rules for p in r.patterns) | {"finding"}
+        """Fact types the active rules match (plus findings)."""
+        return self._usage[0]
 
     def fields_used(self, fact_type: str) -> frozenset[str]:
-        out: set[str] = set()
+        """Fact fields the active rules read: in conditions, joins and explanations."""
+        return self._usage[1].get(fact_type, self._usage[2])
+
+    @cached_property
+    def _usage(self) -> tuple[frozenset[str], dict[str, frozenset[str]], frozenset[str]]:
+        # computed once per pack: formulate() asks on every call
+        types = frozenset(p.fact for r in self.active_rules for p in r.patterns) | {"finding"}
+        common: set[str] = set()
+        per_type: dict[str, set[str]] = {t: set() for t in types}
         for r in self.active_rules:
             for p in r.patterns:
-                if p.fact == fact_type:
-                    out.update(c.field for c in p.conditions)
-                for c in p.conditions:
-                    if c.ref is not None:
-                        out.add(c.ref[1])
-            out.update(_placeholders_fields(r.explain))
-        return frozenset(out)
+                per_type[p.fact].update(c.field for c in p.conditions)
+                common.update(c.ref[1] for c in p.conditions if c.ref is not None)
+            common.update(_placeholders_fields(r.explain))
+        per = {t: frozenset(f | common) for t, f in per_type.items()}
+        return types, per, frozenset(common)
 
 
 def _placeholders_fields(template: str) -> set[str]:

@@ -83,7 +83,19 @@ def _fill(template: str, bound: Mapping[str, Mapping[str, Any]]) -> str:
     return _PLACEHOLDER.sub(sub, template)
 
 
+_CITATIONS: dict[tuple[str, str, int], tuple[Citation, ...]] = {}
+
+
 def citations_of(rule: Rule, pack: RulePack) -> tuple[Citation, ...]:
+    """The rule's citations with their sources resolved (built once per pack and rule)."""
+    key = (pack.hash, rule.id, rule.version)
+    cached = _CITATIONS.get(key)
+    if cached is None:
+        cached = _CITATIONS[key] = _resolve_citations(rule, pack)
+    return cached
+
+
+def _resolve_citations(rule: Rule, pack: RulePack) -> tuple[Citation, ...]:
     out = []
     for c in rule.cite:
         src = pack.sources[c.source]
@@ -139,6 +151,10 @@ def rank_hypotheses(
         key = (rule.area, focus.kind, focus.id or "")
         entry = groups.setdefault(key, {}).setdefault(fr.rule_id, (rule, focus, []))
         entry[2].append(fr)
+    findings_by_focus: dict[str, set[str]] = {}
+    for f in findings:
+        if f["focus"] is not None:
+            findings_by_focus.setdefault(str(f["focus"]), set()).add(str(f["name"]))
     hyps: list[tuple[tuple[float, int, str, str], Hypothesis]] = []
     for (area, _kind, fid), by_rule in groups.items():
         if all((r.weight or 0) < 0 for r, _, _ in by_rule.values()):
@@ -164,7 +180,7 @@ def rank_hypotheses(
                     citations=citations_of(rule, pack),
                 )
             )
-        about = tuple(sorted({str(f["name"]) for f in findings if fid and f["focus"] == fid}))
+        about = tuple(sorted(findings_by_focus.get(fid, ()))) if fid else ()
         h = Hypothesis(
             rank=0,
             area=area,
