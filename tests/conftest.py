@@ -10,6 +10,11 @@ import pytest
 
 from ipt_formulate import RulePack, load_pack
 
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--run-slow", action="store_true", default=False, help="run tests marked slow")
+
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 RULES = ROOT / "rules"

@@ -155,3 +155,12 @@ def test_report_lists_failures_readably(pack_dir: Path) -> None:
     assert "inventory:" in text
     with pytest.raises(AssertionError, match="monotonicity"):
         report.raise_for_failures()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["ipt-core", "ipsrt"])
+def test_shipped_packs_deep_profile(name: str, request: pytest.FixtureRequest) -> None:
+    """The researchers' profile: many random examples (minutes). Opt-in: --run-slow."""
+    if not request.config.getoption("--run-slow"):
+        pytest.skip("deep property run: use --run-slow")
+    check_pack(RULES / name, profile="deep").raise_for_failures()
