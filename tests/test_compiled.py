@@ -23,8 +23,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 from conftest import EXAMPLES, RULES, example_text
 from ipt_formulate import Formulation, Inventory, RulePack, formulate, load_pack, parse_inventory
 from ipt_formulate import _compiled_backend as cb
+from ipt_formulate import engine as engine_mod
 from ipt_formulate._evaluate import run as reference_run
-from ipt_formulate.engine import DEFAULT_BATCH_ENGINE, ENGINES, run_engine
+from ipt_formulate.engine import DEFAULT_BATCH_ENGINE, ENGINES, backend, run_engine
 from ipt_formulate.facts import derive_facts
 from ipt_formulate.lint import run_examples
 from ipt_formulate.rulepack import Condition
@@ -105,9 +106,9 @@ def test_provenance_records_the_engine(pack: RulePack) -> None:
 def test_compiled_once_per_pack_and_shared() -> None:
     core = load_pack(RULES / "ipt-core")
     again = load_pack(RULES / "ipt-core")
-    assert cb.compiled_for(core) is cb.compiled_for(again)  # keyed by content hash
+    assert backend(core, "compiled") is backend(again, "compiled")  # keyed by content hash
     broad = core.with_options(grief_scope="broad_loss")
-    assert cb.compiled_for(broad) is not cb.compiled_for(core)
+    assert backend(broad, "compiled") is not backend(core, "compiled")
 
 
 # ------------------------------------------------------------------ (a) bundled examples
@@ -370,7 +371,7 @@ def _unknown_counts_as_true(monkeypatch: pytest.MonkeyPatch) -> None:
         return lambda f: f.get(fld) is None or test(f)
 
     monkeypatch.setattr(cb, "_condition_test", buggy)
-    monkeypatch.setattr(cb, "_CACHE", {})  # compile afresh, and forget the mutant afterwards
+    monkeypatch.setattr(engine_mod, "_CACHE", {})  # compile afresh, forget the mutant after
 
 
 def test_differential_check_catches_a_mutant(

@@ -30,7 +30,6 @@ in local objects, so one compiled pack is safely shared by every thread.
 from __future__ import annotations
 
 import operator
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,7 +38,7 @@ from ._evaluate import Firing, finding_fact
 from .facts import FactSet
 from .rulepack import Condition, Pattern, Rule, RulePack
 
-__all__ = ["CompiledBackend", "compiled_for"]
+__all__ = ["CompiledBackend"]
 
 Fact = Mapping[str, Any]
 Test = Callable[[Fact], bool]
@@ -407,20 +406,3 @@ class CompiledBackend:
             key=lambda f: f["id"],
         )
         return sorted(fired, key=_firing_key), findings
-
-
-_CACHE: dict[str, CompiledBackend] = {}
-_CACHE_LOCK = threading.Lock()
-
-
-def compiled_for(pack: RulePack) -> CompiledBackend:
-    """The compiled backend of a pack, built once per process (per content hash)."""
-    key = pack.hash
-    be = _CACHE.get(key)
-    if be is None:
-        with _CACHE_LOCK:
-            be = _CACHE.get(key)
-            if be is None:
-                be = CompiledBackend(pack)
-                _CACHE[key] = be
-    return be

@@ -149,20 +149,3 @@ class ExpertaBackend:
         firings = sorted(eng.ipt_firings)
         eng.ipt_firings = set()
         return firings, findings
-
-
-_CACHE: dict[str, ExpertaBackend] = {}
-_CACHE_LOCK = threading.Lock()
-
-
-def backend_for(pack: RulePack) -> ExpertaBackend:
-    """The compiled backend of a pack, built once per process (per content hash)."""
-    key = pack.hash
-    be = _CACHE.get(key)
-    if be is None:
-        with _CACHE_LOCK:
-            be = _CACHE.get(key)
-            if be is None:
-                be = ExpertaBackend(pack)
-                _CACHE[key] = be
-    return be

@@ -9,8 +9,9 @@ firings, the findings asserted, and the final fact index that WHY-NOT diagnoses 
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from ._evaluate import FactIndex, Firing
 from .errors import EngineError, OptionError
@@ -36,6 +37,35 @@ class EngineRun:
     index: FactIndex
 
 
+class _Backend(Protocol):
+    def run(self, facts: FactSet) -> tuple[list[Firing], list[dict[str, Any]]]: ...
+
+
+_CACHE: dict[tuple[str, str], _Backend] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def backend(pack: RulePack, engine: str) -> _Backend:
+    """The named backend compiled for ``pack``, built once per process and pack content hash
+    (experta's network build is the slow part). Backends are safe to share across threads."""
+    key = (engine, pack.hash)
+    be = _CACHE.get(key)
+    if be is None:
+        with _CACHE_LOCK:
+            be = _CACHE.get(key)
+            if be is None:
+                if engine == "compiled":
+                    from ._compiled_backend import CompiledBackend
+
+                    be = CompiledBackend(pack)
+                else:
+                    from ._experta_backend import ExpertaBackend
+
+                    be = ExpertaBackend(pack)
+                _CACHE[key] = be
+    return be
+
+
 def run_engine(pack: RulePack, facts: FactSet, engine: str = "experta") -> EngineRun:
     """Fire ``pack`` on ``facts`` with the named backend."""
     if engine not in ENGINES:
@@ -43,14 +73,7 @@ def run_engine(pack: RulePack, facts: FactSet, engine: str = "experta") -> Engin
             f"unknown engine {engine!r}; choose one of {list(ENGINES)}", code="options.engine"
         )
     try:
-        if engine == "compiled":
-            from ._compiled_backend import compiled_for
-
-            firings, findings = compiled_for(pack).run(facts)
-        else:
-            from ._experta_backend import backend_for
-
-            firings, findings = backend_for(pack).run(facts)
+        firings, findings = backend(pack, engine).run(facts)
     except Exception as exc:  # backend internals must not leak: wrap as our own error
         raise EngineError(f"the {engine} backend failed: {type(exc).__name__}: {exc}") from exc
     index = FactIndex(facts.by_type)
