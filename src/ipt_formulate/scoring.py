@@ -117,16 +117,28 @@ def explanation(
     return _fill(rule.explain, bound_facts(firing, lookup))
 
 
-def _focus_of(
+FocusKey = tuple[str, str | None, str]  # (kind, id, display name)
+_NETWORK: FocusKey = ("network", None, "the patient's social network")
+
+
+def _focus_key(
     rule: Rule, firing: Firing, lookup: Mapping[tuple[str, str], Mapping[str, Any]]
-) -> Focus:
+) -> FocusKey:
     if rule.focus in (None, "network"):
-        return Focus(kind="network", id=None, name="the patient's social network")
+        return _NETWORK
     for v, t, i in firing.bindings:
         if v == rule.focus:
             name = str(lookup.get((t, i), {}).get("name") or i)
-            return Focus(kind="person" if t == "person" else "event", id=i, name=name)
+            return ("person" if t == "person" else "event", i, name)
     raise AssertionError(f"focus {rule.focus} unbound in {rule.id}")  # lint forbids this
+
+
+def focus_of(
+    rule: Rule, firing: Firing, lookup: Mapping[tuple[str, str], Mapping[str, Any]]
+) -> Focus:
+    """The focus (person, event or network) a rule's firing bears on."""
+    kind, ident, name = _focus_key(rule, firing, lookup)
+    return Focus.model_construct(kind=kind, id=ident, name=name)
 
 
 def rank_hypotheses(
@@ -138,62 +150,63 @@ def rank_hypotheses(
     """Group evidence firings by (area, focus), score and rank them.
 
     A hypothesis needs at least one supporting rule; evidence that only counts against an
-    area appears in WHY-NOT as an ``opposed`` rule check.
+    area appears in WHY-NOT as an ``opposed`` rule check. Output models are built with
+    ``model_construct``: every value here is already typed, and this runs on every call.
     """
     area_order = {a.id: i for i, a in enumerate(pack.areas)}
     # (area, focus kind, focus id) -> rule id -> (rule, focus, [firings])
-    groups: dict[tuple[str, str, str], dict[str, tuple[Rule, Focus, list[Firing]]]] = {}
+    groups: dict[tuple[str, str, str], dict[str, tuple[Rule, FocusKey, list[Firing]]]] = {}
     for fr in firings:
         rule = pack.rule(fr.rule_id)
         if rule.area is None or rule.weight is None:
             continue
-        focus = _focus_of(rule, fr, lookup)
-        key = (rule.area, focus.kind, focus.id or "")
+        focus = _focus_key(rule, fr, lookup)
+        key = (rule.area, focus[0], focus[1] or "")
         entry = groups.setdefault(key, {}).setdefault(fr.rule_id, (rule, focus, []))
         entry[2].append(fr)
     findings_by_focus: dict[str, set[str]] = {}
     for f in findings:
         if f["focus"] is not None:
             findings_by_focus.setdefault(str(f["focus"]), set()).add(str(f["name"]))
-    hyps: list[tuple[tuple[float, int, str, str], Hypothesis]] = []
-    for (area, _kind, fid), by_rule in groups.items():
+    ranked: list[tuple[tuple[float, int, str, str], dict[str, Any]]] = []
+    for (area, kind, fid), by_rule in groups.items():
         if all((r.weight or 0) < 0 for r, _, _ in by_rule.values()):
             continue  # only evidence against: reported under WHY-NOT, not as a hypothesis
         weights = {rid: r.weight or 0.0 for rid, (r, _, _) in by_rule.items()}
-        score = combine(weights.values())
+        score = round(combine(weights.values()), _DIGITS)
+        exact = combine(weights.values())
         evidence: list[Evidence] = []
-        focus = next(iter(by_rule.values()))[1]
+        fkind, fident, fname = next(iter(by_rule.values()))[1]
         for rid in sorted(by_rule):
             rule, _, frs = by_rule[rid]
             others = [w for r2, w in weights.items() if r2 != rid]
-            contribution = score - combine(others)
             matched = sorted({(t, i) for f in frs for _, t, i in f.bindings})
             evidence.append(
-                Evidence(
+                Evidence.model_construct(
                     rule_id=rid,
                     rule_version=rule.version,
                     title=rule.title,
                     weight=rule.weight or 0.0,
-                    contribution=round(contribution, _DIGITS),
+                    contribution=round(exact - combine(others), _DIGITS),
                     explanations=tuple(sorted({explanation(rule, f, lookup) for f in frs})),
-                    matched=tuple(FactRef(type=t, id=i) for t, i in matched),
+                    matched=tuple(FactRef.model_construct(type=t, id=i) for t, i in matched),
                     citations=citations_of(rule, pack),
                 )
             )
-        about = tuple(sorted(findings_by_focus.get(fid, ()))) if fid else ()
-        h = Hypothesis(
-            rank=0,
-            area=area,
-            area_label=pack.area(area).label,
-            focus=focus,
-            score=round(score, _DIGITS),
-            support=tuple(e for e in evidence if e.weight > 0),
-            against=tuple(e for e in evidence if e.weight < 0),
-            findings=about,
-        )
-        hyps.append(((-h.score, area_order.get(area, 99), fid, _kind), h))
-    hyps.sort(key=lambda t: t[0])
-    return tuple(h.model_copy(update={"rank": i + 1}) for i, (_, h) in enumerate(hyps))
+        fields = {
+            "area": area,
+            "area_label": pack.area(area).label,
+            "focus": Focus.model_construct(kind=fkind, id=fident, name=fname),
+            "score": score,
+            "support": tuple(e for e in evidence if e.weight > 0),
+            "against": tuple(e for e in evidence if e.weight < 0),
+            "findings": tuple(sorted(findings_by_focus.get(fid, ()))) if fid else (),
+        }
+        ranked.append(((-score, area_order.get(area, 99), fid, kind), fields))
+    ranked.sort(key=lambda t: t[0])
+    return tuple(
+        Hypothesis.model_construct(rank=i + 1, **fields) for i, (_, fields) in enumerate(ranked)
+    )
 
 
 def select_focus(

@@ -32,7 +32,7 @@ from .._evaluate import Firing
 from ..formulation import Focus, Formulation, Hypothesis, Trace, TraceBinding, TraceHypothesis
 from ..formulation import TraceStep as Step
 from ..rulepack import RulePack
-from ..scoring import _DIGITS, _focus_of, combine
+from ..scoring import _DIGITS, combine, focus_of
 
 __all__ = [
     "build_trace",
@@ -79,7 +79,7 @@ def build_trace(
         if rule.advisory is not None:
             step["advisory"] = f"{rule.advisory.level} {rule.advisory.kind}"
         if rule.area is not None and rule.weight is not None:
-            focus = _focus_of(rule, fr, lookup)
+            focus = focus_of(rule, fr, lookup)
             key = hypothesis_key(rule.area, focus)
             foci.setdefault(key, (rule.area, focus))
             weights = applied.setdefault(key, {})
