@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from ._logic import Truth, _cmp, truth
+from ._logic import Truth, truth
 from .rulepack import Condition, Pattern, Rule, _finding_name
 
 Fact = Mapping[str, Any]
@@ -38,28 +38,13 @@ def finding_fact(name: str, focus: str | None) -> dict[str, Any]:
     return {"id": name if focus is None else f"{name}@{focus}", "name": name, "focus": focus}
 
 
-# the comparison functions of :func:`._logic.truth`, built once instead of on every call
-_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
-    op: _cmp(op) for op in ("==", "!=", "<", "<=", ">", ">=", "in", "not_in", "contains")
-}
-
-
 def cond_truth(c: Condition, fact: Fact, env: Env) -> Truth:
     value = fact.get(c.field)
     if c.ref is not None:
         other = env[c.ref[0]][1].get(c.ref[1])
         # joins compare identities: a missing reference never joins (see rule-authoring.md)
         return value is not None and other is not None and value == other
-    # :func:`._logic.truth` inlined (this runs for every condition of every WHY-NOT check)
-    op, rhs = c.op, c.value
-    if op == "known":
-        return value is not None
-    if op == "unknown":
-        return value is None
-    if value is None or rhs is None:
-        return None
-    cmp = _COMPARE.get(op)
-    return truth(op, value, rhs) if cmp is None else cmp(value, rhs)
+    return truth(c.op, value, c.value)
 
 
 class FactIndex:

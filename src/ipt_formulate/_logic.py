@@ -12,18 +12,18 @@ from typing import Any
 Truth = bool | None
 
 
-def _cmp(op: str) -> Callable[[Any, Any], bool]:
-    return {
-        "==": lambda a, b: a == b,
-        "!=": lambda a, b: a != b,
-        "<": lambda a, b: a < b,
-        "<=": lambda a, b: a <= b,
-        ">": lambda a, b: a > b,
-        ">=": lambda a, b: a >= b,
-        "in": lambda a, b: a in b,
-        "not_in": lambda a, b: a not in b,
-        "contains": lambda a, b: b in a,
-    }[op]
+COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+    "in": lambda a, b: a in b,
+    "not_in": lambda a, b: a not in b,
+    "contains": lambda a, b: b in a,
+}
+"""The two-valued comparisons, built once (truth() runs for every condition evaluated)."""
 
 
 def truth(op: str, value: Any, rhs: Any) -> Truth:
@@ -34,7 +34,7 @@ def truth(op: str, value: Any, rhs: Any) -> Truth:
         return value is None
     if value is None or rhs is None:
         return None
-    return _cmp(op)(value, rhs)
+    return COMPARE[op](value, rhs)
 
 
 def predicate(op: str, rhs: Any, *, negated_pattern: bool) -> Callable[[Any], bool]:
