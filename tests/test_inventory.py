@@ -649,3 +649,12 @@ def test_any_change_gives_a_model_or_a_typed_error(path: str, value: Any) -> Non
     assert all(i.path.startswith("$") for i in error.issues)
     assert error.path is not None
     assert error.path in str(error)
+
+
+def test_event_timed_in_months_cannot_fall_after_the_assessment() -> None:
+    doc = _with(("events.1.months_before_onset", -6))  # onset 2025-12, assessed 2026-03-01
+    with pytest.raises(InventoryTemporalError) as info:
+        parse_inventory(doc)
+    assert info.value.code == "inventory.after_assessment"
+    assert info.value.path == "$.events[1].months_before_onset"
+    parse_inventory(_with(("events.1.months_before_onset", -2)))  # still before assessment

@@ -548,6 +548,18 @@ def _semantic_issues(inv: Inventory) -> list[Issue]:
                     f"event dated {e.date}, after the assessment date {assessed}",
                 )
             )
+        elif e.date is None and e.months_before_onset is not None:
+            placed = inv.event_bounds(e)
+            # one day of slack: months are converted to days with fractions dropped
+            if placed is not None and placed[0] > assessed + timedelta(days=1):
+                add(
+                    Issue(
+                        f"$.events[{i}].months_before_onset",
+                        "inventory.after_assessment",
+                        f"{e.months_before_onset} months before onset falls after the "
+                        f"assessment date {assessed}",
+                    )
+                )
         if e.kind == "death" and e.subject is not None:
             k = person_ids.get(e.subject)
             if k is not None and inv.persons[k].deceased is False:
