@@ -39,53 +39,20 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import date, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import ipt_formulate as ipt
 from ipt_formulate.engine import run_engine
 from ipt_formulate.facts import derive_facts, graph_features_for
 from ipt_formulate.graph import build_graph, compute_features
-from ipt_formulate.inventory import parse_inventory
+from ipt_formulate.inventory import EventKind, Role, parse_inventory
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = (5, 15, 50, 200, 1000)
 
-_ROLES = (
-    "spouse_partner",
-    "parent",
-    "child",
-    "sibling",
-    "grandparent",
-    "other_family",
-    "in_law",
-    "friend",
-    "coworker",
-    "supervisor",
-    "neighbour",
-    "professional",
-    "other",
-)
-_KINDS = (
-    "separation",
-    "divorce",
-    "relationship_breakup",
-    "marriage",
-    "new_relationship",
-    "birth",
-    "move",
-    "migration",
-    "job_loss",
-    "new_job",
-    "promotion",
-    "retirement",
-    "graduation",
-    "illness_diagnosis_self",
-    "illness_diagnosis_other",
-    "caregiving",
-    "children_leaving_home",
-    "trauma",
-    "other",
-)
+# the vocabularies (in their order) less former partners, grandchildren, deaths and pregnancies
+_ROLES = tuple(r for r in get_args(Role) if r not in {"former_partner", "grandchild"})
+_KINDS = tuple(k for k in get_args(EventKind) if k not in {"death", "pregnancy", "pregnancy_loss"})
 
 
 def _maybe(rnd: random.Random, values: tuple[Any, ...], p_unknown: float = 0.2) -> Any:
