@@ -168,6 +168,14 @@ def rank_hypotheses(
     for f in findings:
         if f["focus"] is not None:
             findings_by_focus.setdefault(str(f["focus"]), set()).add(str(f["name"]))
+    refs: dict[tuple[str, str], FactRef] = {}  # frozen models: one per fact, shared
+
+    def ref(t: str, i: str) -> FactRef:
+        r = refs.get((t, i))
+        if r is None:
+            r = refs[(t, i)] = FactRef.model_construct(type=t, id=i)
+        return r
+
     ranked: list[tuple[tuple[float, int, str, str], dict[str, Any]]] = []
     for (area, kind, fid), by_rule in groups.items():
         if all((r.weight or 0) < 0 for r, _, _ in by_rule.values()):
@@ -189,7 +197,7 @@ def rank_hypotheses(
                     weight=rule.weight or 0.0,
                     contribution=round(exact - combine(others), _DIGITS),
                     explanations=tuple(sorted({explanation(rule, f, lookup) for f in frs})),
-                    matched=tuple(FactRef.model_construct(type=t, id=i) for t, i in matched),
+                    matched=tuple(ref(t, i) for t, i in matched),
                     citations=citations_of(rule, pack),
                 )
             )
