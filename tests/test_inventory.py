@@ -269,7 +269,10 @@ def test_base_is_valid() -> None:
         ),
         pytest.param(_with(("events.1.months_before_onset", -2)), id="event-after-onset"),
         pytest.param(_with(("events.1.months_before_onset", DELETE)), id="event-timing-unknown"),
-        pytest.param(_with(("persons.0.date_of_death", "2024-02-29")), id="leap-day"),
+        pytest.param(
+            _with(("persons.0.date_of_death", "2024-02-29"), ("events.0.date", "2024-02")),
+            id="leap-day",
+        ),
         pytest.param(
             _with(
                 ("persons.0.date_of_death", "2025"),
@@ -440,7 +443,7 @@ ERROR_CASES = [
      TEMP, "inventory.after_assessment", "$.events[2].date"),
     ("measure-after-assessment", [("episode.measures.0.date", "2026-04")],
      TEMP, "inventory.after_assessment", "$.episode.measures[0].date"),
-    ("death-after-assessment", [("persons.0.date_of_death", "2026-05")],
+    ("death-after-assessment", [("persons.0.date_of_death", "2026-05"), ("events.0.date", DELETE)],
      TEMP, "inventory.after_assessment", "$.persons[0].date_of_death"),
     ("onset-after-assessment", [("episode.onset", "2026-04")],
      TEMP, "inventory.onset_after_assessment", "$.episode.onset"),
@@ -658,3 +661,18 @@ def test_event_timed_in_months_cannot_fall_after_the_assessment() -> None:
     assert info.value.code == "inventory.after_assessment"
     assert info.value.path == "$.events[1].months_before_onset"
     parse_inventory(_with(("events.1.months_before_onset", -2)))  # still before assessment
+
+
+def test_death_event_must_agree_with_the_date_of_death() -> None:
+    with pytest.raises(InventoryError) as info:
+        parse_inventory(_with(("events.0.date", "2024-01")))  # date_of_death is 2025-10
+    assert info.value.code == "inventory.contradiction"
+    assert info.value.path == "$.events[0]"
+
+
+def test_one_death_event_per_person() -> None:
+    second = {"id": "e-death-2", "kind": "death", "date": "2025-10", "subject": "maria"}
+    with pytest.raises(InventoryError) as info:
+        parse_inventory(_with(("events.2", second)))
+    assert info.value.code == "inventory.contradiction"
+    assert info.value.path == "$.events[2].subject"

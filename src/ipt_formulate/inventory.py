@@ -570,6 +570,33 @@ def _semantic_issues(inv: Inventory) -> list[Issue]:
                         f"death event for {e.subject!r}, who is marked deceased=false",
                     )
                 )
+    # one death per person, and a dated death event agrees with the person's date of death
+    died_in: dict[str, int] = {}
+    for i, e in enumerate(inv.events):
+        if e.kind != "death" or e.subject is None:
+            continue
+        if e.subject in died_in:
+            add(
+                Issue(
+                    f"$.events[{i}].subject",
+                    "inventory.contradiction",
+                    f"{e.subject!r} already has a death event at $.events[{died_in[e.subject]}]",
+                )
+            )
+        died_in.setdefault(e.subject, i)
+        k = person_ids.get(e.subject)
+        dod = inv.persons[k].date_of_death if k is not None else None
+        placed = inv.event_bounds(e)
+        if dod is not None and placed is not None:
+            lo, hi = date_bounds(dod)
+            if placed[1] < lo - timedelta(days=1) or placed[0] > hi + timedelta(days=1):
+                add(
+                    Issue(
+                        f"$.events[{i}]",
+                        "inventory.contradiction",
+                        f"death event timing disagrees with {e.subject!r}'s date_of_death {dod}",
+                    )
+                )
     # a deceased person cannot take part in an event after their death (date of death from
     # the person or from a placeable death event, whichever is known to be earliest)
     for e in inv.events:
