@@ -273,15 +273,16 @@ def test_experta_fires_what_the_reference_evaluator_fires(
 
 
 # ------------------------------------------------------------------ threads and logging
-def test_formulate_is_thread_safe(core_pack: RulePack) -> None:
+@pytest.mark.parametrize("engine", ["experta", "compiled"])
+def test_formulate_is_thread_safe(core_pack: RulePack, engine: str) -> None:
     names = sorted(INTENDED)
-    expected = {n: formulate(example_text(n), core_pack).to_json() for n in names}
+    expected = {n: formulate(example_text(n), core_pack, engine=engine).to_json() for n in names}
     errors: list[str] = []
 
     def work(offset: int) -> None:
         for i in range(12):
             n = names[(i + offset) % len(names)]
-            if formulate(example_text(n), core_pack).to_json() != expected[n]:
+            if formulate(example_text(n), core_pack, engine=engine).to_json() != expected[n]:
                 errors.append(n)
 
     threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
