@@ -49,6 +49,12 @@ class LintMessage:
         return f"{self.level}: {where}{rule}: {self.message}".replace(": :", ":")
 
 
+def _example_error(rule: Rule, message: str, key: str = "examples") -> RulePackError:
+    return RulePackError(
+        message, code="rulepack.example", file=rule.file, line=rule.line, rule_id=rule.id, key=key
+    )
+
+
 def _example_facts(
     rule: Rule, facts: tuple[dict[str, Any], ...]
 ) -> dict[str, tuple[dict[str, Any], ...]]:
@@ -56,25 +62,13 @@ def _example_facts(
     for i, raw in enumerate(facts):
         kind = str(raw.get("fact"))
         if kind not in FACT_TYPES:
-            raise RulePackError(
-                f"example fact {i}: 'fact' must be one of {sorted(FACT_TYPES)}, got {kind!r}",
-                code="rulepack.example",
-                file=rule.file,
-                line=rule.line,
-                rule_id=rule.id,
-                key="examples",
+            raise _example_error(
+                rule, f"example fact {i}: 'fact' must be one of {sorted(FACT_TYPES)}, got {kind!r}"
             )
         fields = FACT_TYPES[kind]
         unknown = sorted(set(raw) - set(fields) - {"fact"})
         if unknown:
-            raise RulePackError(
-                f"example fact {i} ({kind}): unknown field(s) {unknown}",
-                code="rulepack.example",
-                file=rule.file,
-                line=rule.line,
-                rule_id=rule.id,
-                key="examples",
-            )
+            raise _example_error(rule, f"example fact {i} ({kind}): unknown field(s) {unknown}")
         fact: dict[str, Any] = dict.fromkeys(fields)
         fact.update(
             {k: (tuple(v) if isinstance(v, list) else v) for k, v in raw.items() if k != "fact"}
@@ -98,13 +92,8 @@ def run_examples(pack: RulePack, engine: str = "experta") -> list[ExampleResult]
                 try:
                     variants[key] = pack.with_options(**ex.options) if ex.options else pack
                 except OptionError as exc:
-                    raise RulePackError(
-                        f"example {ex.name!r}: {exc}",
-                        code="rulepack.example",
-                        file=rule.file,
-                        line=rule.line,
-                        rule_id=rule.id,
-                        key="examples.options",
+                    raise _example_error(
+                        rule, f"example {ex.name!r}: {exc}", "examples.options"
                     ) from None
             variant = variants[key]
             facts = _example_facts(rule, ex.facts)
