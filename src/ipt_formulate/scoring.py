@@ -22,10 +22,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from ._evaluate import Firing
-from .formulation import Citation, Evidence, FactRef, Focus, Hypothesis
+from .formulation import Citation, Focus, Hypothesis
 from .rulepack import Rule, RulePack
 
 __all__ = ["Belief", "combine", "rank_hypotheses", "select_focus"]
@@ -58,41 +61,87 @@ class Belief:
 
 def combine(weights: Iterable[float]) -> float:
     """Certainty factor of a multiset of weights (order does not matter)."""
-    ws = sorted(weights)  # fixed order: identical floating-point result for any input order
+    # a fixed order gives an identical floating-point result for any input order
+    return _combine_sorted(tuple(sorted(weights)))
+
+
+@lru_cache(maxsize=4096)
+def _combine_sorted(ws: tuple[float, ...]) -> float:
+    # packs have few distinct weights, so the same multisets recur on every formulation
     mb = 1 - math.prod(1 - w for w in ws if w > 0)
     md = 1 - math.prod(1 + w for w in ws if w < 0)
     return Belief(mb, md).cf
 
 
-def _fill(template: str, bound: Mapping[str, Mapping[str, Any]]) -> str:
+def _show(v: Any) -> str:
+    """How a fact value reads inside an explanation."""
+    if type(v) is str:  # the common case first
+        return v.replace("_", " ")
+    if v is None:
+        return "unknown"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:g}"
+    if isinstance(v, tuple | list):
+        return ", ".join(str(x) for x in v)
+    return str(v).replace("_", " ")
+
+
+Template = tuple[tuple[str, str, str], ...]  # (literal text, variable, field); "" = none
+
+
+def compile_template(template: str) -> Template:
+    """Split an explanation template into literal text and ``{var.field}`` slots, once."""
     from .rulepack import _PLACEHOLDER
 
-    def sub(m: Any) -> str:
-        fact = bound.get(m.group(1))
-        v = None if fact is None else fact.get(m.group(2))
-        if v is None:
-            return "unknown"
-        if isinstance(v, bool):
-            return "yes" if v else "no"
-        if isinstance(v, float):
-            return f"{v:g}"
-        if isinstance(v, tuple | list):
-            return ", ".join(str(x) for x in v)
-        return str(v).replace("_", " ")
-
-    return _PLACEHOLDER.sub(sub, template)
+    parts: list[tuple[str, str, str]] = []
+    pos = 0
+    for m in _PLACEHOLDER.finditer(template):
+        parts.append((template[pos : m.start()], m.group(1), m.group(2)))
+        pos = m.end()
+    parts.append((template[pos:], "", ""))
+    return tuple(parts)
 
 
-_CITATIONS: dict[tuple[str, str, int], tuple[Citation, ...]] = {}
+def fill(template: Template, bound: Mapping[str, Mapping[str, Any]]) -> str:
+    """The explanation text with every slot replaced by the bound fact's value."""
+    out = []
+    for text, var, fld in template:
+        out.append(text)
+        if var:
+            fact = bound.get(var)
+            out.append(_show(None if fact is None else fact.get(fld)))
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class RuleOutput:
+    """What the output needs of a rule, prepared once per pack: evidence fields without
+    per-firing data, resolved citations and the compiled explanation template."""
+
+    rule: Rule
+    citations: tuple[Citation, ...]
+    template: Template
+
+
+_PREPARED: dict[str, dict[str, RuleOutput]] = {}
+
+
+def prepared(pack: RulePack) -> dict[str, RuleOutput]:
+    """Rule id -> :class:`RuleOutput` for every rule of the pack (built once per pack hash)."""
+    out = _PREPARED.get(pack.hash)
+    if out is None:
+        out = _PREPARED[pack.hash] = {
+            r.id: RuleOutput(r, _resolve_citations(r, pack), compile_template(r.explain))
+            for r in pack.rules
+        }
+    return out
 
 
 def citations_of(rule: Rule, pack: RulePack) -> tuple[Citation, ...]:
     """The rule's citations with their sources resolved (built once per pack and rule)."""
-    key = (pack.hash, rule.id, rule.version)
-    cached = _CITATIONS.get(key)
-    if cached is None:
-        cached = _CITATIONS[key] = _resolve_citations(rule, pack)
-    return cached
+    return prepared(pack)[rule.id].citations
 
 
 def _resolve_citations(rule: Rule, pack: RulePack) -> tuple[Citation, ...]:
@@ -114,7 +163,7 @@ def bound_facts(
 def explanation(
     rule: Rule, firing: Firing, lookup: Mapping[tuple[str, str], Mapping[str, Any]]
 ) -> str:
-    return _fill(rule.explain, bound_facts(firing, lookup))
+    return fill(compile_template(rule.explain), bound_facts(firing, lookup))
 
 
 FocusKey = tuple[str, str | None, str]  # (kind, id, display name)
@@ -141,6 +190,9 @@ def focus_of(
     return Focus.model_construct(kind=kind, id=ident, name=name)
 
 
+_HYPOTHESES: TypeAdapter[tuple[Hypothesis, ...]] = TypeAdapter(tuple[Hypothesis, ...])
+
+
 def rank_hypotheses(
     pack: RulePack,
     firings: Sequence[Firing],
@@ -150,14 +202,16 @@ def rank_hypotheses(
     """Group evidence firings by (area, focus), score and rank them.
 
     A hypothesis needs at least one supporting rule; evidence that only counts against an
-    area appears in WHY-NOT as an ``opposed`` rule check. Output models are built with
-    ``model_construct``: every value here is already typed, and this runs on every call.
+    area appears in WHY-NOT as an ``opposed`` rule check. The output is assembled as plain
+    data and validated into models in one pydantic-core call (much cheaper than building
+    ~100 small models one by one in Python, and every value is still checked).
     """
+    rules = prepared(pack)
     area_order = {a.id: i for i, a in enumerate(pack.areas)}
     # (area, focus kind, focus id) -> rule id -> (rule, focus, [firings])
     groups: dict[tuple[str, str, str], dict[str, tuple[Rule, FocusKey, list[Firing]]]] = {}
     for fr in firings:
-        rule = pack.rule(fr.rule_id)
+        rule = rules[fr.rule_id].rule
         if rule.area is None or rule.weight is None:
             continue
         focus = _focus_key(rule, fr, lookup)
@@ -168,53 +222,53 @@ def rank_hypotheses(
     for f in findings:
         if f["focus"] is not None:
             findings_by_focus.setdefault(str(f["focus"]), set()).add(str(f["name"]))
-    refs: dict[tuple[str, str], FactRef] = {}  # frozen models: one per fact, shared
-
-    def ref(t: str, i: str) -> FactRef:
-        r = refs.get((t, i))
-        if r is None:
-            r = refs[(t, i)] = FactRef.model_construct(type=t, id=i)
-        return r
 
     ranked: list[tuple[tuple[float, int, str, str], dict[str, Any]]] = []
     for (area, kind, fid), by_rule in groups.items():
         if all((r.weight or 0) < 0 for r, _, _ in by_rule.values()):
             continue  # only evidence against: reported under WHY-NOT, not as a hypothesis
         weights = {rid: r.weight or 0.0 for rid, (r, _, _) in by_rule.items()}
-        score = round(combine(weights.values()), _DIGITS)
         exact = combine(weights.values())
-        evidence: list[Evidence] = []
+        support: list[dict[str, Any]] = []
+        against: list[dict[str, Any]] = []
         fkind, fident, fname = next(iter(by_rule.values()))[1]
         for rid in sorted(by_rule):
             rule, _, frs = by_rule[rid]
+            prep = rules[rid]
+            weight = rule.weight or 0.0
             others = [w for r2, w in weights.items() if r2 != rid]
+            explained = {fill(prep.template, bound_facts(f, lookup)) for f in frs}
             matched = sorted({(t, i) for f in frs for _, t, i in f.bindings})
+            evidence = support if weight > 0 else against if weight < 0 else None
+            if evidence is None:
+                continue  # a zero weight neither supports nor opposes
             evidence.append(
-                Evidence.model_construct(
-                    rule_id=rid,
-                    rule_version=rule.version,
-                    title=rule.title,
-                    weight=rule.weight or 0.0,
-                    contribution=round(exact - combine(others), _DIGITS),
-                    explanations=tuple(sorted({explanation(rule, f, lookup) for f in frs})),
-                    matched=tuple(ref(t, i) for t, i in matched),
-                    citations=citations_of(rule, pack),
-                )
+                {
+                    "rule_id": rid,
+                    "rule_version": rule.version,
+                    "title": rule.title,
+                    "weight": weight,
+                    "contribution": round(exact - combine(others), _DIGITS),
+                    "explanations": sorted(explained),
+                    "matched": [{"type": t, "id": i} for t, i in matched],
+                    "citations": prep.citations,
+                }
             )
+        score = round(exact, _DIGITS)
         fields = {
             "area": area,
             "area_label": pack.area(area).label,
-            "focus": Focus.model_construct(kind=fkind, id=fident, name=fname),
+            "focus": {"kind": fkind, "id": fident, "name": fname},
             "score": score,
-            "support": tuple(e for e in evidence if e.weight > 0),
-            "against": tuple(e for e in evidence if e.weight < 0),
-            "findings": tuple(sorted(findings_by_focus.get(fid, ()))) if fid else (),
+            "support": support,
+            "against": against,
+            "findings": sorted(findings_by_focus.get(fid, ())) if fid else (),
         }
         ranked.append(((-score, area_order.get(area, 99), fid, kind), fields))
     ranked.sort(key=lambda t: t[0])
-    return tuple(
-        Hypothesis.model_construct(rank=i + 1, **fields) for i, (_, fields) in enumerate(ranked)
-    )
+    for i, (_, fields) in enumerate(ranked):
+        fields["rank"] = i + 1
+    return _HYPOTHESES.validate_python([fields for _, fields in ranked])
 
 
 def select_focus(
