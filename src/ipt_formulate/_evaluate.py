@@ -11,18 +11,21 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
-from ._logic import Truth, truth
+from ._logic import COMPARE, Truth
 from .rulepack import Condition, Pattern, Rule, _finding_name
 
 Fact = Mapping[str, Any]
 Env = dict[str, tuple[str, Fact]]  # var -> (fact type, fact)
 
 
-@dataclass(frozen=True, order=True)
-class Firing:
-    """One rule activation: the rule and the identity of each bound fact."""
+class Firing(NamedTuple):
+    """One rule activation: the rule and the identity of each bound fact.
+
+    A named tuple: created, hashed, compared and sorted in C (every backend makes one per
+    activation), ordered by rule id, then bindings.
+    """
 
     rule_id: str
     bindings: tuple[tuple[str, str, str], ...]  # (var, fact type, fact id), sorted by var
@@ -44,7 +47,14 @@ def cond_truth(c: Condition, fact: Fact, env: Env) -> Truth:
         other = env[c.ref[0]][1].get(c.ref[1])
         # joins compare identities: a missing reference never joins (see rule-authoring.md)
         return value is not None and other is not None and value == other
-    return truth(c.op, value, c.value)
+    op = c.op  # _logic.truth, inlined: this runs for every condition WHY-NOT evaluates
+    if op == "known":
+        return value is not None
+    if op == "unknown":
+        return value is None
+    if value is None or c.value is None:
+        return None
+    return COMPARE[op](value, c.value)
 
 
 class FactIndex:
@@ -204,13 +214,14 @@ def diagnose(rule: Rule, index: FactIndex) -> Diagnosis:
     unknowns: list[_Unknown] = []
     patterns = rule.patterns
     n = len(patterns)
+    by_type = index.by_type
 
     def go(i: int, env: Env, pending: list[_Unknown]) -> bool:
         if i == n:
             unknowns.extend(pending)
             return True
         p = patterns[i]
-        facts = index.facts(p.fact)
+        facts = by_type.get(p.fact, ())
         if not p.exists:
             sure = [f for f in facts if _pattern_matches(p, f, env)]
             if sure:

@@ -11,11 +11,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ._evaluate import FactIndex, Firing, diagnose
 from .formulation import Advisory, Hypothesis, RuleCheck, WhyNot
-from .rulepack import RulePack
+from .rulepack import Rule, RulePack
 from .scoring import citations_of, explanation
 
 __all__ = ["advisories", "area_checks", "why_not"]
@@ -24,40 +25,63 @@ _LEVEL_ORDER = {"urgent": 0, "caution": 1, "info": 2}
 _KIND_ORDER = {"safety": 0, "clinical": 1, "data": 2}
 
 
+@dataclass(frozen=True)
+class _AreaRule:
+    """A rule bearing on an area, with the checks that do not depend on the inventory."""
+
+    area: str
+    rule: Rule
+    if_fired: RuleCheck | None  # "fired" or "opposed"; None: an opposing rule that did not fire
+    constant: RuleCheck | None  # "disabled": the same on every inventory
+
+
+_AREA_RULES: dict[str, tuple[_AreaRule, ...]] = {}
+
+
+def _area_rules(pack: RulePack) -> tuple[_AreaRule, ...]:
+    """The rules that bear on each declared area, in pack order (built once per pack)."""
+    cached = _AREA_RULES.get(pack.hash)
+    if cached is not None:
+        return cached
+    areas = {a.id for a in pack.areas}
+    out = []
+    for rule in pack.rules:
+        if rule.area is None or rule.status != "active" or rule.area not in areas:
+            continue
+        if rule.weight is not None and rule.weight < 0:
+            detail = f"evidence against (weight {rule.weight:g})"
+            opposed = RuleCheck(rule_id=rule.id, status="opposed", detail=detail)
+            out.append(_AreaRule(rule.area, rule, opposed, None))
+        elif not rule.enabled:
+            opts = ", ".join(f"{k} = {v!r}" for k, v in rule.disabled_by)
+            detail = f"disabled by pack option {opts}"
+            disabled = RuleCheck(rule_id=rule.id, status="disabled", detail=detail)
+            out.append(_AreaRule(rule.area, rule, None, disabled))
+        else:
+            fired = RuleCheck(rule_id=rule.id, status="fired", detail="fired")
+            out.append(_AreaRule(rule.area, rule, fired, None))
+    cached = _AREA_RULES[pack.hash] = tuple(out)
+    return cached
+
+
 def area_checks(
     pack: RulePack, firings: Sequence[Firing], index: FactIndex
 ) -> dict[str, tuple[RuleCheck, ...]]:
     """For every declared area, how each rule bearing on it fared (one diagnosis per rule)."""
     fired = {f.rule_id for f in firings}
     out: dict[str, list[RuleCheck]] = {a.id: [] for a in pack.areas}
-    for rule in pack.rules:
-        if rule.area is None or rule.status != "active" or rule.area not in out:
-            continue
-        checks = out[rule.area]
-        if rule.weight is not None and rule.weight < 0:
-            if rule.id in fired:
-                checks.append(
-                    RuleCheck(
-                        rule_id=rule.id,
-                        status="opposed",
-                        detail=f"evidence against (weight {rule.weight:g})",
-                    )
-                )
-            continue
-        if not rule.enabled:
-            opts = ", ".join(f"{k} = {v!r}" for k, v in rule.disabled_by)
+    for entry in _area_rules(pack):
+        checks = out[entry.area]
+        if entry.constant is not None:
+            checks.append(entry.constant)
+        elif entry.rule.id in fired:
+            assert entry.if_fired is not None
+            checks.append(entry.if_fired)
+        elif entry.if_fired is not None and entry.if_fired.status == "fired":
+            d = diagnose(entry.rule, index)
             checks.append(
-                RuleCheck(
-                    rule_id=rule.id, status="disabled", detail=f"disabled by pack option {opts}"
-                )
-            )
-        elif rule.id in fired:
-            checks.append(RuleCheck(rule_id=rule.id, status="fired", detail="fired"))
-        else:
-            d = diagnose(rule, index)
-            checks.append(
-                RuleCheck(
-                    rule_id=rule.id,
+                RuleCheck.model_construct(
+                    rule_id=entry.rule.id,
                     status="unknown" if d.status == "unknown" else "failed",
                     pattern=d.pattern,
                     condition=d.condition,
