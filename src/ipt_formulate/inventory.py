@@ -19,6 +19,7 @@ import calendar
 import json
 import re
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -151,8 +152,11 @@ MIN_YEAR, MAX_YEAR = 1900, 2200
 _PARTIAL_DATE_RE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
 
 
+@lru_cache(maxsize=8192)
 def date_bounds(value: str) -> tuple[date, date]:
-    """First and last calendar day a full or partial ISO date (``YYYY[-MM[-DD]]``) can mean."""
+    """First and last calendar day a full or partial ISO date (``YYYY[-MM[-DD]]``) can mean.
+
+    Cached: validation and fact derivation ask for the same few dates many times."""
     m = _PARTIAL_DATE_RE.match(value)
     if not m:
         raise ValueError(f"{value!r} is not a date of the form YYYY, YYYY-MM or YYYY-MM-DD")
