@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
+
+from pydantic_core import to_json
 
 from .engine import run_engine
 from .explain import advisories, area_checks, why_not
@@ -22,22 +23,22 @@ except PackageNotFoundError:  # pragma: no cover - running from a bare source tr
 
 
 def input_digest(inv: Inventory) -> str:
-    """sha256 of the inventory with every order-free list sorted, so permuting input lists
-    does not change it."""
-    d = inv.model_dump(mode="json")
+    """sha256 of the inventory's canonical JSON: every order-free list sorted (so permuting
+    input lists does not change it), fields in the model's order, no whitespace."""
+    d = inv.model_dump()
     d["patient"]["populations"] = sorted(set(d["patient"]["populations"]))
-    d["episode"]["measures"].sort(key=lambda m: m["instrument"])
+    d["episode"]["measures"] = sorted(d["episode"]["measures"], key=lambda m: m["instrument"])
     for p in d["persons"]:
-        p["changes_wanted"].sort()
-    d["persons"].sort(key=lambda p: p["id"])
+        p["changes_wanted"] = sorted(p["changes_wanted"])
+    d["persons"] = sorted(d["persons"], key=lambda p: p["id"])
     for r in d["relationships"]:
         r["a"], r["b"] = sorted((r["a"], r["b"]))
-    d["relationships"].sort(key=lambda r: (r["a"], r["b"]))
+    d["relationships"] = sorted(d["relationships"], key=lambda r: (r["a"], r["b"]))
     for e in d["events"]:
-        e["others"].sort()
-    d["events"].sort(key=lambda e: e["id"])
-    blob = json.dumps(d, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
+        e["others"] = sorted(e["others"])
+    d["events"] = sorted(d["events"], key=lambda e: e["id"])
+    # pydantic-core's serializer: compact UTF-8 JSON, several times faster than json.dumps
+    return "sha256:" + hashlib.sha256(to_json(d)).hexdigest()
 
 
 def formulate(
