@@ -16,6 +16,7 @@ calls it): it accepts a model, a dict or JSON text and raises only the typed err
 from __future__ import annotations
 
 import calendar
+import contextlib
 import json
 import re
 from datetime import date, timedelta
@@ -739,6 +740,12 @@ def parse_inventory(data: Inventory | dict[str, Any] | str | bytes) -> Inventory
     if isinstance(data, str):
         if not data.strip():
             raise MalformedInputError("input is empty: expected a JSON object (an inventory)")
+        if "NaN" not in data and "Infinity" not in data:
+            # Fast path: pydantic-core parses and validates in one pass. Whatever it rejects
+            # goes through the path below, which names the problem (not JSON, not an
+            # object, or the inventory's issues); NaN / Infinity are not JSON: never here.
+            with contextlib.suppress(ValidationError):
+                return Inventory.model_validate_json(data)
         try:
             obj = json.loads(data, parse_constant=_reject_constant)
         except json.JSONDecodeError as exc:
