@@ -6,6 +6,7 @@ import hashlib
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from pydantic import TypeAdapter
 from pydantic_core import to_json
 
 from .engine import run_engine
@@ -20,6 +21,9 @@ try:
     __version__ = version("ipt-formulate")
 except PackageNotFoundError:  # pragma: no cover - running from a bare source tree
     __version__ = "0+unknown"
+
+
+_FINDINGS: TypeAdapter[tuple[Finding, ...]] = TypeAdapter(tuple[Finding, ...])
 
 
 def input_digest(inv: Inventory) -> str:
@@ -79,13 +83,15 @@ def formulate(
         if rule.asserts is not None:
             focus = None if rule.asserts.focus is None else fr.fact_id(rule.asserts.focus)
             producers.setdefault(f"{rule.asserts.finding}@{focus}", set()).add(rule.id)
-    findings = tuple(
-        Finding(
-            name=f["name"],
-            focus=f["focus"],
-            rule_ids=tuple(sorted(producers.get(f"{f['name']}@{f['focus']}", ()))),
-        )
-        for f in run.findings
+    findings = _FINDINGS.validate_python(
+        [
+            {
+                "name": f["name"],
+                "focus": f["focus"],
+                "rule_ids": sorted(producers.get(f"{f['name']}@{f['focus']}", ())),
+            }
+            for f in run.findings
+        ]
     )
     recorded = None
     if trace:
