@@ -8,8 +8,9 @@ Writes a JSONL cohort of ``--lines`` inventories of ``--persons`` persons (gener
 count, in a fresh child process each time (so start-up, pack loading and the engine build are
 counted, as a user running ``ipt-formulate batch`` would see them). It reports wall time,
 inventories per second, the peak RSS of the run (parent and workers) and checks that every
-input line gave exactly one output line. ``--scale`` repeats the largest run with 4x the lines
-to show that peak memory does not grow with the cohort.
+input line gave exactly one formulated output line. ``--scale 4,16`` repeats the run with the
+most workers on 4x and 16x the lines, to show that peak memory does not grow with the cohort
+(streaming). ``bench_engines.py`` runs this too, after its latency table.
 """
 
 from __future__ import annotations
@@ -72,29 +73,35 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--persons", type=int, default=15)
     ap.add_argument("--workers", default="1,2", help="worker counts, comma-separated")
     ap.add_argument("--seed", type=int, default=20260301)
-    ap.add_argument("--scale", action="store_true", help="also run 4x the lines (memory)")
+    ap.add_argument("--scale", default="", help="also run these multiples of --lines, e.g. 4,16")
     args = ap.parse_args(argv)
+    workers = [int(w) for w in args.workers.split(",")]
+    scale = [int(k) for k in args.scale.split(",") if k]
+    return report(args.lines, args.persons, workers, scale, args.seed)
+
+
+def report(lines: int, persons: int, workers: list[int], scale: list[int], seed: int) -> int:
+    """Run the batches and print the table; 1 if any run lost or failed a line."""
     ok = True
     with tempfile.TemporaryDirectory() as tmp:
-        runs = [(args.lines, int(w)) for w in args.workers.split(",")]
-        if args.scale:
-            runs.append((4 * args.lines, runs[-1][1]))
+        runs = [(lines, w) for w in workers] + [(k * lines, max(workers)) for k in scale]
         cohorts: dict[int, Path] = {}
-        print(f"# {os.cpu_count()} CPUs; {args.persons} persons per inventory; batch_file")
+        cpus = os.cpu_count()
+        print(f"batch_file, default batch engine; {persons} persons per inventory; {cpus} CPUs")
         print(
             f"{'lines':>7} {'workers':>7} | {'batch s':>8} {'/s':>7} | {'+ start s':>9} | "
             f"{'peak RSS MiB':>12} | lines out"
         )
-        for lines, workers in runs:
-            if lines not in cohorts:
-                cohorts[lines] = Path(tmp) / f"cohort-{lines}.jsonl"
-                write_cohort(cohorts[lines], lines, args.persons, args.seed)
-            r = run_batch(cohorts[lines], Path(tmp) / "out.jsonl", workers)
-            ok = ok and r["out"] == lines == r["ok"]
+        for n, w in runs:
+            if n not in cohorts:
+                cohorts[n] = Path(tmp) / f"cohort-{n}.jsonl"
+                write_cohort(cohorts[n], n, persons, seed)
+            r = run_batch(cohorts[n], Path(tmp) / "out.jsonl", w)
+            ok = ok and r["out"] == n == r["ok"]
             print(
-                f"{lines:>7} {workers:>7} | {r['wall']:8.2f} {lines / r['wall']:7.0f} | "
+                f"{n:>7} {w:>7} | {r['wall']:8.2f} {n / r['wall']:7.0f} | "
                 f"{r['total']:9.2f} | {r['rss_mib']:12.1f} | {r['out']}"
-                f"{'' if r['out'] == lines == r['ok'] else '  MISMATCH'}"
+                f"{'' if r['out'] == n == r['ok'] else '  MISMATCH'}"
             )
     return 0 if ok else 1
 

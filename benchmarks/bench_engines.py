@@ -16,7 +16,8 @@ and measures, per N:
 * peak memory (tracemalloc) of one formulate() call per backend.
 
 Then it fits the growth exponent ``k`` of ``time ~ N**k`` by least squares on log-log, and
-shows where the time of one compiled formulate() goes at 15 persons. Engines are built once
+shows where the time of one compiled formulate() goes at 15 persons, and finally runs
+``bench_batch.py`` (batch throughput at 15 persons with 1 and 2 workers). Engines are built once
 per pack before timing (as in a long-running process); timings of one row are interleaved,
 so a change in machine load affects every column alike. Exit status 1 if the two engines
 ever disagree. Results and discussion: ``docs/performance.md``.
@@ -332,6 +333,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--network", default="layered", choices=["layered", "uniform"])
     ap.add_argument("--seed", type=int, default=20260301)
     ap.add_argument("--json", type=Path, help="also write the raw numbers to this file")
+    ap.add_argument(
+        "--batch-lines",
+        type=int,
+        default=None,
+        help="lines per batch run (default 4000, 1000 with --quick; 0 = no batch runs)",
+    )
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     rounds = 21 if args.quick else 101
@@ -404,7 +411,14 @@ def main(argv: list[str] | None = None) -> int:
         stage_breakdown(pack, 15, args.seed + 15, args.network, rounds)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
-    return 0 if all(r["same"] for r in rows) else 1
+    batch_ok = 0
+    lines = args.batch_lines if args.batch_lines is not None else 1000 if args.quick else 4000
+    if lines:
+        from bench_batch import report
+
+        print()
+        batch_ok = report(lines, 15, [1, 2], [], args.seed)
+    return 0 if all(r["same"] for r in rows) and batch_ok == 0 else 1
 
 
 if __name__ == "__main__":
