@@ -34,8 +34,16 @@ src, out, workers = sys.argv[1], sys.argv[2], int(sys.argv[3])
 t = time.perf_counter()
 summary = batch_file(src, out, workers=workers, progress=False)
 wall = time.perf_counter() - t
-rss = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-          resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec, so this process's would include
+# the peak of whatever process started it; workers are forked from here (ru_maxrss is right)
+try:
+    with open("/proc/self/status") as status:
+        hwm = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+except OSError:  # not Linux: ru_maxrss (bytes on macOS)
+    hwm = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    hwm //= 1024 if sys.platform == "darwin" else 1
+kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+rss = max(hwm, kids // 1024 if sys.platform == "darwin" else kids)
 print(json.dumps({"wall": wall, "rss_kib": rss, "ok": summary.ok, "errors": summary.errors}))
 """
 
