@@ -8,7 +8,7 @@ example and on generated inventories).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, NamedTuple
@@ -55,6 +55,43 @@ def cond_truth(c: Condition, fact: Fact, env: Env) -> Truth:
     if value is None or c.value is None:
         return None
     return COMPARE[op](value, c.value)
+
+
+TruthFn = Callable[[Fact, Env], Truth]
+"""A condition compiled to a closure: ``cond_truth(c, fact, env)`` without reading ``c``."""
+
+
+def compile_condition(c: Condition) -> TruthFn:
+    """``c`` as a closure with the same three-valued result as :func:`cond_truth`."""
+    fld = c.field
+    if c.ref is not None:
+        var, other_fld = c.ref
+
+        def joined(fact: Fact, env: Env) -> Truth:
+            value = fact.get(fld)
+            other = env[var][1].get(other_fld)
+            return value is not None and other is not None and value == other
+
+        return joined
+    op, rhs = c.op, c.value
+    if op == "known":
+        return lambda fact, env: fact.get(fld) is not None
+    if op == "unknown":
+        return lambda fact, env: fact.get(fld) is None
+    if rhs is None:  # comparing with an unknown constant is unknown
+        return lambda fact, env: None
+    cmp = COMPARE[op]
+
+    def compare(fact: Fact, env: Env) -> Truth:
+        value = fact.get(fld)
+        return None if value is None else cmp(value, rhs)
+
+    return compare
+
+
+def compile_truths(rule: Rule) -> tuple[tuple[TruthFn, ...], ...]:
+    """Every condition of every pattern of ``rule``, compiled (for :func:`diagnose`)."""
+    return tuple(tuple(compile_condition(c) for c in p.conditions) for p in rule.patterns)
 
 
 class FactIndex:
@@ -191,7 +228,9 @@ def _name(fact: Fact) -> str:
 _Unknown = tuple[Pattern, Condition, Fact, bool]
 
 
-def diagnose(rule: Rule, index: FactIndex) -> Diagnosis:
+def diagnose(
+    rule: Rule, index: FactIndex, truths: Sequence[Sequence[TruthFn]] | None = None
+) -> Diagnosis:
     """Explain why ``rule`` has no complete binding (call only when it did not fire).
 
     First the rule is matched *optimistically*, reading every unknown condition as
@@ -201,7 +240,11 @@ def diagnose(rule: Rule, index: FactIndex) -> Diagnosis:
 
     Texts are built lazily: a candidate diagnosis is a thunk, rendered only when it is the
     one reported (WHY-NOT runs for every rule that did not fire, on every formulation).
+    ``truths``: the rule's conditions compiled by :func:`compile_truths` (callers that
+    diagnose the same rule often compile them once).
     """
+    if truths is None:
+        truths = compile_truths(rule)
     # (pattern index, conditions passed, thunk): the furthest failure, first one on ties
     best: tuple[int, int, Callable[[], Diagnosis]] | None = None
 
@@ -221,16 +264,21 @@ def diagnose(rule: Rule, index: FactIndex) -> Diagnosis:
             unknowns.extend(pending)
             return True
         p = patterns[i]
+        ts = truths[i]
         facts = by_type.get(p.fact, ())
         if not p.exists:
-            sure = [f for f in facts if _pattern_matches(p, f, env)]
+            sure = [f for f in facts if all(t(f, env) is True for t in ts)]
             if sure:
                 consider(i, 0, partial(_exists_failure, p, sure[0]))
                 return False
             extra: list[_Unknown] = []
             for f in facts:
-                if _pattern_blocks(p, f, env):  # only the first fact that might block
-                    extra = [(p, c, f, True) for c in p.conditions if cond_truth(c, f, env) is None]
+                if all(t(f, env) is not False for t in ts):  # the first fact that might block
+                    extra = [
+                        (p, c, f, True)
+                        for c, t in zip(p.conditions, ts, strict=True)
+                        if t(f, env) is None
+                    ]
                     break
             return go(i + 1, env, pending + extra)
         if p.fact == "finding":
@@ -266,8 +314,8 @@ def diagnose(rule: Rule, index: FactIndex) -> Diagnosis:
                 miss = -1
             passed = 0
             unknown_here: list[_Unknown] = []
-            for c in conds:
-                t = cond_truth(c, f, env)
+            for c, truth_of in zip(conds, ts, strict=True):
+                t = truth_of(f, env)
                 if t is None:
                     unknown_here.append((p, c, f, False))
                     continue

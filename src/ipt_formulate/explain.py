@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ._evaluate import FactIndex, Firing, diagnose
+from ._evaluate import FactIndex, Firing, TruthFn, compile_truths, diagnose
 from .formulation import Advisory, Hypothesis, RuleCheck, WhyNot
 from .rulepack import Rule, RulePack
 from .scoring import citations_of, explanation
@@ -33,6 +33,7 @@ class _AreaRule:
     rule: Rule
     if_fired: RuleCheck | None  # "fired" or "opposed"; None: an opposing rule that did not fire
     constant: RuleCheck | None  # "disabled": the same on every inventory
+    truths: tuple[tuple[TruthFn, ...], ...] = ()  # its conditions, compiled for diagnose()
 
 
 _AREA_RULES: dict[str, tuple[_AreaRule, ...]] = {}
@@ -59,7 +60,7 @@ def _area_rules(pack: RulePack) -> tuple[_AreaRule, ...]:
             out.append(_AreaRule(rule.area, rule, None, disabled))
         else:
             fired = RuleCheck(rule_id=rule.id, status="fired", detail="fired")
-            out.append(_AreaRule(rule.area, rule, fired, None))
+            out.append(_AreaRule(rule.area, rule, fired, None, compile_truths(rule)))
     cached = _AREA_RULES[pack.hash] = tuple(out)
     return cached
 
@@ -78,7 +79,7 @@ def area_checks(
             assert entry.if_fired is not None
             checks.append(entry.if_fired)
         elif entry.if_fired is not None and entry.if_fired.status == "fired":
-            d = diagnose(entry.rule, index)
+            d = diagnose(entry.rule, index, entry.truths)
             checks.append(
                 RuleCheck.model_construct(
                     rule_id=entry.rule.id,
