@@ -28,7 +28,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from ._evaluate import Firing
-from .formulation import Citation, Focus, Hypothesis
+from .formulation import Citation, FactRef, Focus, Hypothesis
 from .rulepack import Rule, RulePack
 
 __all__ = ["Belief", "combine", "rank_hypotheses", "select_focus"]
@@ -192,6 +192,36 @@ def focus_of(
 
 _HYPOTHESES: TypeAdapter[tuple[Hypothesis, ...]] = TypeAdapter(tuple[Hypothesis, ...])
 
+_SHARED: dict[tuple[str | None, ...], FactRef | Focus] = {}
+_MAX_SHARED = 1 << 16
+
+
+def _fact_ref(fact_type: str, fact_id: str) -> FactRef:
+    """A shared :class:`FactRef` (frozen): the same ids recur in every formulation of a
+    cohort, and passing instances spares pydantic-core building ~50 models per formulation
+    (and the garbage collector tracking them)."""
+    key = ("ref", fact_type, fact_id)
+    ref = _SHARED.get(key)
+    if ref is None:
+        ref = _share(key, FactRef.model_construct(type=fact_type, id=fact_id))
+    return ref  # type: ignore[return-value]
+
+
+def _focus(kind: str, ident: str | None, name: str) -> Focus:
+    """A shared :class:`Focus` (frozen), like :func:`_fact_ref`."""
+    key = ("focus", kind, ident, name)
+    focus = _SHARED.get(key)
+    if focus is None:
+        focus = _share(key, Focus.model_construct(kind=kind, id=ident, name=name))
+    return focus  # type: ignore[return-value]
+
+
+def _share(key: tuple[str | None, ...], value: FactRef | Focus) -> FactRef | Focus:
+    if len(_SHARED) >= _MAX_SHARED:  # bounded, for cohorts with ever-new ids
+        _SHARED.clear()
+    _SHARED[key] = value
+    return value
+
 
 def rank_hypotheses(
     pack: RulePack,
@@ -250,7 +280,7 @@ def rank_hypotheses(
                     "weight": weight,
                     "contribution": round(exact - combine(others), _DIGITS),
                     "explanations": sorted(explained),
-                    "matched": [{"type": t, "id": i} for t, i in matched],
+                    "matched": [_fact_ref(t, i) for t, i in matched],
                     "citations": prep.citations,
                 }
             )
@@ -258,7 +288,7 @@ def rank_hypotheses(
         fields = {
             "area": area,
             "area_label": pack.area(area).label,
-            "focus": {"kind": fkind, "id": fident, "name": fname},
+            "focus": _focus(fkind, fident, fname),
             "score": score,
             "support": support,
             "against": against,
