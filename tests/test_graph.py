@@ -159,6 +159,19 @@ def test_nodes_and_kinds(g: nx.Graph[str]) -> None:
     assert "id" not in mo
 
 
+def test_person_nodes_carry_exactly_the_dumped_fields() -> None:
+    """build_graph copies a person's fields without model_dump (speed); that equals the dump
+    only while Person has no nested models: this fails if one is ever added."""
+    inv = inventory(PERSONS, LINKS, EVENTS)
+    g = build_graph(inv)
+    for p in inv.persons:
+        attrs = {k: v for k, v in g.nodes[p.id].items() if k != "kind"}
+        dumped = p.model_dump(exclude={"id"})
+        if attrs.get("deceased") is True:  # set from a death event or date_of_death
+            dumped["deceased"] = True
+        assert attrs == dumped
+
+
 def test_deceased_from_flag_or_death_event(g: nx.Graph[str]) -> None:
     assert g.nodes["sp"]["deceased"] is True  # Person.deceased
     assert g.nodes["gm"]["deceased"] is True  # subject of a death event

@@ -100,7 +100,8 @@ def build_graph(inv: Inventory) -> nx.Graph[str]:
     g.add_node(PATIENT, kind="patient")
     persons = sorted(inv.persons, key=lambda p: p.id)
     for p in persons:
-        attrs: dict[str, Any] = p.model_dump(exclude={"id"})
+        attrs: dict[str, Any] = dict(p.__dict__)  # the fields: scalars and tuples only
+        del attrs["id"]
         if p.deceased is True or p.date_of_death is not None or p.id in died:
             attrs["deceased"] = True
         g.add_node(p.id, kind="person", **attrs)
