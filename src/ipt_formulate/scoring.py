@@ -104,14 +104,24 @@ def compile_template(template: str) -> Template:
     return tuple(parts)
 
 
-def fill(template: Template, bound: Mapping[str, Mapping[str, Any]]) -> str:
-    """The explanation text with every slot replaced by the bound fact's value."""
+def fill(
+    template: Template,
+    bindings: Sequence[tuple[str, str, str]],
+    lookup: Mapping[tuple[str, str], Mapping[str, Any]],
+) -> str:
+    """The explanation text of one firing: every ``{var.field}`` slot replaced by the value
+    of the fact bound to ``var`` (``unknown`` when it is missing or None)."""
     out = []
     for text, var, fld in template:
         out.append(text)
         if var:
-            fact = bound.get(var)
-            out.append(_show(None if fact is None else fact.get(fld)))
+            value = None
+            for v, t, i in bindings:  # a rule binds one to three facts: a scan is cheapest
+                if v == var:
+                    fact = lookup.get((t, i))
+                    value = None if fact is None else fact.get(fld)
+                    break
+            out.append(_show(value))
     return "".join(out)
 
 
@@ -154,16 +164,10 @@ def _resolve_citations(rule: Rule, pack: RulePack) -> tuple[Citation, ...]:
     return tuple(out)
 
 
-def bound_facts(
-    firing: Firing, lookup: Mapping[tuple[str, str], Mapping[str, Any]]
-) -> dict[str, Mapping[str, Any]]:
-    return {v: lookup[(t, i)] for v, t, i in firing.bindings if (t, i) in lookup}
-
-
 def explanation(
     rule: Rule, firing: Firing, lookup: Mapping[tuple[str, str], Mapping[str, Any]]
 ) -> str:
-    return fill(compile_template(rule.explain), bound_facts(firing, lookup))
+    return fill(compile_template(rule.explain), firing.bindings, lookup)
 
 
 FocusKey = tuple[str, str | None, str]  # (kind, id, display name)
@@ -223,6 +227,18 @@ def _share(key: tuple[str | None, ...], value: FactRef | Focus) -> FactRef | Foc
     return value
 
 
+@lru_cache(maxsize=4096)
+def _scores(weights: tuple[tuple[str, float], ...]) -> tuple[float, Mapping[str, float]]:
+    """Score of a hypothesis and each rule's leave-one-out contribution, rounded; memoised
+    (the same sets of rules recur across the formulations of a cohort)."""
+    exact = combine(w for _, w in weights)
+    contributions = {
+        rid: round(exact - combine(w for r2, w in weights if r2 != rid), _DIGITS)
+        for rid, _ in weights
+    }
+    return round(exact, _DIGITS), contributions
+
+
 def rank_hypotheses(
     pack: RulePack,
     firings: Sequence[Firing],
@@ -246,8 +262,14 @@ def rank_hypotheses(
             continue
         focus = _focus_key(rule, fr, lookup)
         key = (rule.area, focus[0], focus[1] or "")
-        entry = groups.setdefault(key, {}).setdefault(fr.rule_id, (rule, focus, []))
-        entry[2].append(fr)
+        by_rule = groups.get(key)
+        if by_rule is None:
+            by_rule = groups[key] = {}
+        entry = by_rule.get(fr.rule_id)
+        if entry is None:
+            by_rule[fr.rule_id] = (rule, focus, [fr])
+        else:
+            entry[2].append(fr)
     findings_by_focus: dict[str, set[str]] = {}
     for f in findings:
         if f["focus"] is not None:
@@ -257,8 +279,9 @@ def rank_hypotheses(
     for (area, kind, fid), by_rule in groups.items():
         if all((r.weight or 0) < 0 for r, _, _ in by_rule.values()):
             continue  # only evidence against: reported under WHY-NOT, not as a hypothesis
-        weights = {rid: r.weight or 0.0 for rid, (r, _, _) in by_rule.items()}
-        exact = combine(weights.values())
+        score, contributions = _scores(
+            tuple(sorted((rid, r.weight or 0.0) for rid, (r, _, _) in by_rule.items()))
+        )
         support: list[dict[str, Any]] = []
         against: list[dict[str, Any]] = []
         fkind, fident, fname = next(iter(by_rule.values()))[1]
@@ -266,8 +289,7 @@ def rank_hypotheses(
             rule, _, frs = by_rule[rid]
             prep = rules[rid]
             weight = rule.weight or 0.0
-            others = [w for r2, w in weights.items() if r2 != rid]
-            explained = {fill(prep.template, bound_facts(f, lookup)) for f in frs}
+            explained = {fill(prep.template, f.bindings, lookup) for f in frs}
             matched = sorted({(t, i) for f in frs for _, t, i in f.bindings})
             evidence = support if weight > 0 else against if weight < 0 else None
             if evidence is None:
@@ -278,13 +300,12 @@ def rank_hypotheses(
                     "rule_version": rule.version,
                     "title": rule.title,
                     "weight": weight,
-                    "contribution": round(exact - combine(others), _DIGITS),
+                    "contribution": contributions[rid],
                     "explanations": sorted(explained),
                     "matched": [_fact_ref(t, i) for t, i in matched],
                     "citations": prep.citations,
                 }
             )
-        score = round(exact, _DIGITS)
         fields = {
             "area": area,
             "area_label": pack.area(area).label,
