@@ -80,16 +80,32 @@ def area_checks(
             checks.append(entry.if_fired)
         elif entry.if_fired is not None and entry.if_fired.status == "fired":
             d = diagnose(entry.rule, index, entry.truths)
-            checks.append(
-                RuleCheck.model_construct(
-                    rule_id=entry.rule.id,
-                    status="unknown" if d.status == "unknown" else "failed",
-                    pattern=d.pattern,
-                    condition=d.condition,
-                    detail=d.detail,
-                )
-            )
+            checks.append(_rule_check(entry.rule.id, d.status, d.pattern, d.condition, d.detail))
     return {k: tuple(v) for k, v in out.items()}
+
+
+_CHECKS: dict[tuple[str, str, str, str | None, str], RuleCheck] = {}
+_MAX_CHECKS = 1 << 14
+
+
+def _rule_check(
+    rule_id: str, status: str, pattern: str, condition: str | None, detail: str
+) -> RuleCheck:
+    """A shared, frozen :class:`RuleCheck`: most diagnoses recur from one formulation to the
+    next ("finding 'x' was not established"), so each is built once (bounded cache)."""
+    key = (rule_id, status, pattern, condition, detail)
+    check = _CHECKS.get(key)
+    if check is None:
+        if len(_CHECKS) >= _MAX_CHECKS:
+            _CHECKS.clear()
+        check = _CHECKS[key] = RuleCheck.model_construct(
+            rule_id=rule_id,
+            status="unknown" if status == "unknown" else "failed",
+            pattern=pattern,
+            condition=condition,
+            detail=detail,
+        )
+    return check
 
 
 def why_not(

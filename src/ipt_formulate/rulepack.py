@@ -183,8 +183,8 @@ class Condition:
     value: Any = None
     ref: tuple[str, str] | None = None
 
-    @property
-    def text(self) -> str:
+    @cached_property
+    def text(self) -> str:  # cached: WHY-NOT texts name conditions on every formulation
         if self.op in {"known", "unknown"}:
             return f"{self.field} is {self.op}"
         rhs = f"{self.ref[0]}.{self.ref[1]}" if self.ref else json.dumps(self.value)
@@ -198,7 +198,7 @@ class Pattern:
     exists: bool
     conditions: tuple[Condition, ...]
 
-    @property
+    @cached_property
     def text(self) -> str:
         conds = " and ".join(c.text for c in self.conditions) or "any"
         return f"{'' if self.exists else 'no '}{self.fact} {self.var} where {conds}"
