@@ -359,20 +359,24 @@ def test_two_deaths_bind_the_right_person(core_pack: RulePack) -> None:
 def test_shared_output_parts_stay_bounded_and_do_not_change_output(
     core_pack: RulePack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Scoring shares frozen FactRef / Focus instances across formulations; the cache is
-    bounded, and clearing it mid-cohort changes no byte of any formulation."""
+    """Scoring shares frozen FactRef / Focus instances and WHY-NOT its rule checks across
+    formulations; the caches are bounded, and clearing them mid-cohort changes no byte of any
+    formulation."""
     from pydantic import ValidationError
 
-    from ipt_formulate import scoring
+    from ipt_formulate import explain, scoring
 
     docs = [example_dict(p.stem) for p in sorted(EXAMPLES.glob("*.json"))]
     expected = [formulate(d, core_pack, engine="compiled").to_json() for d in docs]
     monkeypatch.setattr(scoring, "_MAX_SHARED", 5)
+    monkeypatch.setattr(explain, "_MAX_CHECKS", 3)
     scoring._SHARED.clear()
+    explain._CHECKS.clear()
     for _ in range(2):
         got = [formulate(d, core_pack, engine="compiled").to_json() for d in docs]
         assert got == expected
         assert len(scoring._SHARED) <= 5
+        assert len(explain._CHECKS) <= 3
     # the evidence of one formulation points at shared, frozen parts
     f = formulate(docs[0], core_pack, engine="compiled")
     refs = [r for h in f.hypotheses for e in h.support for r in e.matched]
