@@ -85,7 +85,7 @@ def area_checks(
 
 
 _CHECKS: dict[tuple[str, str, str, str | None, str], RuleCheck] = {}
-_MAX_CHECKS = 1 << 14
+_MAX_CHECKS = 1 << 12  # ~2 MB at most
 
 
 def _rule_check(

@@ -197,7 +197,7 @@ def focus_of(
 _HYPOTHESES: TypeAdapter[tuple[Hypothesis, ...]] = TypeAdapter(tuple[Hypothesis, ...])
 
 _SHARED: dict[tuple[str | None, ...], FactRef | Focus] = {}
-_MAX_SHARED = 1 << 16
+_MAX_SHARED = 1 << 13  # ~3 MB at most
 
 
 def _fact_ref(fact_type: str, fact_id: str) -> FactRef:
