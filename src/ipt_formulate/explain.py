@@ -17,7 +17,7 @@ from typing import Any
 from ._evaluate import FactIndex, Firing, TruthFn, compile_truths, diagnose
 from .formulation import Advisory, Hypothesis, RuleCheck, WhyNot
 from .rulepack import Rule, RulePack
-from .scoring import citations_of, explanation
+from .scoring import citations_of, fill, prepared
 
 __all__ = ["advisories", "area_checks", "why_not"]
 
@@ -164,7 +164,7 @@ def advisories(
         rule = pack.rule(fr.rule_id)
         if rule.advisory is None:
             continue
-        msg = explanation(rule, fr, lookup)
+        msg = fill(prepared(pack)[rule.id].template, fr.bindings, lookup)
         out[(rule.id, msg)] = Advisory(
             kind=rule.advisory.kind,
             level=rule.advisory.level,

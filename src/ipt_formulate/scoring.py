@@ -164,12 +164,6 @@ def _resolve_citations(rule: Rule, pack: RulePack) -> tuple[Citation, ...]:
     return tuple(out)
 
 
-def explanation(
-    rule: Rule, firing: Firing, lookup: Mapping[tuple[str, str], Mapping[str, Any]]
-) -> str:
-    return fill(compile_template(rule.explain), firing.bindings, lookup)
-
-
 FocusKey = tuple[str, str | None, str]  # (kind, id, display name)
 _NETWORK: FocusKey = ("network", None, "the patient's social network")
 
