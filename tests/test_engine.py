@@ -383,3 +383,19 @@ def test_shared_output_parts_stay_bounded_and_do_not_change_output(
     assert refs
     with pytest.raises(ValidationError):
         refs[0].id = "changed"  # type: ignore[misc]
+
+
+def test_backend_cache_is_bounded_for_pack_sweeps(
+    core_pack: RulePack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sweep over pack variants (each a new content hash) keeps a bounded number of
+    compiled backends; an evicted pack is rebuilt on demand with the same output."""
+    from ipt_formulate import engine
+
+    monkeypatch.setattr(engine, "_MAX_BACKENDS", 2)
+    doc = example_dict("role-transition")
+    variants = [core_pack.with_options(recent_window_months=m) for m in (3.0, 6.0, 9.0, 12.0)]
+    first = [formulate(doc, p, engine="compiled").to_json() for p in variants]
+    assert len(engine._CACHE) <= 2
+    assert [formulate(doc, p, engine="compiled").to_json() for p in variants] == first
+    assert len(engine._CACHE) <= 2

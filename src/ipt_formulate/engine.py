@@ -42,6 +42,9 @@ class _Backend(Protocol):
 
 
 _CACHE: dict[tuple[str, str], _Backend] = {}
+_MAX_BACKENDS = 32
+"""Backends kept per process (oldest dropped first): a sensitivity sweep over hundreds of
+pack variants must not keep hundreds of experta networks alive."""
 _CACHE_LOCK = threading.Lock()
 
 
@@ -62,6 +65,8 @@ def backend(pack: RulePack, engine: str) -> _Backend:
                     from ._experta_backend import ExpertaBackend
 
                     be = ExpertaBackend(pack)
+                if len(_CACHE) >= _MAX_BACKENDS:  # a sweep over many pack variants
+                    del _CACHE[next(iter(_CACHE))]  # the oldest; callers holding it keep it
                 _CACHE[key] = be
     return be
 

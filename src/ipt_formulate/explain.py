@@ -61,6 +61,8 @@ def _area_rules(pack: RulePack) -> tuple[_AreaRule, ...]:
         else:
             fired = RuleCheck(rule_id=rule.id, status="fired", detail="fired")
             out.append(_AreaRule(rule.area, rule, fired, None, compile_truths(rule)))
+    if len(_AREA_RULES) >= 64:  # bounded, like the engine cache
+        del _AREA_RULES[next(iter(_AREA_RULES))]
     cached = _AREA_RULES[pack.hash] = tuple(out)
     return cached
 

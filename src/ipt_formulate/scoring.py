@@ -142,6 +142,8 @@ def prepared(pack: RulePack) -> dict[str, RuleOutput]:
     """Rule id -> :class:`RuleOutput` for every rule of the pack (built once per pack hash)."""
     out = _PREPARED.get(pack.hash)
     if out is None:
+        if len(_PREPARED) >= 64:  # bounded, like the engine cache
+            del _PREPARED[next(iter(_PREPARED))]
         out = _PREPARED[pack.hash] = {
             r.id: RuleOutput(r, _resolve_citations(r, pack), compile_template(r.explain))
             for r in pack.rules
