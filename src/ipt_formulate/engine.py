@@ -65,7 +65,7 @@ def backend(pack: RulePack, engine: str) -> _Backend:
                     from ._experta_backend import ExpertaBackend
 
                     be = ExpertaBackend(pack)
-                if len(_CACHE) >= _MAX_BACKENDS:  # a sweep over many pack variants
+                while len(_CACHE) >= _MAX_BACKENDS:  # a sweep over many pack variants
                     del _CACHE[next(iter(_CACHE))]  # the oldest; callers holding it keep it
                 _CACHE[key] = be
     return be

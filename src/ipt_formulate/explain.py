@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._evaluate import FactIndex, Firing, TruthFn, compile_truths, diagnose
+from ._memo import PackMemo
 from .formulation import Advisory, Hypothesis, RuleCheck, WhyNot
 from .rulepack import Rule, RulePack
 from .scoring import citations_of, fill, prepared
@@ -36,14 +37,8 @@ class _AreaRule:
     truths: tuple[tuple[TruthFn, ...], ...] = ()  # its conditions, compiled for diagnose()
 
 
-_AREA_RULES: dict[str, tuple[_AreaRule, ...]] = {}
-
-
-def _area_rules(pack: RulePack) -> tuple[_AreaRule, ...]:
-    """The rules that bear on each declared area, in pack order (built once per pack)."""
-    cached = _AREA_RULES.get(pack.hash)
-    if cached is not None:
-        return cached
+def _build_area_rules(pack: RulePack) -> tuple[_AreaRule, ...]:
+    """The rules that bear on each declared area, in pack order."""
     areas = {a.id for a in pack.areas}
     out = []
     for rule in pack.rules:
@@ -61,10 +56,10 @@ def _area_rules(pack: RulePack) -> tuple[_AreaRule, ...]:
         else:
             fired = RuleCheck(rule_id=rule.id, status="fired", detail="fired")
             out.append(_AreaRule(rule.area, rule, fired, None, compile_truths(rule)))
-    if len(_AREA_RULES) >= 64:  # bounded, like the engine cache
-        del _AREA_RULES[next(iter(_AREA_RULES))]
-    cached = _AREA_RULES[pack.hash] = tuple(out)
-    return cached
+    return tuple(out)
+
+
+_area_rules: PackMemo[tuple[_AreaRule, ...]] = PackMemo(_build_area_rules)
 
 
 def area_checks(

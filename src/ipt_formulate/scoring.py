@@ -28,6 +28,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from ._evaluate import Firing
+from ._memo import PackMemo
 from .formulation import Citation, FactRef, Focus, Hypothesis
 from .rulepack import Rule, RulePack
 
@@ -135,20 +136,19 @@ class RuleOutput:
     template: Template
 
 
-_PREPARED: dict[str, dict[str, RuleOutput]] = {}
+def _prepare(pack: RulePack) -> dict[str, RuleOutput]:
+    return {
+        r.id: RuleOutput(r, _resolve_citations(r, pack), compile_template(r.explain))
+        for r in pack.rules
+    }
+
+
+_PREPARED: PackMemo[dict[str, RuleOutput]] = PackMemo(_prepare)
 
 
 def prepared(pack: RulePack) -> dict[str, RuleOutput]:
     """Rule id -> :class:`RuleOutput` for every rule of the pack (built once per pack hash)."""
-    out = _PREPARED.get(pack.hash)
-    if out is None:
-        if len(_PREPARED) >= 64:  # bounded, like the engine cache
-            del _PREPARED[next(iter(_PREPARED))]
-        out = _PREPARED[pack.hash] = {
-            r.id: RuleOutput(r, _resolve_citations(r, pack), compile_template(r.explain))
-            for r in pack.rules
-        }
-    return out
+    return _PREPARED(pack)
 
 
 def citations_of(rule: Rule, pack: RulePack) -> tuple[Citation, ...]:

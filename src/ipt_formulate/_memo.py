@@ -1,0 +1,37 @@
+"""Values derived once per rule pack (prepared templates, WHY-NOT checks), keyed by the pack's
+content hash: bounded and thread-safe, so a sweep over many pack variants stays small."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+from .rulepack import RulePack
+
+T = TypeVar("T")
+
+
+class PackMemo(Generic[T]):
+    """``memo(pack)``: ``build(pack)``, computed once per pack hash. At most ``size`` packs
+    are kept (the oldest is dropped first); two threads may build the same value at once,
+    which is harmless (the values are immutable and equal)."""
+
+    def __init__(self, build: Callable[[RulePack], T], size: int = 64) -> None:
+        self._build = build
+        self._size = size
+        self._values: dict[str, T] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, pack: RulePack) -> T:
+        value = self._values.get(pack.hash)
+        if value is None:
+            value = self._build(pack)
+            with self._lock:
+                while pack.hash not in self._values and len(self._values) >= self._size:
+                    del self._values[next(iter(self._values))]
+                self._values[pack.hash] = value
+        return value
+
+    def __len__(self) -> int:
+        return len(self._values)
