@@ -245,8 +245,9 @@ def rank_hypotheses(
 
     A hypothesis needs at least one supporting rule; evidence that only counts against an
     area appears in WHY-NOT as an ``opposed`` rule check. The output is assembled as plain
-    data and validated into models in one pydantic-core call (much cheaper than building
-    ~100 small models one by one in Python, and every value is still checked).
+    data (with shared, frozen ``FactRef`` and ``Focus`` instances) and validated into models
+    in one pydantic-core call: much cheaper than building ~100 small models one by one in
+    Python, and every new value is still checked.
     """
     rules = prepared(pack)
     area_order = {a.id: i for i, a in enumerate(pack.areas)}
