@@ -187,6 +187,27 @@ def test_added_evidence_adds_one_supporting_fact(inv: Inventory, area: Any) -> N
     else:
         assert not added_persons and [e["kind"] for e in added_events] == ["job_loss"]
         assert has_recent_transition(new) or inv.onset_bounds() is None
+        assert added_events[0]["maintains_episode"] is True  # linked even without onset
+
+
+@pytest.mark.parametrize("pack_name", ["ipt-core", "ipsrt"])
+def test_added_transition_evidence_supports_even_without_onset(pack_name: str) -> None:
+    """Regression (found by the deep check_pack profile on ipsrt): with onset unknown, a job
+    loss of unknown recency blocked the iatrogenic-transition rule without supporting any
+    transition rule, so "adding evidence" lowered the area's score from 0.35 to nothing."""
+    from ipt_formulate import formulate, load_pack
+
+    pack = load_pack(Path(__file__).resolve().parents[1] / "rules" / pack_name)
+    inv = parse_inventory(
+        {"patient": {"course": "chronic"}, "episode": {"assessment_date": "2000-01-01"}}
+    )
+
+    def best(i: Inventory) -> float | None:
+        f = formulate(i, pack, engine="compiled")
+        return next((h.score for h in f.hypotheses if h.area == "role_transition"), None)
+
+    before, after = best(inv), best(with_added_evidence(inv, "role_transition"))
+    assert after is not None and (before is None or after >= before)
 
 
 @pytest.mark.parametrize("area", EVIDENCE_AREAS)

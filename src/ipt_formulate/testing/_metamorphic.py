@@ -200,7 +200,9 @@ def with_added_evidence(inv: Inventory, area: EvidenceArea) -> Inventory:
       a death event;
     - ``"role_dispute"``: a new living inner-ring person (partner, or other family if the
       patient already has one) with high conflict and expectations unmet both ways;
-    - ``"role_transition"``: a job loss two months before onset.
+    - ``"role_transition"``: a job loss two months before onset that keeps the episode
+      going (``maintains_episode``), so it is linked to the episode even when onset is
+      unknown.
 
     Timings are relative to onset, or to the assessment when onset is unknown.
 
@@ -253,6 +255,9 @@ def with_added_evidence(inv: Inventory, area: EvidenceArea) -> Inventory:
                 "id": _fresh_id("job-loss", used),
                 "kind": "job_loss",
                 "valence": "negative",
+                # linked to the episode even when onset is unknown (the recency of an event
+                # before an unknown onset is unknown, and unknown never supports an area)
+                "maintains_episode": True,
                 **timing,
             }
         )
