@@ -282,8 +282,50 @@ def test_formulate_is_thread_safe(core_pack: RulePack, engine: str) -> None:
     def work(offset: int) -> None:
         for i in range(12):
             n = names[(i + offset) % len(names)]
-            if formulate(example_text(n), core_pack, engine=engine).to_json() != expected[n]:
-                errors.append(n)
+            try:
+                if formulate(example_text(n), core_pack, engine=engine).to_json() != expected[n]:
+                    errors.append(n)
+            except Exception as exc:  # a thread's exception would not fail the test
+                errors.append(f"{n}: {exc!r}")
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+def test_shared_caches_under_threads_and_pack_sweeps(
+    core_pack: RulePack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every process-wide cache (engine backends, per-pack memos, shared output parts) at a
+    tiny bound, so threads evict and refill them under each other: same bytes, no errors."""
+    from ipt_formulate import engine, explain, scoring
+
+    monkeypatch.setattr(engine, "_MAX_BACKENDS", 1)
+    monkeypatch.setattr(scoring._PREPARED, "_size", 1)
+    monkeypatch.setattr(explain._area_rules, "_size", 1)
+    monkeypatch.setattr(scoring, "_MAX_SHARED", 3)
+    monkeypatch.setattr(explain, "_MAX_CHECKS", 3)
+    packs = [core_pack, core_pack.with_options(recent_window_months=9.0)]
+    names = sorted(INTENDED)
+    expected = {
+        (k, n): formulate(example_text(n), p, engine="compiled").to_json()
+        for k, p in enumerate(packs)
+        for n in names
+    }
+    errors: list[str] = []
+
+    def work(offset: int) -> None:
+        for i in range(16):
+            k, n = (i + offset) % 2, names[(i + offset) % len(names)]
+            try:
+                got = formulate(example_text(n), packs[k], engine="compiled").to_json()
+                if got != expected[(k, n)]:
+                    errors.append(f"{k} {n}")
+            except Exception as exc:
+                errors.append(f"{k} {n}: {exc!r}")
 
     threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
     for t in threads:
