@@ -382,6 +382,31 @@ def test_malformed_text(data: str | bytes) -> None:
     assert exc.path is None
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        "[" * 100_000,
+        '{"a":' * 100_000,
+        '{"episode": {"assessment_date": "2020-01-01"}, "persons": '
+        + "[" * 5000
+        + "]" * 5000
+        + "}",
+    ],
+    ids=["arrays", "objects", "inside-a-field"],
+)
+def test_deeply_nested_text_is_malformed_not_a_crash(data: str) -> None:
+    with pytest.raises(MalformedInputError, match="nested too deeply"):
+        parse_inventory(data)
+
+
+def test_deeply_nested_dict_is_malformed_not_a_crash() -> None:
+    doc: Any = {"assessment_date": "2020-01-01"}
+    for _ in range(100_000):
+        doc = {"x": doc}
+    with pytest.raises(MalformedInputError, match="nested too deeply"):
+        parse_inventory({"episode": doc})
+
+
 def test_python_dates_in_a_dict_are_accepted() -> None:
     doc = copy.deepcopy(BASE)
     doc["episode"]["assessment_date"] = date(2026, 3, 1)

@@ -723,6 +723,9 @@ def _iso_date(value: Any) -> str:
     raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
 
 
+_TOO_DEEP = "input is nested too deeply to be an inventory (an inventory is a few levels deep)"
+
+
 def parse_inventory(data: Inventory | dict[str, Any] | str | bytes) -> Inventory:
     """Validate an inventory given as a model, a JSON-like dict, or JSON text.
 
@@ -752,6 +755,8 @@ def parse_inventory(data: Inventory | dict[str, Any] | str | bytes) -> Inventory
             raise MalformedInputError(
                 f"input is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
             ) from None
+        except RecursionError:
+            raise MalformedInputError(_TOO_DEEP) from None
         text = data
     else:
         obj = data
@@ -761,6 +766,8 @@ def parse_inventory(data: Inventory | dict[str, Any] | str | bytes) -> Inventory
             text = json.dumps(obj, allow_nan=False, default=_iso_date)
         except (TypeError, ValueError) as exc:
             raise MalformedInputError(f"inventory dict is not JSON-serialisable: {exc}") from None
+        except RecursionError:
+            raise MalformedInputError(_TOO_DEEP) from None
     if not isinstance(obj, dict):
         raise MalformedInputError(
             f"expected a JSON object (an inventory), got {type(obj).__name__}"
