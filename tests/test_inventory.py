@@ -399,6 +399,21 @@ def test_deeply_nested_text_is_malformed_not_a_crash(data: str) -> None:
         parse_inventory(data)
 
 
+@pytest.mark.parametrize(
+    "label",
+    ["1" + "0" * 5000, '"\\ud800"'],
+    ids=["integer-beyond-python-limit", "lone-surrogate-escape"],
+)
+def test_json_only_one_parser_accepts_is_malformed(label: str) -> None:
+    text = (
+        '{"episode": {"assessment_date": "2020-01-01"}, '
+        f'"persons": [{{"id": "a", "role": "friend", "label": {label}}}]}}'
+    )
+    with pytest.raises(MalformedInputError) as info:
+        parse_inventory(text)
+    assert info.value.code == "input.malformed"
+
+
 def test_deeply_nested_dict_is_malformed_not_a_crash() -> None:
     doc: Any = {"assessment_date": "2020-01-01"}
     for _ in range(100_000):

@@ -757,6 +757,8 @@ def parse_inventory(data: Inventory | dict[str, Any] | str | bytes) -> Inventory
             ) from None
         except RecursionError:
             raise MalformedInputError(_TOO_DEEP) from None
+        except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+            raise MalformedInputError(f"input is not usable JSON: {exc}") from None
         text = data
     else:
         obj = data
@@ -775,6 +777,11 @@ def parse_inventory(data: Inventory | dict[str, Any] | str | bytes) -> Inventory
     try:
         return Inventory.model_validate_json(text)
     except ValidationError as exc:
+        bad_json = next(
+            (e for e in exc.errors(include_url=False) if e["type"] == "json_invalid"), None
+        )
+        if bad_json is not None:  # JSON that Python's parser accepts and pydantic's does not
+            raise MalformedInputError(f"input is not valid JSON: {bad_json['msg']}") from None
         issues = _issues_from(exc)
         first = issues[0]
         cls = _error_class(first.code)
