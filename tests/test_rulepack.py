@@ -153,6 +153,33 @@ def test_toml_syntax_error_names_the_line(pack_copy: Path) -> None:
     assert info.value.line == 10 and info.value.file == "grief.toml"
 
 
+def test_undecodable_rule_file_names_the_line(pack_copy: Path) -> None:
+    path = pack_copy / "grief.toml"
+    lines = path.read_bytes().split(b"\n")
+    lines[4] += b"  # caf\xe9"  # Latin-1, not UTF-8
+    path.write_bytes(b"\n".join(lines))
+    with pytest.raises(RulePackSyntaxError, match="not UTF-8") as info:
+        load_pack(pack_copy)
+    assert info.value.line == 5 and info.value.file == "grief.toml"
+
+
+@pytest.mark.parametrize(
+    ("addition", "line_known"),
+    [("x = " + "[" * 5000 + "]" * 5000, False), ("x = 1" + "0" * 5000, True)],
+    ids=["nested-too-deeply", "integer-beyond-python-limit"],
+)
+def test_toml_that_python_cannot_hold_is_a_syntax_error(
+    pack_copy: Path, addition: str, line_known: bool
+) -> None:
+    path = pack_copy / "pack.toml"
+    text = path.read_text()
+    path.write_text(addition + "\n" + text)  # top of the file: a top-level key
+    with pytest.raises(RulePackSyntaxError) as info:
+        load_pack(pack_copy)
+    assert info.value.file == "pack.toml"
+    assert info.value.line == (1 if line_known else None)
+
+
 def test_negation_cycle_is_rejected(pack_copy: Path) -> None:
     (pack_copy / "cycle.toml").write_text(
         """

@@ -378,10 +378,17 @@ def _check_option(specs: Mapping[str, OptionSpec], key: str, value: Any) -> Scal
 
 def _read_toml(path: Path, display: str) -> tuple[dict[str, Any], str]:
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise RulePackError(
             f"cannot read: {exc.strerror}", file=display, code="rulepack.io"
+        ) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise RulePackSyntaxError(
+            f"not UTF-8 text: byte {raw[exc.start]:#04x} cannot be decoded", file=display, line=line
         ) from None
     try:
         return tomllib.loads(text), text
@@ -390,6 +397,14 @@ def _read_toml(path: Path, display: str) -> tuple[dict[str, Any], str]:
         raise RulePackSyntaxError(
             f"not valid TOML: {exc}", file=display, line=int(m[1]) if m else None
         ) from None
+    except RecursionError:
+        raise RulePackSyntaxError(
+            "not usable TOML: values are nested too deeply", file=display
+        ) from None
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        m = re.search(r"\d{4301}", text)
+        line = text.count("\n", 0, m.start()) + 1 if m else None
+        raise RulePackSyntaxError(f"not usable TOML: {exc}", file=display, line=line) from None
 
 
 def _rule_header_lines(text: str) -> list[int]:
