@@ -332,6 +332,14 @@ def test_label_file_errors(text: str, code: str, tmp_path: Path, core_pack: Rule
     assert info.value.code == code and "labels.csv:" in str(info.value)
 
 
+def test_label_file_that_is_not_utf8(tmp_path: Path, core_pack: RulePack) -> None:
+    path = tmp_path / "labels.csv"
+    path.write_bytes("id,grief\ncafé,1\n".encode("latin-1"))
+    with pytest.raises(IptFormulateError) as info:
+        load_labels(path, core_pack)
+    assert info.value.code == "input.malformed" and "labels.csv: not UTF-8" in str(info.value)
+
+
 def test_labels_blank_values_are_not_rated(tmp_path: Path, core_pack: RulePack) -> None:
     path = tmp_path / "labels.csv"
     path.write_text("id,grief,primary\na,,\nb,yes,none\n\n", encoding="utf-8")

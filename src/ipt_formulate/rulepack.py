@@ -403,8 +403,8 @@ def _read_toml(path: Path, display: str) -> tuple[dict[str, Any], str]:
         ) from None
     except ValueError as exc:  # e.g. an integer of more than 4,300 digits
         m = re.search(r"\d{4301}", text)
-        line = text.count("\n", 0, m.start()) + 1 if m else None
-        raise RulePackSyntaxError(f"not usable TOML: {exc}", file=display, line=line) from None
+        at = text.count("\n", 0, m.start()) + 1 if m else None
+        raise RulePackSyntaxError(f"not usable TOML: {exc}", file=display, line=at) from None
 
 
 def _rule_header_lines(text: str) -> list[int]:

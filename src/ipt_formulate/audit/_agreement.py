@@ -186,6 +186,11 @@ def load_labels(
         )
     except OSError as exc:
         raise IptFormulateError(f"cannot read {name}: {exc.strerror}", code="input.io") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{name}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})",
+            code="input.malformed",
+        ) from None
     reader = csv.DictReader(io.StringIO(str(text)))
     header = [h.strip() for h in (reader.fieldnames or [])]
     reader.fieldnames = header
