@@ -216,6 +216,8 @@ def test_unknown_option_and_engine() -> None:
         default_pack().with_options(no_such_option=1)
     with pytest.raises(OptionError, match="engine"):
         formulate(example_text("grief"), engine="clips")
+    with pytest.raises(TypeError, match="load_pack"):  # a path is not a pack
+        formulate(example_text("grief"), str(ROOT / "rules" / "ipt-core"))  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------------ options make choices visible

@@ -63,6 +63,11 @@ def formulate(
     with the hypothesis score before and after it (see :mod:`ipt_formulate.audit`). Without
     it the output does not mention traces at all.
     """
+    if pack is not None and not isinstance(pack, RulePack):
+        raise TypeError(
+            f"pack must be a RulePack, got {type(pack).__name__}: load one with "
+            "ipt_formulate.load_pack(path), or pass None for the bundled default pack"
+        )
     inv = parse_inventory(inventory)
     pack = pack if pack is not None else default_pack()
     needed_fields = pack.fields_used("patient") | pack.fields_used("person")
