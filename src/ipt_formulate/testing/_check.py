@@ -150,6 +150,17 @@ def _settings(profile: Mapping[str, Any], max_examples: int | None) -> settings:
     )
 
 
+HOSTILE_TEXTS: tuple[str, ...] = (
+    "[" * 100_000,  # nesting that overflows a recursive parser
+    '{"episode": ' * 50_000 + "{}" + "}" * 50_000,
+    '{"episode": {"assessment_date": "2020-01-01"}, "id": ' + "9" * 5000 + "}",  # huge int
+    '{"episode": {"assessment_date": "2020-01-01"}, "id": "\\ud800"}',  # lone surrogate
+    '{"episode": {"assessment_date": "2020-01-01", "onset_months_before_assessment": NaN}}',
+    "\ufeff{}",  # a byte-order mark before the object
+)
+"""Texts that have crashed JSON front ends: each must be rejected with a typed input error."""
+
+
 def _run_property(
     name: str,
     strategy: st.SearchStrategy[Any],
@@ -396,6 +407,17 @@ def check_pack(
                 raise _Violation(f"arbitrary JSON raised {type(exc).__name__}") from exc
 
         record(_run_property("robustness", json_values(), fuzz, conf))
+
+        def hostile(text: str) -> None:
+            try:
+                run(text)  # type: ignore[arg-type]
+            except InputError:
+                return
+            except Exception as exc:
+                raise _Violation(f"hostile input raised {type(exc).__name__}") from exc
+            raise _Violation("hostile input was accepted")
+
+        record(_run_property("robustness", st.sampled_from(HOSTILE_TEXTS), hostile, conf))
 
     return PackReport(
         pack.name,
