@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 RULES = ROOT / "rules"
+
+
+def in_threads(work: Callable[[int], list[str]], threads: int = 4) -> list[str]:
+    """Run ``work(offset)`` in several threads at once; the problems each reports, plus any
+    exception a thread raised (an exception in a thread would not fail the test by itself)."""
+    problems: list[str] = []
+
+    def run(offset: int) -> None:
+        try:
+            problems.extend(work(offset))
+        except Exception as exc:
+            problems.append(f"thread {offset}: {exc!r}")
+
+    pool = [threading.Thread(target=run, args=(k,)) for k in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return problems
 
 
 def example_text(name: str) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 
-from conftest import EXAMPLES, RULES, example_text
+from conftest import EXAMPLES, RULES, example_text, in_threads
 from ipt_formulate import Formulation, Inventory, RulePack, formulate, load_pack, parse_inventory
 from ipt_formulate import _compiled_backend as cb
 from ipt_formulate import engine as engine_mod
@@ -393,17 +392,13 @@ def test_compiled_backend_is_thread_safe() -> None:
     core = load_pack(RULES / "ipt-core")
     names = EXAMPLE_NAMES
     expected = {n: formulate(example_text(n), core, engine="compiled").to_json() for n in names}
-    errors: list[str] = []
 
-    def work(offset: int) -> None:
-        for i in range(20):
-            n = names[(i + offset) % len(names)]
-            if formulate(example_text(n), core, engine="compiled").to_json() != expected[n]:
-                errors.append(n)
+    def work(offset: int) -> list[str]:
+        ns = [names[(i + offset) % len(names)] for i in range(20)]
+        return [
+            n
+            for n in ns
+            if formulate(example_text(n), core, engine="compiled").to_json() != expected[n]
+        ]
 
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert in_threads(work) == []

@@ -8,14 +8,13 @@ import os
 import random
 import subprocess
 import sys
-import threading
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import EXAMPLES, ROOT, example_dict, example_text
+from conftest import EXAMPLES, ROOT, example_dict, example_text, in_threads
 from ipt_formulate import (
     DISCLAIMER,
     Formulation,
@@ -279,23 +278,16 @@ def test_experta_fires_what_the_reference_evaluator_fires(
 def test_formulate_is_thread_safe(core_pack: RulePack, engine: str) -> None:
     names = sorted(INTENDED)
     expected = {n: formulate(example_text(n), core_pack, engine=engine).to_json() for n in names}
-    errors: list[str] = []
 
-    def work(offset: int) -> None:
-        for i in range(12):
-            n = names[(i + offset) % len(names)]
-            try:
-                if formulate(example_text(n), core_pack, engine=engine).to_json() != expected[n]:
-                    errors.append(n)
-            except Exception as exc:  # a thread's exception would not fail the test
-                errors.append(f"{n}: {exc!r}")
+    def work(offset: int) -> list[str]:
+        ns = [names[(i + offset) % len(names)] for i in range(12)]
+        return [
+            n
+            for n in ns
+            if formulate(example_text(n), core_pack, engine=engine).to_json() != expected[n]
+        ]
 
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert in_threads(work) == []
 
 
 def test_shared_caches_under_threads_and_pack_sweeps(
@@ -317,24 +309,19 @@ def test_shared_caches_under_threads_and_pack_sweeps(
         for k, p in enumerate(packs)
         for n in names
     }
-    errors: list[str] = []
 
-    def work(offset: int) -> None:
+    def work(offset: int) -> list[str]:
+        wrong = []
         for i in range(16):
             k, n = (i + offset) % 2, names[(i + offset) % len(names)]
-            try:
-                got = formulate(example_text(n), packs[k], engine="compiled").to_json()
-                if got != expected[(k, n)]:
-                    errors.append(f"{k} {n}")
-            except Exception as exc:
-                errors.append(f"{k} {n}: {exc!r}")
+            if (
+                formulate(example_text(n), packs[k], engine="compiled").to_json()
+                != expected[(k, n)]
+            ):
+                wrong.append(f"{k} {n}")
+        return wrong
 
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert in_threads(work) == []
 
 
 def test_import_leaves_host_logging_alone() -> None:
