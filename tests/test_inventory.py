@@ -414,6 +414,17 @@ def test_json_only_one_parser_accepts_is_malformed(label: str) -> None:
     assert info.value.code == "input.malformed"
 
 
+@pytest.mark.parametrize("key", ["1¹", "a1²", "٣", "x9", "10"])
+def test_unknown_keys_with_any_digits_are_reported(key: str) -> None:
+    """Issues are sorted by path; a path holds whatever key the input had (found by fuzzing:
+    a superscript digit crashed the sort with ValueError)."""
+    doc = _with((f"patient_view.{key}", True), ("social_history.zz", 1))
+    with pytest.raises(InventorySchemaError) as info:
+        parse_inventory(doc)
+    assert {i.code for i in info.value.issues} == {"inventory.unknown_field"}
+    assert len(info.value.issues) == 2
+
+
 def test_deeply_nested_dict_is_malformed_not_a_crash() -> None:
     doc: Any = {"assessment_date": "2020-01-01"}
     for _ in range(100_000):

@@ -652,8 +652,11 @@ _REFERENCE_CODES = {
 
 def issue_order(issue: Issue) -> tuple[Any, ...]:
     """Document order: ``$.persons[2]`` before ``$.persons[10]``."""
-    parts = re.split(r"(\d+)", issue.path)
-    return (tuple(int(p) if p.isdigit() else p for p in parts), issue.code, issue.message)
+    # split on ASCII digit runs only: paths can hold any key a user sent (e.g. "x¹"), and
+    # every odd part is then a run of digits, every even part text, so keys compare alike
+    parts = re.split(r"([0-9]+)", issue.path)
+    key = tuple(int(p) if i % 2 else p for i, p in enumerate(parts))
+    return (key, issue.code, issue.message)
 
 
 def _json_path(loc: tuple[int | str, ...]) -> str:
