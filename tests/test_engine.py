@@ -215,6 +215,13 @@ def test_unknown_option_and_engine() -> None:
         default_pack().with_options(no_such_option=1)
     with pytest.raises(OptionError, match="engine"):
         formulate(example_text("grief"), engine="clips")
+    for bad in (-1.0, float("inf"), float("nan")):  # a window must be a finite, >= 0 span
+        with pytest.raises(OptionError) as info:
+            default_pack().with_options(recent_window_months=bad)
+        assert info.value.code == "options.range"
+    assert (
+        default_pack().with_options(onset_tolerance_months=0).options["onset_tolerance_months"] == 0
+    )
     with pytest.raises(TypeError, match="load_pack"):  # a path is not a pack
         formulate(example_text("grief"), str(ROOT / "rules" / "ipt-core"))  # type: ignore[arg-type]
 

@@ -180,6 +180,22 @@ def test_toml_that_python_cannot_hold_is_a_syntax_error(
     assert info.value.line == (1 if line_known else None)
 
 
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("default = 6.0\nmin = 0.0", "default = -6.0\nmin = 0.0"),  # default out of bounds
+        ("default = 6.0\nmin = 0.0", "default = 6.0\nmax = 3.0"),
+        ('default = "death_only"', 'default = "death_only"\nmin = 0.0'),  # bounds on a str
+    ],
+    ids=["default-below-min", "default-above-max", "bounds-on-a-choice"],
+)
+def test_option_bounds_are_checked_at_load(pack_copy: Path, old: str, new: str) -> None:
+    _edit(pack_copy / "pack.toml", old, new)
+    with pytest.raises(RulePackSchemaError) as info:
+        load_pack(pack_copy)
+    assert info.value.file == "pack.toml" and str(info.value.key).startswith("options.")
+
+
 def test_negation_cycle_is_rejected(pack_copy: Path) -> None:
     (pack_copy / "cycle.toml").write_text(
         """

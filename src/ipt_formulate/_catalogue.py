@@ -59,6 +59,10 @@ def pack_markdown(pack: RulePack) -> str:
     lines += ["", "| option | default | meaning |", "| --- | --- | --- |"]
     for k, o in sorted(pack.option_specs.items()):
         choices = f" (one of {', '.join(map(str, o.choices))})" if o.choices else ""
+        if o.min is not None or o.max is not None:
+            lo = "" if o.min is None else f"{o.min:g} ≤ "
+            hi = "" if o.max is None else f" ≤ {o.max:g}"
+            choices += f" ({lo}x{hi})"
         lines.append(f"| `{k}` | `{o.default}`{choices} | {o.description} |")
     t = pack.thresholds
     lines += [

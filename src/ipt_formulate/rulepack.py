@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import tomllib
 from collections.abc import Mapping
@@ -138,6 +139,8 @@ class OptionSpec(_Strict):
     description: str
     choices: tuple[Scalar, ...] | None = None
     source: str | None = None
+    min: float | None = Field(default=None, description="Lowest value (numeric options).")
+    max: float | None = Field(default=None, description="Highest value (numeric options).")
 
 
 class ThresholdSpec(_Strict):
@@ -373,6 +376,22 @@ def _check_option(specs: Mapping[str, OptionSpec], key: str, value: Any) -> Scal
             f"option {key!r} must be one of {list(spec.choices)}, got {value!r}",
             code="options.choice",
         )
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise OptionError(
+                f"option {key!r} must be a finite number, got {value!r}", code="options.range"
+            )
+        if (spec.min is not None and value < spec.min) or (
+            spec.max is not None and value > spec.max
+        ):
+            lo = "-inf" if spec.min is None else f"{spec.min:g}"
+            hi = "inf" if spec.max is None else f"{spec.max:g}"
+            bounds = f"{lo}..{hi}"
+            raise OptionError(
+                f"option {key!r} must be within {bounds}, got {value!r}", code="options.range"
+            )
+    elif spec.min is not None or spec.max is not None:
+        raise OptionError(f"option {key!r}: min and max apply to numbers only", code="options.type")
     return value  # type: ignore[no-any-return]
 
 
