@@ -445,7 +445,6 @@ def derive_facts(
     bridges = set(feats.get("bridge_persons_lost", ()))
 
     persons = {p.id: p for p in inv.persons}
-    died = {e.subject for e in inv.events if e.kind == "death" and e.subject is not None}
     view = inv.patient_view
     fp = None if view is None else view.most_important_person
     fe = None if view is None else view.most_important_event
@@ -461,10 +460,11 @@ def derive_facts(
     if "patient" in wanted:
         by_type["patient"] = (_patient_fact(inv, feats, onset),)
     if "person" in wanted:
+        deceased = inv.deceased_status()
         by_type["person"] = tuple(
             _person_fact(
                 p,
-                True if (p.deceased or p.date_of_death or p.id in died) else p.deceased,
+                deceased[p.id],
                 priority(fp, p.id),
                 p.id in bridges,
             )

@@ -95,15 +95,14 @@ def build_graph(inv: Inventory) -> nx.Graph[str]:
     Nodes and edges are added in sorted id order, so the graph does not depend on the order of
     the input lists.
     """
-    died = {e.subject for e in inv.events if e.kind == "death" and e.subject is not None}
+    deceased = inv.deceased_status()
     g: nx.Graph[str] = nx.Graph()
     g.add_node(PATIENT, kind="patient")
     persons = sorted(inv.persons, key=lambda p: p.id)
     for p in persons:
         attrs: dict[str, Any] = dict(p.__dict__)  # the fields: scalars and tuples only
         del attrs["id"]
-        if p.deceased is True or p.date_of_death is not None or p.id in died:
-            attrs["deceased"] = True
+        attrs["deceased"] = deceased[p.id]
         g.add_node(p.id, kind="person", **attrs)
     for p in persons:
         node = g.nodes[p.id]

@@ -404,6 +404,18 @@ class Inventory(_Model):
             return d, d
         return None
 
+    def deceased_status(self) -> dict[str, bool | None]:
+        """Person id -> has died: True when marked deceased, given a date of death, or the
+        subject of a death event; otherwise the recorded ``deceased`` (False or unknown).
+        The one definition the graph and the facts stage share."""
+        died = {e.subject for e in self.events if e.kind == "death" and e.subject is not None}
+        return {
+            p.id: True
+            if (p.deceased is True or p.date_of_death is not None or p.id in died)
+            else p.deceased
+            for p in self.persons
+        }
+
     def event_bounds(self, event: LifeEvent) -> tuple[date, date] | None:
         """Earliest and latest possible day of an event, or None when it cannot be placed."""
         if event.date is not None:
