@@ -44,7 +44,7 @@ from typing import Any, get_args
 
 import ipt_formulate as ipt
 from ipt_formulate.engine import run_engine
-from ipt_formulate.facts import derive_facts, graph_features_for
+from ipt_formulate.facts import derive_facts
 from ipt_formulate.graph import build_graph, compute_features
 from ipt_formulate.inventory import EventKind, Role, parse_inventory
 
@@ -241,7 +241,7 @@ def measure(
     budget_s: float,
 ) -> dict[str, Any]:
     """One row of the table: N persons."""
-    features = sorted(graph_features_for(pack.fields_used("patient") | pack.fields_used("person")))
+    features = sorted(pack.graph_features_used())
     text = json.dumps(make_inventory(n, seed, network))
     inv = parse_inventory(text)
     assert len(inv.persons) == n and len(inv.events) == round(1.5 * n)
@@ -288,7 +288,7 @@ def stage_breakdown(pack: ipt.RulePack, n: int, seed: int, network: str, rounds:
 
     text = json.dumps(make_inventory(n, seed, network))
     inv = parse_inventory(text)
-    feats = graph_features_for(pack.fields_used("patient") | pack.fields_used("person"))
+    feats = pack.graph_features_used()
     facts = derive_facts(inv, pack.options, fact_types=pack.fact_types_used(), features=feats)
     run = run_engine(pack, facts, "compiled")
     lookup = {(t, str(f["id"])): f for t, fs in run.index.by_type.items() for f in fs}
@@ -300,9 +300,6 @@ def stage_breakdown(pack: ipt.RulePack, n: int, seed: int, network: str, rounds:
         "parse_inventory (validation)": partial(parse_inventory, text),
         "build_graph": partial(build_graph, inv),
         "graph features the pack uses": partial(compute_features, g, sorted(feats)),
-        "pack.fields_used + features for": lambda: graph_features_for(
-            pack.fields_used("patient") | pack.fields_used("person")
-        ),
         "derive_facts (incl. graph)": partial(
             derive_facts, inv, pack.options, fact_types=pack.fact_types_used(), features=feats
         ),
@@ -344,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     rounds = 21 if args.quick else 101
     budget = 3.0 if args.quick else 20.0
     pack = ipt.load_pack(ROOT / "rules" / args.pack)
-    features = sorted(graph_features_for(pack.fields_used("patient") | pack.fields_used("person")))
+    features = sorted(pack.graph_features_used())
 
     # build both engines once per pack and process, as a long-running process does
     warm = json.dumps(make_inventory(5, args.seed))

@@ -11,7 +11,7 @@ from pydantic_core import to_json
 
 from .engine import run_engine
 from .explain import advisories, area_checks, why_not
-from .facts import derive_facts, graph_features_for
+from .facts import derive_facts
 from .formulation import Finding, Formulation, Provenance
 from .inventory import Inventory, parse_inventory
 from .rulepack import RulePack, default_pack
@@ -70,12 +70,8 @@ def formulate(
         )
     inv = parse_inventory(inventory)
     pack = pack if pack is not None else default_pack()
-    needed_fields = pack.fields_used("patient") | pack.fields_used("person")
     facts = derive_facts(
-        inv,
-        pack.options,
-        fact_types=pack.fact_types_used(),
-        features=graph_features_for(needed_fields),
+        inv, pack.options, fact_types=pack.fact_types_used(), features=pack.graph_features_used()
     )
     run = run_engine(pack, facts, engine)
     lookup = {(t, str(f["id"])): f for t, fs in run.index.by_type.items() for f in fs}

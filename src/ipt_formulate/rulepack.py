@@ -34,7 +34,7 @@ from .errors import (
     RulePackSchemaError,
     RulePackSyntaxError,
 )
-from .facts import FACT_TYPES
+from .facts import FACT_TYPES, graph_features_for
 
 __all__ = [
     "AreaSpec",
@@ -332,6 +332,15 @@ class RulePack:
     def fields_used(self, fact_type: str) -> frozenset[str]:
         """Fact fields the active rules read: in conditions, joins and explanations."""
         return self._usage[1].get(fact_type, self._usage[2])
+
+    def graph_features_used(self) -> frozenset[str]:
+        """Graph features needed for the patient and person fields the active rules read."""
+        return self._graph_features
+
+    @cached_property
+    def _graph_features(self) -> frozenset[str]:
+        # computed once per pack: formulate() asks on every call
+        return graph_features_for(self.fields_used("patient") | self.fields_used("person"))
 
     @cached_property
     def _usage(self) -> tuple[frozenset[str], dict[str, frozenset[str]], frozenset[str]]:
