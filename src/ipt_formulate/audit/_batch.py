@@ -312,6 +312,22 @@ class _Pool:
         self.executor.shutdown(wait=not cancel, cancel_futures=True)
 
 
+def top_up(
+    pending: deque[tuple[list[Item], Any]],
+    chunks: Iterator[list[Item]],
+    window: int,
+    submit: Callable[[list[Item]], Any],
+) -> bool:
+    """Submit chunks until ``window`` are in flight (bounded memory); False once the input
+    is exhausted. Shared by the process pool and the Dask path."""
+    while len(pending) < window:
+        nxt = next(chunks, None)
+        if nxt is None:
+            return False
+        pending.append((nxt, submit(nxt)))
+    return True
+
+
 def ordered_map(
     job: str,
     items: Iterable[Item],
@@ -332,16 +348,11 @@ def ordered_map(
     window = window or workers * 4
     pool = _Pool(state, workers, mp_context)
     pending: deque[tuple[list[Item], Future[list[Any]]]] = deque()
-    done = False
+    more = True
     try:
         chunks = _chunks(items, chunksize)
         while True:
-            while not done and len(pending) < window:
-                nxt = next(chunks, None)
-                if nxt is None:
-                    done = True
-                    break
-                pending.append((nxt, pool.submit(job, nxt)))
+            more = more and top_up(pending, chunks, window, lambda c: pool.submit(job, c))
             if not pending:
                 break
             chunk, fut = pending.popleft()

@@ -27,6 +27,7 @@ from ._batch import (
     _State,
     _state,
     batch_file,
+    top_up,
 )
 
 __all__ = ["batch_dask", "formulate_bag"]
@@ -63,16 +64,14 @@ def dask_ordered_map(
     crash = _JOBS[job][1]
     pending: deque[tuple[list[Item], Any]] = deque()
     chunks = _chunks(items, chunksize)
-    done = False
+    more = True
+
+    def submit(chunk: list[Item]) -> Any:
+        return client.submit(_run_chunk, job, shared, chunk, pure=False)
+
     try:
         while True:
-            while not done and len(pending) < window:
-                nxt = next(chunks, None)
-                if nxt is None:
-                    done = True
-                    break
-                fut = client.submit(_run_chunk, job, shared, nxt, pure=False)
-                pending.append((nxt, fut))
+            more = more and top_up(pending, chunks, window, submit)
             if not pending:
                 return
             chunk, fut = pending.popleft()
