@@ -307,8 +307,9 @@ def test_shared_caches_under_threads_and_pack_sweeps(
     monkeypatch.setattr(engine, "_MAX_BACKENDS", 1)
     monkeypatch.setattr(scoring._PREPARED, "_size", 1)
     monkeypatch.setattr(explain._area_rules, "_size", 1)
-    monkeypatch.setattr(scoring, "_MAX_SHARED", 3)
-    monkeypatch.setattr(explain, "_MAX_CHECKS", 3)
+    monkeypatch.setattr(scoring._REFS, "size", 3)
+    monkeypatch.setattr(scoring._FOCI, "size", 3)
+    monkeypatch.setattr(explain._CHECKS, "size", 3)
     packs = [core_pack, core_pack.with_options(recent_window_months=9.0)]
     names = sorted(INTENDED)
     expected = {
@@ -406,14 +407,15 @@ def test_shared_output_parts_stay_bounded_and_do_not_change_output(
 
     docs = [example_dict(p.stem) for p in sorted(EXAMPLES.glob("*.json"))]
     expected = [formulate(d, core_pack, engine="compiled").to_json() for d in docs]
-    monkeypatch.setattr(scoring, "_MAX_SHARED", 5)
-    monkeypatch.setattr(explain, "_MAX_CHECKS", 3)
-    scoring._SHARED.clear()
-    explain._CHECKS.clear()
+    monkeypatch.setattr(scoring._REFS, "size", 5)
+    monkeypatch.setattr(scoring._FOCI, "size", 5)
+    monkeypatch.setattr(explain._CHECKS, "size", 3)
+    for cache in (scoring._REFS, scoring._FOCI, explain._CHECKS):
+        cache.clear()
     for _ in range(2):
         got = [formulate(d, core_pack, engine="compiled").to_json() for d in docs]
         assert got == expected
-        assert len(scoring._SHARED) <= 5
+        assert len(scoring._REFS) <= 5 and len(scoring._FOCI) <= 5
         assert len(explain._CHECKS) <= 3
     # the evidence of one formulation points at shared, frozen parts
     f = formulate(docs[0], core_pack, engine="compiled")

@@ -4,7 +4,7 @@ content hash: bounded and thread-safe, so a sweep over many pack variants stays 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
 from .rulepack import RulePack
@@ -35,3 +35,33 @@ class PackMemo(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._values)
+
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class SharedParts(Generic[K, V]):
+    """Frozen output parts shared across formulations (the same ids and diagnoses recur in
+    every formulation of a cohort). At most ``size`` entries: when full it is emptied, so
+    memory stays bounded for cohorts with ever-new ids. Thread-safe enough: a race only
+    builds an equal, immutable part twice."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._parts: dict[K, V] = {}
+
+    def get(self, key: K) -> V | None:
+        return self._parts.get(key)
+
+    def add(self, key: K, part: V) -> V:
+        if len(self._parts) >= self.size:
+            self._parts.clear()
+        self._parts[key] = part
+        return part
+
+    def clear(self) -> None:
+        self._parts.clear()
+
+    def __len__(self) -> int:
+        return len(self._parts)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._evaluate import FactIndex, Firing, TruthFn, compile_truths, diagnose
-from ._memo import PackMemo
+from ._memo import PackMemo, SharedParts
 from .formulation import Advisory, Hypothesis, RuleCheck, WhyNot
 from .rulepack import Rule, RulePack
 from .scoring import citations_of, fill, prepared
@@ -81,28 +81,25 @@ def area_checks(
     return {k: tuple(v) for k, v in out.items()}
 
 
-_CHECKS: dict[tuple[str, str, str, str | None, str], RuleCheck] = {}
-_MAX_CHECKS = 1 << 12  # ~2 MB at most
+_CHECKS: SharedParts[tuple[str, str, str, str | None, str], RuleCheck] = SharedParts(1 << 12)
 
 
 def _rule_check(
     rule_id: str, status: str, pattern: str, condition: str | None, detail: str
 ) -> RuleCheck:
     """A shared, frozen :class:`RuleCheck`: most diagnoses recur from one formulation to the
-    next ("finding 'x' was not established"), so each is built once (bounded cache)."""
+    next ("finding 'x' was not established"), so each is built once (~2 MB at most)."""
     key = (rule_id, status, pattern, condition, detail)
-    check = _CHECKS.get(key)
-    if check is None:
-        if len(_CHECKS) >= _MAX_CHECKS:
-            _CHECKS.clear()
-        check = _CHECKS[key] = RuleCheck.model_construct(
+    return _CHECKS.get(key) or _CHECKS.add(
+        key,
+        RuleCheck.model_construct(
             rule_id=rule_id,
             status="unknown" if status == "unknown" else "failed",
             pattern=pattern,
             condition=condition,
             detail=detail,
-        )
-    return check
+        ),
+    )
 
 
 def why_not(

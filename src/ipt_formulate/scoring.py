@@ -28,7 +28,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from ._evaluate import Firing
-from ._memo import PackMemo
+from ._memo import PackMemo, SharedParts
 from .formulation import Citation, FactRef, Focus, Hypothesis
 from .rulepack import Rule, RulePack
 
@@ -192,35 +192,22 @@ def focus_of(
 
 _HYPOTHESES: TypeAdapter[tuple[Hypothesis, ...]] = TypeAdapter(tuple[Hypothesis, ...])
 
-_SHARED: dict[tuple[str | None, ...], FactRef | Focus] = {}
-_MAX_SHARED = 1 << 13  # ~3 MB at most
+_REFS: SharedParts[tuple[str, str], FactRef] = SharedParts(1 << 13)  # ~2 MB at most
+_FOCI: SharedParts[tuple[str, str | None, str], Focus] = SharedParts(1 << 12)
 
 
 def _fact_ref(fact_type: str, fact_id: str) -> FactRef:
     """A shared :class:`FactRef` (frozen): the same ids recur in every formulation of a
     cohort, and passing instances spares pydantic-core building ~50 models per formulation
     (and the garbage collector tracking them)."""
-    key = ("ref", fact_type, fact_id)
-    ref = _SHARED.get(key)
-    if ref is None:
-        ref = _share(key, FactRef.model_construct(type=fact_type, id=fact_id))
-    return ref  # type: ignore[return-value]
+    key = (fact_type, fact_id)
+    return _REFS.get(key) or _REFS.add(key, FactRef.model_construct(type=fact_type, id=fact_id))
 
 
 def _focus(kind: str, ident: str | None, name: str) -> Focus:
     """A shared :class:`Focus` (frozen), like :func:`_fact_ref`."""
-    key = ("focus", kind, ident, name)
-    focus = _SHARED.get(key)
-    if focus is None:
-        focus = _share(key, Focus.model_construct(kind=kind, id=ident, name=name))
-    return focus  # type: ignore[return-value]
-
-
-def _share(key: tuple[str | None, ...], value: FactRef | Focus) -> FactRef | Focus:
-    if len(_SHARED) >= _MAX_SHARED:  # bounded, for cohorts with ever-new ids
-        _SHARED.clear()
-    _SHARED[key] = value
-    return value
+    key = (kind, ident, name)
+    return _FOCI.get(key) or _FOCI.add(key, Focus.model_construct(kind=kind, id=ident, name=name))
 
 
 @lru_cache(maxsize=4096)
