@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, NamedTuple
 
-from ._logic import COMPARE, Truth
+from ._logic import COMPARE, Truth, truth
 from .rulepack import Condition, Pattern, Rule, _finding_name
 
 Fact = Mapping[str, Any]
@@ -47,14 +47,7 @@ def cond_truth(c: Condition, fact: Fact, env: Env) -> Truth:
         other = env[c.ref[0]][1].get(c.ref[1])
         # joins compare identities: a missing reference never joins (see rule-authoring.md)
         return value is not None and other is not None and value == other
-    op = c.op  # _logic.truth, inlined: this runs for every condition WHY-NOT evaluates
-    if op == "known":
-        return value is not None
-    if op == "unknown":
-        return value is None
-    if value is None or c.value is None:
-        return None
-    return COMPARE[op](value, c.value)
+    return truth(c.op, value, c.value)
 
 
 TruthFn = Callable[[Fact, Env], Truth]
@@ -62,7 +55,8 @@ TruthFn = Callable[[Fact, Env], Truth]
 
 
 def compile_condition(c: Condition) -> TruthFn:
-    """``c`` as a closure with the same three-valued result as :func:`cond_truth`."""
+    """``c`` as a closure with the same three-valued result as :func:`cond_truth`
+    (:func:`._logic.truth` specialised on the operator, for WHY-NOT's inner loop)."""
     fld = c.field
     if c.ref is not None:
         var, other_fld = c.ref
