@@ -116,6 +116,7 @@ def test_dangling_finding(pack_copy: Path) -> None:
         pack_copy / "dispute.toml",
         'asserts = { finding = "dispute_candidate", focus = "other" }',
         "",
+        count=2,  # two rules assert it since #17 (close-ring and outer-ring disputes)
     )
     with pytest.raises(RulePackReferenceError, match="dangling finding") as info:
         load_pack(pack_copy)
