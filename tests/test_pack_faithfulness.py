@@ -174,7 +174,8 @@ def test_broad_loss_scores_a_loss_as_grief_not_also_as_transition(core_pack: Rul
 
 
 @pytest.mark.parametrize(
-    "kind", ["retirement", "job_loss", "migration", "children_leaving_home", "illness_diagnosis_other"]
+    "kind",
+    ["retirement", "job_loss", "migration", "children_leaving_home", "illness_diagnosis_other"],
 )
 def test_broad_loss_kinds_follow_the_source(core_pack: RulePack, kind: str) -> None:
     # before: each of these was also scored as grief (0.45) beside the transition (0.7)
