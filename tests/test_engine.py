@@ -120,9 +120,7 @@ def test_unknown_is_not_no_for_disputes(core_pack: RulePack) -> None:
     (check,) = [c for c in dispute.rules if c.rule_id == "dispute.conflict-unlinked"]
     assert check.status == "unknown" and "conflict is unknown" in check.detail
     assert "interpersonal_deficits" not in {h.area for h in f.hypotheses}
-    assert any(
-        a.kind == "data" and "dispute.conflict-unlinked" in a.message for a in f.advisories
-    )
+    assert any(a.kind == "data" and "dispute.conflict-unlinked" in a.message for a in f.advisories)
     # the same person with conflict known: a dispute, context only until it is linked (#17)
     g = formulate(
         _minimal(ring="inner", patient_expectations_met=False, conflict="high"), core_pack
