@@ -221,7 +221,7 @@ LABELS = (
 LABELS += """bipolar-lost-healthy-self,0,0,1,0,role_transition,1,
 grief,1,0,0,0,grief,0,
 interpersonal-deficits,0,0,0,1,interpersonal_deficits,0,
-mixed-dispute-transition,0,1,1,0,role_dispute,0,clinician chose the dispute
+mixed-dispute-transition,0,1,1,0,role_transition,0,clinician chose the transition (Casebook)
 role-dispute,0,1,0,0,role_dispute,0,
 role-transition,1,0,1,0,role_transition,0,
 safety-risk,0,0,1,0,role_transition,0,
@@ -279,8 +279,11 @@ def test_agreement_reproduces_hand_computed_kappas(
     trans = by_q[("interpersonal-deficits", "role_transition")]
     assert trans.engine == "present" and trans.engine_score == 0.35 and trans.rules
     prim = by_q[("mixed-dispute-transition", "primary")]
-    assert prim.clinician == "role_dispute" and prim.engine.startswith("role_transition")
-    assert "transition.change-near-onset" in prim.rules
+    # since #17 the engine ranks the dispute first and leaves the choice to clinician and
+    # patient; the label follows the Casebook, which chose the transition (kappa unchanged:
+    # the confusion matrix is the transpose of the one before)
+    assert prim.clinician == "role_transition" and prim.engine.startswith("role_dispute")
+    assert "dispute.non-reciprocal-conflict" in prim.rules
     missed = by_q[("role-transition", "grief")]
     assert missed.engine == "absent" and any("(failed)" in r for r in missed.rules)
 
@@ -401,9 +404,12 @@ def test_cohort_diff_names_the_reweighted_rule_for_every_change(
     assert data["rules"] == {"transition.change-near-onset": data["primary_changed"]}
     directions = data["directions"]
     assert sum(directions.values()) == data["primary_changed"]
-    mixed = next(c for c in data["changes"] if c["id"] == "mixed-dispute-transition")
-    assert mixed["direction"] == "role_transition -> role_dispute"
-    assert mixed["b"]["focus"] == "daniel"
+    # since #17 the mixed example's primary is the dispute under both packs (the transition
+    # weight no longer decides it); the changes come from the synthetic records
+    assert "mixed-dispute-transition" not in {c["id"] for c in data["changes"]}
+    for c in data["changes"]:
+        a, b = (c[k]["area"] if c[k] else "none" for k in ("a", "b"))
+        assert c["direction"] == f"{a} -> {b}"
     text = cli(
         "diff", "--pack", str(RULES / "ipt-core"), "--pack", str(reweighted_pack), str(cohort)
     )
