@@ -68,7 +68,7 @@ def formulate(
     *,
     engine: str = "experta",
     trace: bool = False,
-    questions: int = 5,
+    questions: int = 0,
 ) -> Formulation:
     """Formulate one inventory with a rule pack (default: the bundled ``ipt-core``).
 
@@ -78,7 +78,8 @@ def formulate(
     of the input lists.
 
     ``questions``: at most this many questions to ask next (unknown values whose answer
-    could change the primary or secondary focus, :mod:`._questions`); 0 for none.
+    could change the primary or secondary focus, :mod:`._questions`). Off by default: each
+    costs a few re-formulations (see docs/incomplete-inventories.md); 5 is a good number.
 
     ``trace=True`` adds :attr:`Formulation.trace`: every rule activation in a canonical order
     with the hypothesis score before and after it (see :mod:`ipt_formulate.audit`). Without

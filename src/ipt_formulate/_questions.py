@@ -6,7 +6,10 @@ inventory model (a ``Literal`` vocabulary or a yes/no), the inventory is re-form
 each answer in turn and the *top* of the formulation compared with today's: its status, the
 primary focus and the secondary focus. A question is kept only if some answer changes the
 top; questions are ranked by what the most decisive answer changes (the primary before the
-secondary), then by how many answers change it, then by path. The re-formulations score
+secondary, before the leading reading's score), then by how many answers change the focus,
+then by the rank of the hypothesis that waits on them. A value the leading provisional
+reading waits on is kept even when no answer alone changes anything (a death needs its
+timing *and* its closeness): answered, it brings the reading closer to settled. The re-formulations score
 hypotheses only (no explanations, no WHY-NOT), on the compiled backend (proven equal to
 experta), and their number is capped (:data:`MAX_CANDIDATES` values), so the cost per
 formulation is bounded.
@@ -39,6 +42,7 @@ from .inventory import (
     PersonLink,
     Risk,
     SocialHistory,
+    _semantic_issues,
     parse_inventory,
 )
 from .rulepack import RulePack
@@ -142,6 +146,49 @@ def answer(inventory: Inventory | dict[str, Any] | str | bytes, path: str, value
         raise _bad_path(path, "the last field belongs to no object")
     node[segments[-1][1]] = value
     return parse_inventory(data)
+
+
+class _Unsupported(Exception):
+    """A path shape the copy-based answer does not handle (then the JSON round trip does)."""
+
+
+def _answered(inv: Inventory, path: str, value: str | bool) -> Inventory | None:
+    """:func:`answer` for a value drawn from the field's own vocabulary, without the JSON
+    round trip where it can: the models are copied with the one value replaced and the
+    cross-field checks run as validation would run them. None when the answer contradicts
+    the rest of the inventory."""
+
+    def replace(obj: Any, segments: Sequence[tuple[str, Any]]) -> Any:
+        arg = segments[0][1]
+        if len(segments) == 1:
+            return obj.model_copy(update={arg: value})
+        child = getattr(obj, arg)
+        kind, test = segments[1]
+        if kind == "filter" and isinstance(child, tuple):
+            items = list(child)
+            found = [i for i, x in enumerate(items) if _matches(x, test)]
+            if len(found) != 1:
+                raise _Unsupported
+            items[found[0]] = replace(items[found[0]], segments[2:])
+            return obj.model_copy(update={arg: tuple(items)})
+        if child is None or kind != "key":
+            raise _Unsupported
+        return obj.model_copy(update={arg: replace(child, segments[1:])})
+
+    try:
+        new: Inventory = replace(inv, _segments(path))
+    except _Unsupported:
+        try:
+            return answer(inv, path, value)
+        except InputError:
+            return None
+    return None if _semantic_issues(new) else new
+
+
+def _matches(item: BaseModel, test: Mapping[str, str]) -> bool:
+    if set(test) == {"a", "b"}:
+        return {getattr(item, "a", None), getattr(item, "b", None)} == {test["a"], test["b"]}
+    return all(getattr(item, k, None) == v for k, v in test.items())
 
 
 def _choices(path: str) -> tuple[str | bool, ...]:
@@ -346,10 +393,10 @@ def questions_for(
     for order, (path, about) in enumerate(_candidates(hypotheses)):
         answers: list[tuple[str | bool, int, str]] = []
         for value in _choices(path):
-            try:
-                impact, effect = base.describe(_top(answer(inv, path, value), pack), pack)
-            except InputError:
+            answered = _answered(inv, path, value)
+            if answered is None:
                 continue  # this answer would contradict the rest of the inventory
+            impact, effect = base.describe(_top(answered, pack), pack)
             answers.append((value, impact, effect))
         impact = max((i for _, i, _ in answers), default=0)
         if impact == 0 and path in needed and lead is not None and answers:
@@ -367,6 +414,7 @@ def questions_for(
             question=_ask(path, about),
             answers=tuple(Answer(value=v, effect=e, changes_focus=i > 2) for v, i, e in answers),
         )
-        ranked.append(((-impact, order), question))
+        moving = sum(i > 2 for _, i, _ in answers)  # answers that change the focus
+        ranked.append(((-impact, -moving, order), question))
     ranked.sort(key=lambda t: t[0])
     return tuple(q for _, q in ranked[:limit])
