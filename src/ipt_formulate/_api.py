@@ -137,7 +137,7 @@ def formulate(
         hypotheses=hyps,
         not_chosen=why_not(pack, hyps, (primary, secondary), checks),
         findings=findings,
-        advisories=advisories(pack, run.firings, lookup, checks, primary),
+        advisories=advisories(pack, run.firings, lookup, checks, primary, hyps),
         provenance=Provenance(
             pack_name=pack.name,
             pack_version=pack.version,

@@ -9,8 +9,8 @@ top; questions are ranked by what the most decisive answer changes (the primary 
 secondary, before the leading reading's score), then by how many answers change the focus,
 then by the rank of the hypothesis that waits on them. A value the leading provisional
 reading waits on is kept even when no answer alone changes anything (a death needs its
-timing *and* its closeness): answered, it brings the reading closer to settled. The re-formulations score
-hypotheses only (no explanations, no WHY-NOT), on the compiled backend (proven equal to
+timing *and* its closeness): answered, it brings the reading closer to settled. The
+re-formulations score hypotheses only (no explanations, no WHY-NOT), on the compiled backend (proven equal to
 experta), and their number is capped (:data:`MAX_CANDIDATES` values), so the cost per
 formulation is bounded.
 
