@@ -10,9 +10,9 @@ secondary, before the leading reading's score), then by how many answers change 
 then by the rank of the hypothesis that waits on them. A value the leading provisional
 reading waits on is kept even when no answer alone changes anything (a death needs its
 timing *and* its closeness): answered, it brings the reading closer to settled. The
-re-formulations score hypotheses only (no explanations, no WHY-NOT), on the compiled backend (proven equal to
-experta), and their number is capped (:data:`MAX_CANDIDATES` values), so the cost per
-formulation is bounded.
+re-formulations score hypotheses only (no explanations, no WHY-NOT), on the compiled
+backend (proven equal to experta), and their number is capped (:data:`MAX_CANDIDATES`
+values), so the cost per formulation is bounded.
 
 :func:`answer` applies one answer to an inventory, validated; the interview loop
 (``ipt-formulate interview``) and clinical tools build on the two.
