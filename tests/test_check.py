@@ -81,7 +81,10 @@ def test_finds_an_order_dependent_rule(pack_dir: Path) -> None:
         mutate_strata_away(pack),
         checks=["determinism"],
         strategy=inventories(with_death=True),
-        max_examples=100,
+        # a complicated-grief inventory and an order that runs the mutant between the two
+        # grief rules come up in ~2% of draws; 100 stopped sufficing when #17 added rules
+        # (the derandomised draws changed), 200 finds it with the pack as it is
+        max_examples=200,
     )
     assert not report.ok
     (failure,) = report.failures

@@ -69,7 +69,16 @@ PROGRESSIVE_ILLNESS: dict[str, Any] = {
 UNRECORDED_RECIPROCITY: dict[str, Any] = {
     "episode": {**ASSESSED, "onset": "2025-10"},
     "persons": [
-        {"id": "w", "role": "spouse_partner", "label": "Wife", "ring": "inner", "conflict": "high"}
+        # worsened since onset: since issue #17 a dispute needs a link to the episode
+        {
+            "id": "w",
+            "role": "spouse_partner",
+            "label": "Wife",
+            "ring": "inner",
+            "conflict": "high",
+            "quality_before_onset": "fair",
+            "quality_now": "poor",
+        }
     ],
 }
 

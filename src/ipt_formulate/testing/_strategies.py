@@ -533,8 +533,9 @@ def _draw_person_draft(
     f["changes_wanted"] = tuple(draw(_TEXTS))
     f["quality_before_onset"] = draw(_maybe(_QUALITIES, u))
     f["quality_now"] = draw(_maybe(_QUALITIES, u))
-    if dispute and draw(_one_of((False, True))):
-        # half the disputes are linked to the episode by a worsening (the packs' timing gate)
+    if dispute:
+        # a requested dispute is linked to the episode by a worsening (the bundled packs'
+        # timing gate, issue #17); unlinked disputes still come from the other persons
         f["quality_before_onset"], f["quality_now"] = "fair", "poor"
     return _PersonDraft(f, death_day, death_months, event)
 
