@@ -18,8 +18,11 @@ from ipt_formulate import Inventory, default_pack, formulate, parse_inventory
 from ipt_formulate._api import input_digest
 from ipt_formulate.facts import derive_facts
 from ipt_formulate.testing import (
+    CHECKS,
     KEPT_FIELDS,
+    OPT_IN_CHECKS,
     OutcomeRow,
+    check_pack,
     classify,
     degraded,
     droppable_paths,
@@ -221,3 +224,70 @@ def test_plot_is_a_deterministic_png(tmp_path: Path) -> None:
     assert data == b.read_bytes()
     chunks = _png_chunks(data)
     assert not any(c.startswith((b"tEXt", b"iTXt", b"zTXt", b"tIME")) for c in chunks), chunks
+
+
+# ------------------------------------------------------------------ check_pack: unknowns
+def _corrupting(monkeypatch: pytest.MonkeyPatch, change: Any) -> None:
+    """Make check_pack see formulations whose first hypothesis ``change`` rewrites."""
+    from ipt_formulate.testing import _check
+
+    real = _check.formulate
+
+    def fake(inv: Any, pack: Any = None, **kw: Any) -> Any:
+        f = real(inv, pack, **kw)
+        if not f.hypotheses:
+            return f
+        first = f.hypotheses[0].model_copy(update=change(f.hypotheses[0]))
+        return f.model_copy(update={"hypotheses": (first, *f.hypotheses[1:])})
+
+    monkeypatch.setattr(_check, "formulate", fake)
+
+
+def test_unknowns_check_passes_the_default_pack() -> None:
+    report = check_pack(default_pack(), checks=["unknowns"])
+    report.raise_for_failures()
+    assert report.checks == ("unknowns",)
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda h: {"upper_bound": h.score - 0.1}, "bounds out of order"),
+        (lambda h: {"status": "provisional"}, "status provisional"),
+        (lambda h: {"pending": (), "lower_bound": h.score - 0.1}, "waits on nothing"),
+    ],
+)
+def test_unknowns_check_finds_dishonest_bounds(
+    monkeypatch: pytest.MonkeyPatch, change: Any, reason: str
+) -> None:
+    _corrupting(monkeypatch, change)
+    report = check_pack(default_pack(), checks=["unknowns"], max_examples=60)
+    assert not report.ok
+    failure = report.failures[0]
+    assert failure.check == "unknowns" and reason in failure.reason, failure
+    assert failure.inventory is not None
+
+
+def test_soundness_is_opt_in_and_finds_forgotten_certainty(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert "soundness" in OPT_IN_CHECKS and "soundness" not in CHECKS
+    # a formulation that forgets every hypothesis once anything is unknown is unsound
+    from ipt_formulate.testing import _check
+
+    real = _check.formulate
+
+    def forgetful(inv: Any, pack: Any = None, **kw: Any) -> Any:
+        f = real(inv, pack, **kw)
+        if any(h.pending for h in f.hypotheses):
+            return f.model_copy(
+                update={"hypotheses": (), "primary": None, "status": "insufficient_data"}
+            )
+        return f
+
+    monkeypatch.setattr(_check, "formulate", forgetful)
+    report = check_pack(default_pack(), checks=["soundness"], max_examples=60)
+    assert not report.ok
+    assert "forgotten: $." in report.failures[0].reason
+    with pytest.raises(ValueError, match="unknown checks"):
+        check_pack(default_pack(), checks=["sound"])  # type: ignore[list-item]

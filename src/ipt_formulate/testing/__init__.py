@@ -22,7 +22,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "pip install 'ipt-formulate[testing]'"
     ) from exc
 
-from ._check import CHECKS, PROFILES, PackReport, PropertyFailure, check_pack
+from ._check import CHECKS, OPT_IN_CHECKS, PROFILES, PackReport, PropertyFailure, check_pack
 from ._degrade import (
     DEFAULT_PS,
     KEPT_FIELDS,
@@ -74,6 +74,7 @@ __all__ = [
     "EVIDENCE_AREAS",
     "INVALID_CODES",
     "KEPT_FIELDS",
+    "OPT_IN_CHECKS",
     "OUTCOMES",
     "PROFILES",
     "TRANSITION_KINDS",
