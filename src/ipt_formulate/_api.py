@@ -11,10 +11,11 @@ from pydantic import TypeAdapter
 from pydantic_core import to_json
 
 from ._bounds import OpenFacts, possible_run
+from ._questions import questions_for
 from .engine import EngineRun, run_engine
 from .explain import advisories, area_checks, why_not
 from .facts import FactSet, SourceMap, derive_facts
-from .formulation import Finding, Formulation, FormulationStatus, Provenance
+from .formulation import Finding, Formulation, FormulationStatus, Provenance, Question
 from .inventory import Inventory, parse_inventory
 from .rulepack import RulePack, default_pack
 from .scoring import PossibleReading, rank_hypotheses, select_focus
@@ -67,6 +68,7 @@ def formulate(
     *,
     engine: str = "experta",
     trace: bool = False,
+    questions: int = 0,
 ) -> Formulation:
     """Formulate one inventory with a rule pack (default: the bundled ``ipt-core``).
 
@@ -74,6 +76,10 @@ def formulate(
     typed errors (:mod:`ipt_formulate.errors`). Thread-safe; deterministic: the same
     inventory and pack give byte-identical :meth:`Formulation.to_json`, whatever the order
     of the input lists.
+
+    ``questions``: at most this many questions to ask next (unknown values whose answer
+    could change the primary or secondary focus, :mod:`._questions`). Off by default: each
+    costs a few re-formulations (see docs/incomplete-inventories.md); 5 is a good number.
 
     ``trace=True`` adds :attr:`Formulation.trace`: every rule activation in a canonical order
     with the hypothesis score before and after it (see :mod:`ipt_formulate.audit`). Without
@@ -131,7 +137,7 @@ def formulate(
         hypotheses=hyps,
         not_chosen=why_not(pack, hyps, (primary, secondary), checks),
         findings=findings,
-        advisories=advisories(pack, run.firings, lookup, checks, primary),
+        advisories=advisories(pack, run.firings, lookup, checks, primary, hyps),
         provenance=Provenance(
             pack_name=pack.name,
             pack_version=pack.version,
@@ -143,4 +149,17 @@ def formulate(
             input_digest=input_digest(inv),
         ),
         trace=recorded,
+        questions=questions_for(inv, pack, hyps, questions),
     )
+
+
+def next_questions(
+    inventory: Inventory | dict[str, Any] | str | bytes,
+    pack: RulePack | None = None,
+    *,
+    limit: int = 5,
+) -> tuple[Question, ...]:
+    """The questions to ask next about ``inventory``, most decisive first: what
+    :func:`formulate` lists under ``questions``. Apply an answer with
+    :func:`~ipt_formulate.answer` and ask again (the ``interview`` command's loop)."""
+    return formulate(inventory, pack, engine="compiled", questions=limit).questions

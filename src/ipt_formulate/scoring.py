@@ -23,7 +23,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import TypeAdapter
 
@@ -33,7 +33,16 @@ from ._memo import PackMemo, SharedParts
 from .formulation import Citation, FactRef, Focus, Hypothesis
 from .rulepack import Rule, RulePack
 
-__all__ = ["Belief", "PossibleReading", "combine", "rank_hypotheses", "select_focus"]
+__all__ = [
+    "Belief",
+    "PossibleReading",
+    "Scored",
+    "combine",
+    "group_firings",
+    "rank_hypotheses",
+    "score_groups",
+    "select_focus",
+]
 
 _DIGITS = 4
 
@@ -227,7 +236,7 @@ Groups = dict[tuple[str, str, str], dict[str, tuple[Rule, FocusKey, list[Firing]
 """(area, focus kind, focus id) -> rule id -> (rule, focus, its firings for that focus)."""
 
 
-def _group(
+def group_firings(
     rules: Mapping[str, RuleOutput],
     firings: Iterable[Firing],
     lookup: Mapping[tuple[str, str], Mapping[str, Any]],
@@ -259,44 +268,40 @@ class PossibleReading:
 _MAX_WAITS = 10  # unknown values listed per pending rule
 
 
-def rank_hypotheses(
-    pack: RulePack,
-    firings: Sequence[Firing],
-    lookup: Mapping[tuple[str, str], Mapping[str, Any]],
-    findings: Sequence[Mapping[str, Any]],
-    possible: PossibleReading | None = None,
-) -> tuple[Hypothesis, ...]:
-    """Group evidence firings by (area, focus), score, bound and rank them.
+class Scored(NamedTuple):
+    """One hypothesis as numbers, before any output is built: what ranking, focus selection
+    and the questions' re-formulations need."""
 
-    A hypothesis needs at least one supporting rule that fires, or (with ``possible``) one
-    that may fire and lifts its upper bound to the primary threshold; evidence that only
-    counts against an area appears in WHY-NOT as an ``opposed`` rule check. Ranked:
-    established first (by score), then provisional (by upper bound), then the rest. The
-    output is assembled as plain data (with shared, frozen ``FactRef`` and ``Focus``
-    instances) and validated into models in one pydantic-core call: much cheaper than
-    building ~100 small models one by one in Python, and every new value is still checked.
-    """
-    rules = prepared(pack)
+    sort_key: tuple[Any, ...]
+    area: str
+    focus: FocusKey
+    status: str
+    score: float
+    lower: float
+    upper: float
+    certain: Mapping[str, tuple[Rule, FocusKey, list[Firing]]]
+    extra: Mapping[str, tuple[Rule, FocusKey, list[Firing]]]
+    contributions: Mapping[str, float]
+
+
+def score_groups(pack: RulePack, certain: Groups, maybe: Groups) -> list[Scored]:
+    """Score and bound every (area, focus) group; ranked: established first (by score), then
+    provisional (by upper bound), then the rest. A group needs a supporting rule that fires,
+    or one that may fire and lifts its upper bound to the primary threshold."""
     area_order = {a.id: i for i, a in enumerate(pack.areas)}
-    groups = _group(rules, firings, lookup)
-    maybe = _group(rules, possible.firings.difference(firings), lookup) if possible else {}
-    findings_by_focus: dict[str, set[str]] = {}
-    for f in findings:
-        if f["focus"] is not None:
-            findings_by_focus.setdefault(str(f["focus"]), set()).add(str(f["name"]))
     threshold = pack.thresholds.primary_min
-    ranked: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
-    for key in groups.keys() | maybe.keys():
+    out: list[Scored] = []
+    for key in certain.keys() | maybe.keys():
         area, kind, fid = key
-        by_rule = groups.get(key, {})
+        by_rule = certain.get(key, {})
         extra = {rid: v for rid, v in maybe.get(key, {}).items() if rid not in by_rule}
         weights = {rid: r.weight or 0.0 for rid, (r, _, _) in by_rule.items()}
-        more = {rid: r.weight or 0.0 for rid, (r, _, _) in extra.items()}
-        if not any(w > 0 for w in (*weights.values(), *more.values())):
+        more = [r.weight or 0.0 for r, _, _ in extra.values()]
+        if not any(w > 0 for w in (*weights.values(), *more)):
             continue  # only evidence against: reported under WHY-NOT, not as a hypothesis
         score, contributions = _scores(tuple(sorted(weights.items())))
-        upper = round(combine([*weights.values(), *(w for w in more.values() if w > 0)]), _DIGITS)
-        lower = round(combine([*weights.values(), *(w for w in more.values() if w < 0)]), _DIGITS)
+        upper = round(combine([*weights.values(), *(w for w in more if w > 0)]), _DIGITS)
+        lower = round(combine([*weights.values(), *(w for w in more if w < 0)]), _DIGITS)
         if not any(w > 0 for w in weights.values()) and upper < threshold:
             continue  # nothing supports it for certain, and nothing could make it count
         status = (
@@ -306,26 +311,60 @@ def rank_hypotheses(
             if upper >= threshold
             else "below_threshold"
         )
-        fkind, fident, fname = next(iter({**by_rule, **extra}.values()))[1]
-        fields = {
-            "area": area,
-            "area_label": pack.area(area).label,
-            "focus": _focus(fkind, fident, fname),
-            "status": status,
-            "score": score,
-            "lower_bound": lower,
-            "upper_bound": upper,
-            **_evidence(rules, by_rule, contributions, lookup),
-            "pending": _pending(extra, possible),
-            "findings": sorted(findings_by_focus.get(fid, ())) if fid else (),
-        }
         group = {"established": 0, "provisional": 1}.get(status, 2)
         lead = -upper if status == "provisional" else -score
-        ranked.append(((group, lead, -score, area_order.get(area, 99), fid, kind), fields))
-    ranked.sort(key=lambda t: t[0])
-    for i, (_, fields) in enumerate(ranked):
-        fields["rank"] = i + 1
-    return _HYPOTHESES.validate_python([fields for _, fields in ranked])
+        sort_key = (group, lead, -score, area_order.get(area, 99), fid, kind)
+        focus = next(iter({**by_rule, **extra}.values()))[1]
+        out.append(
+            Scored(
+                sort_key, area, focus, status, score, lower, upper, by_rule, extra, contributions
+            )
+        )
+    out.sort(key=lambda s: s.sort_key)
+    return out
+
+
+def rank_hypotheses(
+    pack: RulePack,
+    firings: Sequence[Firing],
+    lookup: Mapping[tuple[str, str], Mapping[str, Any]],
+    findings: Sequence[Mapping[str, Any]],
+    possible: PossibleReading | None = None,
+) -> tuple[Hypothesis, ...]:
+    """Group evidence firings by (area, focus), score, bound and rank them
+    (:func:`score_groups`), with the evidence, explanations and pending rules of each.
+
+    Evidence that only counts against an area appears in WHY-NOT as an ``opposed`` rule
+    check. The output is assembled as plain data (with shared, frozen ``FactRef`` and
+    ``Focus`` instances) and validated into models in one pydantic-core call: much cheaper
+    than building ~100 small models one by one in Python, and every new value is checked.
+    """
+    rules = prepared(pack)
+    maybe = group_firings(rules, possible.firings.difference(firings), lookup) if possible else {}
+    scored = score_groups(pack, group_firings(rules, firings, lookup), maybe)
+    findings_by_focus: dict[str, set[str]] = {}
+    for f in findings:
+        if f["focus"] is not None:
+            findings_by_focus.setdefault(str(f["focus"]), set()).add(str(f["name"]))
+    out = []
+    for rank, h in enumerate(scored, start=1):
+        fkind, fident, fname = h.focus
+        out.append(
+            {
+                "rank": rank,
+                "area": h.area,
+                "area_label": pack.area(h.area).label,
+                "focus": _focus(fkind, fident, fname),
+                "status": h.status,
+                "score": h.score,
+                "lower_bound": h.lower,
+                "upper_bound": h.upper,
+                **_evidence(rules, h.certain, h.contributions, lookup),
+                "pending": _pending(h.extra, possible),
+                "findings": sorted(findings_by_focus.get(fident, ())) if fident else (),
+            }
+        )
+    return _HYPOTHESES.validate_python(out)
 
 
 def _evidence(
