@@ -291,3 +291,31 @@ def test_soundness_is_opt_in_and_finds_forgotten_certainty(
     assert "forgotten: $." in report.failures[0].reason
     with pytest.raises(ValueError, match="unknown checks"):
         check_pack(default_pack(), checks=["sound"])  # type: ignore[list-item]
+
+
+# ------------------------------------------------------------------ check_pack: questions
+def test_questions_check_passes_the_default_pack() -> None:
+    check_pack(default_pack(), checks=["questions"], max_examples=15).raise_for_failures()
+
+
+def test_questions_check_finds_a_dishonest_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An answer whose changes_focus is flipped is caught, with the question's path."""
+    from ipt_formulate.testing import _check
+
+    real = _check.formulate
+
+    def lying(inv: Any, pack: Any = None, **kw: Any) -> Any:
+        f = real(inv, pack, **kw)
+        if not f.questions:
+            return f
+        q = f.questions[0]
+        first = q.answers[0].model_copy(update={"changes_focus": not q.answers[0].changes_focus})
+        q = q.model_copy(update={"answers": (first, *q.answers[1:])})
+        return f.model_copy(update={"questions": (q, *f.questions[1:])})
+
+    monkeypatch.setattr(_check, "formulate", lying)
+    report = check_pack(default_pack(), checks=["questions"], max_examples=30)
+    assert not report.ok
+    failure = report.failures[0]
+    assert failure.check == "questions" and "changes_focus=" in failure.reason, failure
+    assert "question $." in failure.reason and failure.inventory is not None

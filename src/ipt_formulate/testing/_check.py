@@ -20,6 +20,9 @@ unknowns       lower_bound <= score <= upper_bound; each status agrees with the 
                threshold, established ranked before provisional; a hypothesis that waits
                on no unknown value has equal bounds and is not provisional (also on
                inventories without unknowns)
+questions      honest questions: answering a question as an answer says changes the
+               top of the formulation (status, primary, secondary) exactly when the
+               answer says ``changes_focus``
 soundness      (opt-in) forgetting values keeps the truth inside the bounds: the score
                of the complete inventory lies within the degraded one's bounds, and an
                established hypothesis stays at least provisional
@@ -48,9 +51,10 @@ from hypothesis import strategies as st
 
 from .._api import formulate
 from .._evaluate import run as reference_run
+from .._questions import answer
 from ..errors import InputError
 from ..facts import derive_facts
-from ..formulation import Formulation
+from ..formulation import Formulation, Hypothesis
 from ..inventory import Inventory, parse_inventory
 from ..rulepack import RulePack, load_pack
 from ..scoring import Belief, combine
@@ -74,6 +78,7 @@ Check = Literal[
     "reachability",
     "robustness",
     "unknowns",
+    "questions",
     "soundness",
 ]
 CHECKS: tuple[Check, ...] = (
@@ -84,6 +89,7 @@ CHECKS: tuple[Check, ...] = (
     "reachability",
     "robustness",
     "unknowns",
+    "questions",
 )
 """The checks :func:`check_pack` runs by default."""
 OPT_IN_CHECKS: tuple[Check, ...] = ("soundness",)
@@ -455,6 +461,30 @@ def check_pack(
         if strategy is None:
             record(_run_property("unknowns", complete, honest_bounds, conf))
 
+    if "questions" in checks:
+
+        def honest(inv: Inventory) -> None:
+            f = formulate(inv, pack, engine=eng, questions=_QUESTIONS)
+            before = _top(f)
+            for q in f.questions:
+                for a in q.answers:
+                    try:
+                        after = _top(run(answer(inv, q.path, a.value)))
+                    except InputError as exc:
+                        raise _Violation(
+                            f"question {q.path}: offered answer {a.value!r} is rejected: {exc}"
+                        ) from exc
+                    if (after != before) is not a.changes_focus:
+                        rules = [p.rule_id for h in f.hypotheses for p in h.pending]
+                        raise _Violation(
+                            f"question {q.path}: answer {a.value!r} says changes_focus="
+                            f"{a.changes_focus} ({a.effect}), but the top goes from "
+                            f"{_show(before)} to {_show(after)}",
+                            rules,
+                        )
+
+        record(_run_property("questions", invs, honest, conf))
+
     if "soundness" in checks:
 
         def sound(args: tuple[Inventory, float, int]) -> None:
@@ -527,6 +557,31 @@ def _check_bounds_and_status(pack: RulePack, f: Formulation) -> None:
     )
     if f.status != expected_status:
         raise _Violation(f"formulation status {f.status}, expected {expected_status}")
+
+
+_QUESTIONS = 5
+"""Questions asked per inventory by the ``questions`` check (as many as ``next_questions``)."""
+
+_Top = tuple[str, tuple[str, str, str | None] | None, tuple[str, str, str | None] | None]
+
+
+def _top(f: Formulation) -> _Top:
+    """What a question may change: the status, the primary (with no established primary,
+    the leading provisional hypothesis stands in its place) and the secondary, each as
+    (area, focus kind, focus id)."""
+
+    def key(h: Hypothesis | None) -> tuple[str, str, str | None] | None:
+        return None if h is None else (h.area, h.focus.kind, h.focus.id)
+
+    lead = f.primary or next((h for h in f.hypotheses if h.status == "provisional"), None)
+    return f.status, key(lead), key(f.secondary)
+
+
+def _show(top: _Top) -> str:
+    def one(k: tuple[str, str, str | None] | None) -> str:
+        return "none" if k is None else f"{k[0]} about {k[2] or k[1]}"
+
+    return f"{top[0]} (primary {one(top[1])}, secondary {one(top[2])})"
 
 
 def _check_soundness(pack: RulePack, full: Formulation, part: Formulation) -> None:
