@@ -23,7 +23,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from pydantic import TypeAdapter
 
@@ -419,10 +419,19 @@ def _pending(
     return out
 
 
-def select_focus(
-    pack: RulePack, hypotheses: Sequence[Hypothesis]
-) -> tuple[Hypothesis | None, Hypothesis | None]:
-    """Primary and optional secondary hypothesis under the pack's thresholds."""
+class _Ranked(Protocol):
+    @property
+    def area(self) -> str: ...
+    @property
+    def score(self) -> float: ...
+
+
+R = TypeVar("R", bound=_Ranked)
+
+
+def select_focus(pack: RulePack, hypotheses: Sequence[R]) -> tuple[R | None, R | None]:
+    """Primary and optional secondary hypothesis under the pack's thresholds (of ranked
+    :class:`Hypothesis` models, or of :class:`Scored` groups)."""
     t = pack.thresholds
     primary = next((h for h in hypotheses if h.score >= t.primary_min), None)
     if primary is None:
