@@ -285,6 +285,16 @@ def _round_half(x: float) -> float:
     return round(x * 2) / 2
 
 
+_RELATION_TIMING: Mapping[str, tuple[bool | None, bool | None]] = {
+    # onset_relation -> (recent, after_onset) where the dates leave them open
+    "long_before": (False, False),
+    "months_before": (True, False),
+    "before": (None, False),
+    "around": (True, False),
+    "after": (False, True),
+}
+
+
 def _event_fact(
     inv: Inventory,
     e: LifeEvent,
@@ -292,20 +302,18 @@ def _event_fact(
     priority: bool | None,
     window: float,
     tolerance: float,
-    onset: tuple[date, date] | None,
 ) -> Fact:
-    """``onset`` is ``inv.onset_bounds()``, computed once per inventory by the caller."""
+    """The event fact. Timing comes from the dates (or ``months_before_onset``) where they
+    settle it, else from the clinician's ``onset_relation``: dates are exact, the judgement
+    fills what they leave open (an event dated 2020 with onset in mid-2020 is "months
+    before" only if the clinician says so)."""
     when = inv.event_bounds(e)
-    lo = hi = None  # months before onset, as an interval
-    if e.months_before_onset is not None:
-        lo = hi = e.months_before_onset
-    elif onset is not None and when is not None:
-        lo = (onset[0] - when[1]).days / DAYS_PER_MONTH
-        hi = (onset[1] - when[0]).days / DAYS_PER_MONTH
+    span = inv.months_before_onset_span(e)
     recent: bool | None = None
     after: bool | None = None
     months: float | None = None
-    if lo is not None and hi is not None:
+    if span is not None:
+        lo, hi = span
         recent = (
             True
             if (lo >= -tolerance and hi <= window)
@@ -316,6 +324,10 @@ def _event_fact(
         after = True if hi < -tolerance else False if lo >= -tolerance else None
         if hi - lo <= 1.0:
             months = _round_half((lo + hi) / 2)
+    if e.onset_relation is not None:
+        by_relation = _RELATION_TIMING[e.onset_relation]
+        recent = by_relation[0] if recent is None else recent
+        after = by_relation[1] if after is None else after
     since: float | None = None
     if when is not None:
         a = inv.episode.assessment_date
@@ -472,7 +484,7 @@ def derive_facts(
         )
     if "event" in wanted:
         by_type["event"] = tuple(
-            _event_fact(inv, e, persons, priority(fe, e.id), window, tolerance, onset)
+            _event_fact(inv, e, persons, priority(fe, e.id), window, tolerance)
             for e in sorted(inv.events, key=lambda e: e.id)
         )
     if "link" in wanted:
