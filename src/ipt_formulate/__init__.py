@@ -5,7 +5,8 @@ Decision support for clinicians, not a diagnosis. The pipeline, one module per s
 → ``formulation``.
 """
 
-from ._api import __version__, formulate
+from ._api import __version__, formulate, next_questions
+from ._questions import answer
 from .errors import (
     EngineError,
     InputError,
@@ -15,7 +16,7 @@ from .errors import (
     OptionError,
     RulePackError,
 )
-from .formulation import DISCLAIMER, Formulation
+from .formulation import DISCLAIMER, Formulation, Question
 from .inventory import Inventory, inventory_json_schema, parse_inventory
 from .rulepack import RulePack, default_pack, load_pack, rulepack_json_schema
 
@@ -29,13 +30,16 @@ __all__ = [
     "IptFormulateError",
     "MalformedInputError",
     "OptionError",
+    "Question",
     "RulePack",
     "RulePackError",
     "__version__",
+    "answer",
     "default_pack",
     "formulate",
     "inventory_json_schema",
     "load_pack",
+    "next_questions",
     "parse_inventory",
     "rulepack_json_schema",
 ]

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from pydantic import TypeAdapter
 from pydantic_core import to_json
 
-from .engine import run_engine
+from ._bounds import OpenFacts, possible_run
+from ._questions import questions_for
+from .engine import EngineRun, run_engine
 from .explain import advisories, area_checks, why_not
-from .facts import derive_facts
-from .formulation import Finding, Formulation, Provenance
+from .facts import FactSet, SourceMap, derive_facts
+from .formulation import Finding, Formulation, FormulationStatus, Provenance, Question
 from .inventory import Inventory, parse_inventory
 from .limits import Limits
 from .rulepack import RulePack, default_pack
-from .scoring import rank_hypotheses, select_focus
+from .scoring import PossibleReading, rank_hypotheses, select_focus
 
 try:
     __version__ = version("ipt-formulate")
@@ -46,12 +49,27 @@ def input_digest(inv: Inventory) -> str:
     return "sha256:" + hashlib.sha256(to_json(d)).hexdigest()
 
 
+def _possible(
+    inv: Inventory,
+    pack: RulePack,
+    facts: FactSet,
+    run: EngineRun,
+    lookup: Mapping[tuple[str, str], Mapping[str, Any]],
+) -> PossibleReading:
+    """The possible reading of the inventory (score bounds, what pending rules wait on)."""
+    firings, findings = possible_run(pack, facts, run.findings)
+    certain = frozenset(str(f["id"]) for f in run.findings)
+    open_facts = OpenFacts(pack, facts, lookup, firings, certain, findings, SourceMap(inv))
+    return PossibleReading(frozenset(firings), open_facts)
+
+
 def formulate(
     inventory: Inventory | dict[str, Any] | str | bytes,
     pack: RulePack | None = None,
     *,
     engine: str = "experta",
     trace: bool = False,
+    questions: int = 0,
     limits: Limits | None = None,
 ) -> Formulation:
     """Formulate one inventory with a rule pack (default: the bundled ``ipt-core``).
@@ -60,6 +78,10 @@ def formulate(
     typed errors (:mod:`ipt_formulate.errors`). Thread-safe; deterministic: the same
     inventory and pack give byte-identical :meth:`Formulation.to_json`, whatever the order
     of the input lists.
+
+    ``questions``: at most this many questions to ask next (unknown values whose answer
+    could change the primary or secondary focus, :mod:`._questions`). Off by default: each
+    costs a few re-formulations (see docs/incomplete-inventories.md); 5 is a good number.
 
     ``trace=True`` adds :attr:`Formulation.trace`: every rule activation in a canonical order
     with the hypothesis score before and after it (see :mod:`ipt_formulate.audit`). Without
@@ -80,8 +102,17 @@ def formulate(
     )
     run = run_engine(pack, facts, engine)
     lookup = {(t, str(f["id"])): f for t, fs in run.index.by_type.items() for f in fs}
-    hyps = rank_hypotheses(pack, run.firings, lookup, run.findings)
+    hyps = rank_hypotheses(
+        pack, run.firings, lookup, run.findings, _possible(inv, pack, facts, run, lookup)
+    )
     primary, secondary = select_focus(pack, hyps)
+    status: FormulationStatus = (
+        "established"
+        if primary is not None
+        else "provisional"
+        if any(h.status == "provisional" for h in hyps)
+        else "insufficient_data"
+    )
     checks = area_checks(pack, run.firings, run.index)
     producers: dict[str, set[str]] = {}
     for fr in run.firings:
@@ -105,12 +136,13 @@ def formulate(
 
         recorded = build_trace(pack, run.firings, lookup, hyps)
     return Formulation(
+        status=status,
         primary=primary,
         secondary=secondary,
         hypotheses=hyps,
         not_chosen=why_not(pack, hyps, (primary, secondary), checks),
         findings=findings,
-        advisories=advisories(pack, run.firings, lookup, checks, primary),
+        advisories=advisories(pack, run.firings, lookup, checks, primary, hyps),
         provenance=Provenance(
             pack_name=pack.name,
             pack_version=pack.version,
@@ -122,4 +154,17 @@ def formulate(
             input_digest=input_digest(inv),
         ),
         trace=recorded,
+        questions=questions_for(inv, pack, hyps, questions),
     )
+
+
+def next_questions(
+    inventory: Inventory | dict[str, Any] | str | bytes,
+    pack: RulePack | None = None,
+    *,
+    limit: int = 5,
+) -> tuple[Question, ...]:
+    """The questions to ask next about ``inventory``, most decisive first: what
+    :func:`formulate` lists under ``questions``. Apply an answer with
+    :func:`~ipt_formulate.answer` and ask again (the ``interview`` command's loop)."""
+    return formulate(inventory, pack, engine="compiled", questions=limit).questions

@@ -1,13 +1,49 @@
-"""Human-readable renderings of a formulation (Markdown and plain text)."""
+"""Human-readable renderings of a formulation (Markdown and plain text).
+
+Order: disclaimer, advisories (safety first), the focus, provisional readings and the
+questions to ask next, the ranked hypotheses with their evidence, WHY-NOT, provenance.
+"""
 
 from __future__ import annotations
 
-from .formulation import Evidence, Formulation, Hypothesis, Trace, TraceStep
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # types only: formulation.py imports this module to render itself
+    from .formulation import Evidence, Formulation, Hypothesis, Trace, TraceStep
 
 
 def _hyp_line(h: Hypothesis) -> str:
     extra = f" — findings: {', '.join(h.findings)}" if h.findings else ""
-    return f"{h.area_label} — focus: {h.focus.name} (score {h.score:g}){extra}"
+    bounds = (
+        f"; {h.lower_bound:g} to {h.upper_bound:g} as unknown values resolve"
+        if (h.lower_bound, h.upper_bound) != (h.score, h.score)
+        else ""
+    )
+    return f"{h.area_label} — focus: {h.focus.name} (score {h.score:g}{bounds}){extra}"
+
+
+def _provisional_lines(f: Formulation) -> list[str]:
+    """Provisional readings with what each waits on, then the questions to ask next."""
+    lines: list[str] = []
+    provisional = [h for h in f.hypotheses if h.status == "provisional"]
+    if provisional:
+        lines += ["## Provisional (waiting on unknown values)", ""]
+        for h in provisional:
+            lines.append(
+                f"- **{h.area_label}** — focus: {h.focus.name}: score {h.score:g} now, up to "
+                f"{h.upper_bound:g}; waits on:"
+            )
+            lines += [f"  - {o.about}: `{o.path}`" for o in h.waits_on]
+        lines.append("")
+    if f.questions:
+        lines += ["## Questions to ask next", ""]
+        for i, q in enumerate(f.questions, start=1):
+            lines.append(f"{i}. {q.question} (`{q.path}`)")
+            for a in q.answers:
+                value = ("yes" if a.value else "no") if isinstance(a.value, bool) else a.value
+                lines.append(f"   - {value}: {a.effect}")
+        lines.append("")
+    return lines
 
 
 def _evidence_lines(ev: tuple[Evidence, ...], sign: str) -> list[str]:
@@ -30,14 +66,25 @@ def render_markdown(f: Formulation) -> str:
         lines.append("")
     lines.append("## Focus")
     lines.append("")
-    if f.primary is None:
-        lines.append("No problem area reached the pack's threshold.")
-    else:
+    if f.primary is not None:
         lines.append(f"- **Primary**: {_hyp_line(f.primary)}")
         if f.secondary is not None:
             lines.append(f"- **Secondary**: {_hyp_line(f.secondary)}")
-    lines += ["", "## Hypotheses (ranked)", ""]
+    elif f.status == "provisional":
+        lines.append(
+            "No problem area is established yet: the readings below are provisional, "
+            "not a formulation."
+        )
+    else:
+        lines.append("No problem area reached the pack's threshold.")
+    lines.append("")
+    lines += _provisional_lines(f)
+    lines += ["## Hypotheses (ranked)", ""]
+    if not any(h.support for h in f.hypotheses):
+        lines += ["No rule supports a hypothesis on certain evidence yet.", ""]
     for h in f.hypotheses:
+        if not h.support:  # provisional only: listed above, no evidence yet
+            continue
         lines.append(f"### {h.rank}. {_hyp_line(h)}")
         lines.append("")
         lines.extend(_evidence_lines(h.support, "+"))

@@ -75,7 +75,13 @@ def _read_input(name: str) -> str:
 
 def _cmd_formulate(args: argparse.Namespace) -> int:
     want_trace = bool(args.trace or args.graph)
-    result = formulate(_read_input(args.file), _pack(args), engine=args.engine, trace=want_trace)
+    result = formulate(
+        _read_input(args.file),
+        _pack(args),
+        engine=args.engine,
+        trace=want_trace,
+        questions=args.questions,
+    )
     if args.graph:
         from .audit import derivation_graph, graph_to_dot, graph_to_json
 
@@ -97,6 +103,25 @@ def _cmd_formulate(args: argparse.Namespace) -> int:
         sys.stdout.write(result.to_markdown())
     else:
         sys.stdout.write(result.to_text())
+    return 0
+
+
+def _cmd_interview(args: argparse.Namespace) -> int:
+    import os
+
+    from ._interview import run_interview
+    from .inventory import parse_inventory
+
+    target = Path(args.output) if args.output else None
+    same = target is not None and target.exists() and args.file != "-"
+    if same and os.path.samefile(str(target), args.file):
+        raise IptFormulateError(
+            f"-o {args.output} is the input file: write the completed inventory to a "
+            "new file, so the original stays as it was",
+            code="output.same_as_input",
+        )
+    inv = parse_inventory(_read_input(args.file))
+    run_interview(inv, _pack(args), inp=sys.stdin, out=sys.stdout, target=target)
     return 0
 
 
@@ -319,8 +344,25 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY",
         help="with --graph: only the derivation of this hypothesis (e.g. grief:person:mum)",
     )
+    f.add_argument(
+        "--questions",
+        metavar="N",
+        type=_non_negative,
+        default=5,
+        help="list at most N questions whose answer could change the focus (default 5; 0: none)",
+    )
     pack_args(f)
     f.set_defaults(func=_cmd_formulate)
+
+    iv = sub.add_parser(
+        "interview",
+        help="complete an inventory by answering, one at a time, the questions that could "
+        "change the focus",
+    )
+    iv.add_argument("file", help="inventory JSON file")
+    iv.add_argument("-o", "--output", metavar="FILE", help="write the completed inventory here")
+    pack_args(iv)
+    iv.set_defaults(func=_cmd_interview)
 
     r = sub.add_parser("rules", help="inspect and check rule packs")
     rsub = r.add_subparsers(dest="rules_cmd", required=True)

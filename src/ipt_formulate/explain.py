@@ -120,6 +120,11 @@ def why_not(
         t = pack.thresholds
         if best is None:
             reason = "no rule supporting this area fired"
+        elif best.status == "provisional":
+            reason = (
+                f"provisional: scores {best.score:g} on certain evidence and could reach "
+                f"{best.upper_bound:g} once the unknown values it waits on are known"
+            )
         elif primary is None:
             reason = f"best score {best.score:g} is below the primary threshold {t.primary_min:g}"
         elif best.score < t.secondary_min:
@@ -151,6 +156,7 @@ def advisories(
     lookup: Mapping[tuple[str, str], Mapping[str, Any]],
     checks_by_area: Mapping[str, Sequence[RuleCheck]],
     primary: Hypothesis | None,
+    hypotheses: Sequence[Hypothesis] = (),
 ) -> tuple[Advisory, ...]:
     """Advisories from advisory rules, plus data-quality advisories."""
     out: dict[tuple[str, str], Advisory] = {}
@@ -178,7 +184,17 @@ def advisories(
             "unknown: " + "; ".join(sorted(set(unknown_rules))) + "."
         )
         out[("", msg)] = Advisory(kind="data", level="info", message=msg)
-    if primary is None:
+    provisional = [h for h in hypotheses if h.status == "provisional"]
+    if primary is None and provisional:
+        readings = "; ".join(f"{h.area_label} about {h.focus.name}" for h in provisional[:3])
+        more = f" and {len(provisional) - 3} more" if len(provisional) > 3 else ""
+        msg = (
+            "No problem area is established yet: provisional reading(s) wait on unknown "
+            f"values ({readings}{more}). Ask what they wait on (the questions, or the "
+            "timeline and relationship details) before choosing a focus."
+        )
+        out[("", msg)] = Advisory(kind="data", level="caution", message=msg)
+    elif primary is None:
         msg = (
             "No problem area reached the pack's threshold "
             f"({pack.thresholds.primary_min:g}). Complete the inventory (timeline, "

@@ -23,16 +23,26 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import TypeAdapter
 
+from ._bounds import OpenFacts
 from ._evaluate import Firing
 from ._memo import PackMemo, SharedParts
 from .formulation import Citation, FactRef, Focus, Hypothesis
 from .rulepack import Rule, RulePack
 
-__all__ = ["Belief", "combine", "rank_hypotheses", "select_focus"]
+__all__ = [
+    "Belief",
+    "PossibleReading",
+    "Scored",
+    "combine",
+    "group_firings",
+    "rank_hypotheses",
+    "score_groups",
+    "select_focus",
+]
 
 _DIGITS = 4
 
@@ -226,94 +236,196 @@ EVIDENCE_MAX = 20
 """Most explanations (firings explained) and matched facts listed per evidence entry; the
 rest are counted in ``explanations_more`` and ``matched_more``."""
 
+Groups = dict[tuple[str, str, str], dict[str, tuple[Rule, FocusKey, list[Firing]]]]
+"""(area, focus kind, focus id) -> rule id -> (rule, focus, its firings for that focus)."""
+
+
+def group_firings(
+    rules: Mapping[str, RuleOutput],
+    firings: Iterable[Firing],
+    lookup: Mapping[tuple[str, str], Mapping[str, Any]],
+) -> Groups:
+    groups: Groups = {}
+    for fr in firings:
+        rule = rules[fr.rule_id].rule
+        if rule.area is None or not rule.weight:
+            continue  # a zero weight neither supports nor opposes
+        focus = _focus_key(rule, fr, lookup)
+        by_rule = groups.setdefault((rule.area, focus[0], focus[1] or ""), {})
+        entry = by_rule.get(fr.rule_id)
+        if entry is None:
+            by_rule[fr.rule_id] = (rule, focus, [fr])
+        else:
+            entry[2].append(fr)
+    return groups
+
+
+@dataclass(frozen=True)
+class PossibleReading:
+    """The possible reading of one inventory (:mod:`._bounds`): its firings, and what each
+    firing that is possible but not certain waits on."""
+
+    firings: frozenset[Firing]
+    open: OpenFacts
+
+
+_MAX_WAITS = 10  # unknown values listed per pending rule
+
+
+class Scored(NamedTuple):
+    """One hypothesis as numbers, before any output is built: what ranking, focus selection
+    and the questions' re-formulations need."""
+
+    sort_key: tuple[Any, ...]
+    area: str
+    focus: FocusKey
+    status: str
+    score: float
+    lower: float
+    upper: float
+    certain: Mapping[str, tuple[Rule, FocusKey, list[Firing]]]
+    extra: Mapping[str, tuple[Rule, FocusKey, list[Firing]]]
+    contributions: Mapping[str, float]
+
+
+def score_groups(pack: RulePack, certain: Groups, maybe: Groups) -> list[Scored]:
+    """Score and bound every (area, focus) group; ranked: established first (by score), then
+    provisional (by upper bound), then the rest. A group needs a supporting rule that fires,
+    or one that may fire and lifts its upper bound to the primary threshold."""
+    area_order = {a.id: i for i, a in enumerate(pack.areas)}
+    threshold = pack.thresholds.primary_min
+    out: list[Scored] = []
+    for key in certain.keys() | maybe.keys():
+        area, kind, fid = key
+        by_rule = certain.get(key, {})
+        extra = {rid: v for rid, v in maybe.get(key, {}).items() if rid not in by_rule}
+        weights = {rid: r.weight or 0.0 for rid, (r, _, _) in by_rule.items()}
+        more = [r.weight or 0.0 for r, _, _ in extra.values()]
+        if not any(w > 0 for w in (*weights.values(), *more)):
+            continue  # only evidence against: reported under WHY-NOT, not as a hypothesis
+        score, contributions = _scores(tuple(sorted(weights.items())))
+        upper = round(combine([*weights.values(), *(w for w in more if w > 0)]), _DIGITS)
+        lower = round(combine([*weights.values(), *(w for w in more if w < 0)]), _DIGITS)
+        if not any(w > 0 for w in weights.values()) and upper < threshold:
+            continue  # nothing supports it for certain, and nothing could make it count
+        status = (
+            "established"
+            if score >= threshold
+            else "provisional"
+            if upper >= threshold
+            else "below_threshold"
+        )
+        group = {"established": 0, "provisional": 1}.get(status, 2)
+        lead = -upper if status == "provisional" else -score
+        sort_key = (group, lead, -score, area_order.get(area, 99), fid, kind)
+        focus = next(iter({**by_rule, **extra}.values()))[1]
+        out.append(
+            Scored(
+                sort_key, area, focus, status, score, lower, upper, by_rule, extra, contributions
+            )
+        )
+    out.sort(key=lambda s: s.sort_key)
+    return out
+
 
 def rank_hypotheses(
     pack: RulePack,
     firings: Sequence[Firing],
     lookup: Mapping[tuple[str, str], Mapping[str, Any]],
     findings: Sequence[Mapping[str, Any]],
+    possible: PossibleReading | None = None,
 ) -> tuple[Hypothesis, ...]:
-    """Group evidence firings by (area, focus), score and rank them.
+    """Group evidence firings by (area, focus), score, bound and rank them
+    (:func:`score_groups`), with the evidence, explanations and pending rules of each.
 
-    A hypothesis needs at least one supporting rule; evidence that only counts against an
-    area appears in WHY-NOT as an ``opposed`` rule check. The output is assembled as plain
-    data (with shared, frozen ``FactRef`` and ``Focus`` instances) and validated into models
-    in one pydantic-core call: much cheaper than building ~100 small models one by one in
-    Python, and every new value is still checked.
+    Evidence that only counts against an area appears in WHY-NOT as an ``opposed`` rule
+    check. The output is assembled as plain data (with shared, frozen ``FactRef`` and
+    ``Focus`` instances) and validated into models in one pydantic-core call: much cheaper
+    than building ~100 small models one by one in Python, and every new value is checked.
     """
     rules = prepared(pack)
-    area_order = {a.id: i for i, a in enumerate(pack.areas)}
-    # (area, focus kind, focus id) -> rule id -> (rule, focus, [firings])
-    groups: dict[tuple[str, str, str], dict[str, tuple[Rule, FocusKey, list[Firing]]]] = {}
-    for fr in firings:
-        rule = rules[fr.rule_id].rule
-        if rule.area is None or rule.weight is None:
-            continue
-        focus = _focus_key(rule, fr, lookup)
-        key = (rule.area, focus[0], focus[1] or "")
-        by_rule = groups.get(key)
-        if by_rule is None:
-            by_rule = groups[key] = {}
-        entry = by_rule.get(fr.rule_id)
-        if entry is None:
-            by_rule[fr.rule_id] = (rule, focus, [fr])
-        else:
-            entry[2].append(fr)
+    maybe = group_firings(rules, possible.firings.difference(firings), lookup) if possible else {}
+    scored = score_groups(pack, group_firings(rules, firings, lookup), maybe)
     findings_by_focus: dict[str, set[str]] = {}
     for f in findings:
         if f["focus"] is not None:
             findings_by_focus.setdefault(str(f["focus"]), set()).add(str(f["name"]))
-
-    ranked: list[tuple[tuple[float, int, str, str], dict[str, Any]]] = []
-    for (area, kind, fid), by_rule in groups.items():
-        if all((r.weight or 0) < 0 for r, _, _ in by_rule.values()):
-            continue  # only evidence against: reported under WHY-NOT, not as a hypothesis
-        score, contributions = _scores(
-            tuple(sorted((rid, r.weight or 0.0) for rid, (r, _, _) in by_rule.items()))
+    out = []
+    for rank, h in enumerate(scored, start=1):
+        fkind, fident, fname = h.focus
+        out.append(
+            {
+                "rank": rank,
+                "area": h.area,
+                "area_label": pack.area(h.area).label,
+                "focus": _focus(fkind, fident, fname),
+                "status": h.status,
+                "score": h.score,
+                "lower_bound": h.lower,
+                "upper_bound": h.upper,
+                **_evidence(rules, h.certain, h.contributions, lookup),
+                "pending": _pending(h.extra, possible),
+                "findings": sorted(findings_by_focus.get(fident, ())) if fident else (),
+            }
         )
-        support: list[dict[str, Any]] = []
-        against: list[dict[str, Any]] = []
-        fkind, fident, fname = next(iter(by_rule.values()))[1]
-        for rid in sorted(by_rule):
-            rule, _, frs = by_rule[rid]
-            prep = rules[rid]
-            weight = rule.weight or 0.0
-            # summarised: a rule matching N*M combinations stays one bounded entry; the first
-            # combinations in firing order are explained (the same for both engines)
-            listed = frs if len(frs) <= EVIDENCE_MAX else sorted(frs)[:EVIDENCE_MAX]
-            explained = {fill(prep.template, f.bindings, lookup) for f in listed}
-            matched = sorted({(t, i) for f in frs for _, t, i in f.bindings})
-            evidence = support if weight > 0 else against if weight < 0 else None
-            if evidence is None:
-                continue  # a zero weight neither supports nor opposes
-            evidence.append(
-                {
-                    "rule_id": rid,
-                    "rule_version": rule.version,
-                    "title": rule.title,
-                    "weight": weight,
-                    "contribution": contributions[rid],
-                    "explanations": sorted(explained),
-                    "explanations_more": max(0, len(frs) - EVIDENCE_MAX),
-                    "matched": [_fact_ref(t, i) for t, i in matched[:EVIDENCE_MAX]],
-                    "matched_more": max(0, len(matched) - EVIDENCE_MAX),
-                    "citations": prep.citations,
-                }
-            )
-        fields = {
-            "area": area,
-            "area_label": pack.area(area).label,
-            "focus": _focus(fkind, fident, fname),
-            "score": score,
-            "support": support,
-            "against": against,
-            "findings": sorted(findings_by_focus.get(fid, ())) if fid else (),
-        }
-        ranked.append(((-score, area_order.get(area, 99), fid, kind), fields))
-    ranked.sort(key=lambda t: t[0])
-    for i, (_, fields) in enumerate(ranked):
-        fields["rank"] = i + 1
-    return _HYPOTHESES.validate_python([fields for _, fields in ranked])
+    return _HYPOTHESES.validate_python(out)
+
+
+def _evidence(
+    rules: Mapping[str, RuleOutput],
+    by_rule: Mapping[str, tuple[Rule, FocusKey, list[Firing]]],
+    contributions: Mapping[str, float],
+    lookup: Mapping[tuple[str, str], Mapping[str, Any]],
+) -> dict[str, list[dict[str, Any]]]:
+    """The support and against evidence lists of one hypothesis, as plain data."""
+    support: list[dict[str, Any]] = []
+    against: list[dict[str, Any]] = []
+    for rid in sorted(by_rule):
+        rule, _, frs = by_rule[rid]
+        prep = rules[rid]
+        weight = rule.weight or 0.0
+        # summarised: a rule matching N*M combinations stays one bounded entry; the first
+        # combinations in firing order are explained (the same for both engines)
+        listed = frs if len(frs) <= EVIDENCE_MAX else sorted(frs)[:EVIDENCE_MAX]
+        explained = {fill(prep.template, f.bindings, lookup) for f in listed}
+        matched = sorted({(t, i) for f in frs for _, t, i in f.bindings})
+        (support if weight > 0 else against).append(
+            {
+                "rule_id": rid,
+                "rule_version": rule.version,
+                "title": rule.title,
+                "weight": weight,
+                "contribution": contributions[rid],
+                "explanations": sorted(explained),
+                "explanations_more": max(0, len(frs) - EVIDENCE_MAX),
+                "matched": [_fact_ref(t, i) for t, i in matched[:EVIDENCE_MAX]],
+                "matched_more": max(0, len(matched) - EVIDENCE_MAX),
+                "citations": prep.citations,
+            }
+        )
+    return {"support": support, "against": against}
+
+
+def _pending(
+    extra: Mapping[str, tuple[Rule, FocusKey, list[Firing]]], possible: PossibleReading | None
+) -> list[dict[str, Any]]:
+    """Rules that may fire for this hypothesis, each with the unknown values it waits on."""
+    if possible is None:
+        return []
+    out = []
+    for rid in sorted(extra):
+        rule, _, frs = extra[rid]
+        keys = set().union(*(possible.open.of_firing(fr) for fr in frs))
+        waits = possible.open.paths(keys)[:_MAX_WAITS]
+        out.append(
+            {
+                "rule_id": rid,
+                "title": rule.title,
+                "weight": rule.weight,
+                "waits_on": [{"path": p, "about": a} for p, a in waits],
+            }
+        )
+    return out
 
 
 def select_focus(

@@ -439,6 +439,10 @@ def _render_event_timing(
             return recent is None or _recent(*_months_interval(lo, hi, o, o)) is recent
 
         return {"date": _render_date(draw, tl.day(months), ok)}
+    # undated: the clinician may still know the order (qualitative timing, true to the
+    # drawn months; only the order, which no recent-window choice can contradict)
+    if abs(months) > 1 and draw(st.booleans()):
+        return {"onset_relation": "before" if months > 0 else "after"}
     return {}
 
 
