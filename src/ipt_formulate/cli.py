@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -20,6 +21,7 @@ from .engine import ENGINES
 from .errors import IptFormulateError
 from .formulation import formulation_json_schema
 from .inventory import inventory_json_schema
+from .limits import ENV_VAR, current_limits
 from .rulepack import RulePack, Scalar, bundled_pack_path, load_pack, rulepack_json_schema
 
 __all__ = ["main"]
@@ -176,7 +178,8 @@ def _cmd_rules(args: argparse.Namespace) -> int:
 
 
 def _pack_from(path: str | None, options: Sequence[tuple[str, Scalar]] | None) -> RulePack:
-    return load_pack(path or bundled_pack_path("ipt-core"), **dict(options or []))
+    opts: dict[str, Any] = dict(options or [])
+    return load_pack(path or bundled_pack_path("ipt-core"), **opts)
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
@@ -302,6 +305,14 @@ def build_parser() -> argparse.ArgumentParser:
         "not a diagnosis.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--limit",
+        metavar="NAME=VALUE",
+        action="append",
+        default=[],
+        help="raise or lower an input limit, e.g. max_persons=5000 (see docs/inventory.md; "
+        f"also the environment variable {ENV_VAR})",
+    )
     sub = parser.add_subparsers(dest="cmd", required=True)
 
     def pack_args(p: argparse.ArgumentParser) -> None:
@@ -494,6 +505,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.limit:
+            # through the environment, so that batch worker processes see the same limits
+            spec = ",".join([os.environ.get(ENV_VAR, ""), *args.limit]).strip(",")
+            current_limits().with_overrides(spec)  # a bad value is an error here, once
+            os.environ[ENV_VAR] = spec
         code: int = args.func(args)
         return code
     except IptFormulateError as exc:

@@ -78,7 +78,11 @@ class Evidence(_Out):
     weight: float
     contribution: float = Field(description="Score with this evidence minus score without it.")
     explanations: tuple[str, ...]
+    explanations_more: int = Field(
+        default=0, description="Further matches of the rule not explained (after the first 20)."
+    )
     matched: tuple[FactRef, ...]
+    matched_more: int = Field(default=0, description="Matched facts not listed (after 20).")
     citations: tuple[Citation, ...]
 
 

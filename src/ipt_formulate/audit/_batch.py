@@ -36,9 +36,10 @@ from pathlib import Path
 from typing import IO, Any, Final, TypeAlias
 
 from .._api import formulate
-from ..errors import InputError, IptFormulateError
+from ..errors import InputError, InputTooLargeError, IptFormulateError
 from ..formulation import Formulation
 from ..inventory import Inventory, parse_inventory
+from ..limits import ENV_VAR, current_limits
 from ..rulepack import RulePack, default_pack
 
 __all__ = [
@@ -103,6 +104,14 @@ def _error(code: str, message: str) -> dict[str, Any]:
 
 def _parse(raw: Any) -> Inventory:
     """An inventory from one input item; a blank line is its own error."""
+    if isinstance(raw, OversizedLine):
+        raise InputTooLargeError(
+            f"input too large: line of {raw.size:,} bytes, over the limit max_bytes="
+            f"{raw.max_bytes:,}; raise it with {ENV_VAR}='max_bytes=N' or --limit max_bytes=N",
+            limit="max_bytes",
+            value=raw.max_bytes,
+            actual=raw.size,
+        )
     if isinstance(raw, bytes):
         with contextlib.suppress(UnicodeDecodeError):  # parse_inventory reports bad UTF-8
             raw = raw.decode("utf-8")
@@ -437,10 +446,34 @@ class BatchSummary:
         )
 
 
-def read_lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes, int]]:
-    """``(line number, line without its end-of-line, bytes consumed)`` for each line."""
-    for n, raw in enumerate(stream, start=1):
+@dataclass(frozen=True)
+class OversizedLine:
+    """Stands for an input line longer than ``max_bytes``: it was never held in memory."""
+
+    size: int
+    max_bytes: int
+
+
+def read_lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes | OversizedLine, int]]:
+    """``(line number, line without its end-of-line, bytes consumed)`` for each line.
+
+    A line over the ``max_bytes`` limit (:func:`~ipt_formulate.limits.current_limits`) is
+    read in bounded pieces and skipped: it comes as an :class:`OversizedLine`, so one huge
+    line costs no more memory than the limit."""
+    cap = current_limits().max_bytes + 2  # room for "\r\n"
+    n = 0
+    while True:
+        raw = stream.readline(cap + 1)
+        if not raw:
+            return
+        n += 1
         size = len(raw)
+        if size > cap and not raw.endswith(b"\n"):
+            while raw and not raw.endswith(b"\n"):  # drain the rest of the line
+                raw = stream.readline(1 << 20)
+                size += len(raw)
+            yield n, OversizedLine(size, cap - 2), size
+            continue
         if raw.endswith(b"\n"):
             raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
         yield n, raw, size
