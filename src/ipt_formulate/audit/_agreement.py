@@ -218,7 +218,14 @@ def load_labels(
     # (an area of another pack, which this engine can never choose)
     label_areas = {*pack_areas, *ignored}
     out: dict[str, Label] = {}
-    for row, rec in enumerate(reader, start=2):
+    rows = enumerate(reader, start=2)
+    while True:
+        try:
+            row, rec = next(rows)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # e.g. a field over the csv module's limit (128 KiB)
+            raise fail("labels.csv", reader.line_num, f"not a readable CSV row: {exc}") from None
         rid = (rec.get("id") or "").strip()
         if not rid:
             if not any((v or "").strip() for v in rec.values()):
@@ -313,7 +320,8 @@ class AgreementReport:
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
+        # allow_nan=False: NaN and infinities are not JSON; none can reach here
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
     def _rows(self) -> list[tuple[str, Kappa]]:
         rows = list(self.areas.items())
@@ -417,8 +425,17 @@ def agreement(
     presence_threshold: float | None = None,
     ignored_columns: Sequence[str] = (),
 ) -> AgreementReport:
-    """Compare engine summaries (from the batch ``summaries`` job) with labels."""
+    """Compare engine summaries (from the batch ``summaries`` job) with labels.
+
+    ``presence_threshold`` must be a finite number in (0, 1]: scores are certainty factors
+    below 1, and a report never carries a non-finite number (it would not be valid JSON).
+    """
     threshold = pack.thresholds.primary_min if presence_threshold is None else presence_threshold
+    if not (isinstance(threshold, int | float) and math.isfinite(threshold) and 0 < threshold <= 1):
+        raise InputError(
+            f"presence threshold must be a number in (0, 1], got {threshold!r}",
+            code="agreement.threshold",
+        )
     report = AgreementReport(
         pack=f"{pack.name}@{pack.version}",
         presence_threshold=threshold,
