@@ -19,7 +19,7 @@ import pytest
 
 from conftest import EXAMPLES
 from ipt_formulate import RulePack, formulate
-from ipt_formulate.audit import BatchSummary, _batch, batch_file, default_engine, formulate_many
+from ipt_formulate.audit import BatchSummary, _batch, _jobs, batch_file, default_engine, formulate_many
 from ipt_formulate.audit._synth import synth_records
 
 # Deliberately invalid lines and the error code each must produce.
@@ -166,8 +166,12 @@ def test_resume_after_a_partial_write(
     full = tmp_path / "full.jsonl"
     batch_file(path, full, core_pack)
     lines = full.read_bytes().splitlines(keepends=True)
+    head = tmp_path / "head.jsonl"  # the run got 123 lines done ...
+    head.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[:123]))
     part = tmp_path / "part.jsonl"
-    part.write_bytes(b"".join(lines[:123]) + lines[123][:40])  # killed mid-line
+    batch_file(head, part, core_pack)
+    with part.open("ab") as fh:  # ... then was killed writing line 124
+        fh.write(lines[123][:40])
     summary = batch_file(path, part, core_pack, resume=True, workers=2)
     assert summary.skipped == 123 and summary.lines == 300 - 123
     assert part.read_bytes() == full.read_bytes()
@@ -253,13 +257,13 @@ def _crashing_job(state: Any, chunk: Any) -> Any:
     for _, raw in chunk:
         if b"CRASH" in raw:
             os._exit(3)  # a worker dying hard: no exception, no cleanup
-    return _batch._lines_job(state, chunk)
+    return _jobs._lines_job(state, chunk)
 
 
 def test_a_crashing_worker_loses_only_its_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(_batch._JOBS, "lines", (_crashing_job, _batch._lines_crash))
+    monkeypatch.setitem(_jobs._JOBS, "lines", (_crashing_job, _jobs._lines_crash))
     lines = [s.encode() for s in synth_records(40, 2)]
     lines[17] = b'{"CRASH": 1}'
     src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
