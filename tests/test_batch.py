@@ -19,7 +19,14 @@ import pytest
 
 from conftest import EXAMPLES
 from ipt_formulate import RulePack, formulate
-from ipt_formulate.audit import BatchSummary, _batch, _jobs, batch_file, default_engine, formulate_many
+from ipt_formulate.audit import (
+    BatchSummary,
+    _batch,
+    _jobs,
+    batch_file,
+    default_engine,
+    formulate_many,
+)
 from ipt_formulate.audit._synth import synth_records
 
 # Deliberately invalid lines and the error code each must produce.
