@@ -331,8 +331,8 @@ def batch_file(
     }
     with _open_in(source) as (fin, total), _open_out(output, identity, resume, fin) as out:
         bar = Progress(pstream, enabled=enabled, total_bytes=total)
-        lines = read_lines(fin)
-        for size in out.check_input_prefix(lines):  # resume: the lines already done
+        done, lines = out.check_input_prefix(read_lines(fin))
+        for size in done:  # resume: the lines already done
             summary.skipped += 1
             bar.skipped(size)
         sizes: dict[int, int] = {}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import stat
@@ -64,6 +65,7 @@ class Output:
     output_bytes: int = 0
     lines: int = 0
     keep: int = 0  # bytes of the existing output to keep (resume)
+    tail_records: int = 0  # complete records after the checkpoint (resume), redone
     saved: float = 0.0
     started: bool = False  # the output is this run's: checkpoints may be written
 
@@ -71,18 +73,17 @@ class Output:
     def record_path(self) -> Path:
         return self.path.with_name(self.path.name + RECORD_SUFFIX)
 
-    def check_input_prefix(self, lines: Iterator[tuple[int, bytes, int]]) -> list[int]:
+    def check_input_prefix(
+        self, lines: Iterator[tuple[int, bytes, int]]
+    ) -> tuple[list[int], Iterator[tuple[int, bytes, int]]]:
         """Read the ``skip`` input lines already done and prove they are the ones the output
-        was made from; then cut the output back to its checkpoint. Returns their sizes."""
+        was made from; then cut the output back to its checkpoint. Returns their sizes, and
+        the input lines still to do."""
         sizes: list[int] = []
         for _ in range(self.skip):
             nxt = next(lines, None)
             if nxt is None:
-                raise _fail(
-                    "batch.resume_mismatch",
-                    f"cannot resume: {self.path} holds {self.skip:,} records but the input has "
-                    f"only {len(sizes):,} lines; write to a new output file instead",
-                )
+                raise self._longer(len(sizes), self.skip)
             line_digest_update(self.input_hash, nxt[1])
             sizes.append(nxt[2])
         if self.skip and self.input_hash.hexdigest() != self.expected_input:
@@ -91,9 +92,20 @@ class Output:
                 f"cannot resume: the first {self.skip:,} input lines are not those {self.path} "
                 "was made from; write to a new output file instead",
             )
+        # records after the checkpoint (redone below) must still be lines of this input
+        ahead = list(itertools.islice(lines, self.tail_records))
+        if len(ahead) < self.tail_records:
+            raise self._longer(self.skip + len(ahead), self.skip + self.tail_records)
         self.lines = self.skip
         self.start(self.keep)  # drop what the checkpoint does not cover
-        return sizes
+        return sizes, itertools.chain(ahead, lines)
+
+    def _longer(self, have: int, records: int) -> IptFormulateError:
+        return _fail(
+            "batch.resume_mismatch",
+            f"cannot resume: {self.path} holds {records:,} records but the input has only "
+            f"{have:,} lines; write to a new output file instead",
+        )
 
     def start(self, size: int) -> None:
         """Cut the output to ``size`` bytes and write the first checkpoint."""
@@ -219,7 +231,7 @@ def _load_checkpoint(out: Output, size: int) -> None:
             f"cannot resume: {out.path} has changed since it was written (a record within its "
             f"first {keep:,} bytes differs); write to a new output file instead",
         )
-    _check_tail(out.path, tail, int(rec["lines"]))
+    out.tail_records = _check_tail(out.path, tail, int(rec["lines"]))
     out.skip, out.keep, out.expected_input = int(rec["lines"]), keep, str(rec["input_sha256"])
     out.output_hash, out.output_bytes = h, keep
 
@@ -243,9 +255,10 @@ def _read_record(out: Output) -> dict[str, Any]:
     return rec
 
 
-def _check_tail(path: Path, tail: bytes, done: int) -> None:
+def _check_tail(path: Path, tail: bytes, done: int) -> int:
     """Bytes after the checkpoint may only be records of the next lines, written after the
-    last checkpoint, and one torn record at the very end; they are dropped and redone."""
+    last checkpoint, and one torn record at the very end; they are dropped and redone.
+    Returns the number of complete records."""
     *complete, torn = tail.split(b"\n")
     expected = done
     for raw in complete:
@@ -265,3 +278,4 @@ def _check_tail(path: Path, tail: bytes, done: int) -> None:
             "batch.resume_corrupt",
             f"cannot resume: {path} ends with text that is not part of a batch record",
         )
+    return len(complete)
