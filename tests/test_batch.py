@@ -601,3 +601,56 @@ def test_a_worker_dying_before_its_chunk_is_collected(
     assert got == list(range(1, 8))
     codes = [code for _, results in [(first_chunk, first), *rest] for _, code in results]
     assert codes == [None, "batch.worker_crashed", None, None, None, None, None]
+
+
+def _dask_process(*args: str) -> subprocess.Popen[str]:
+    code = "import sys; from distributed.cli.dask_{} import main; sys.exit(main())"
+    return subprocess.Popen(
+        [sys.executable, "-c", code.format(args[0]), *args[1:]],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_losing_the_dask_scheduler_fails_and_stays_resumable(
+    tmp_path: Path, core_pack: RulePack, request: pytest.FixtureRequest
+) -> None:
+    """A real scheduler process on loopback, killed mid-run: exit 2 (batch.dask_lost), no
+    hang, and the lines written so far resume to the bytes of a local run. Slow (~40 s here:
+    three processes, 3,000 lines)."""
+    if not _run_slow(request):
+        pytest.skip("slow: run with --run-slow or IPT_RUN_SLOW=1")
+    pytest.importorskip("distributed")
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    src = _write_lines(tmp_path / "in.jsonl", [s.encode() for s in synth_records(3000, 29)])
+    out = tmp_path / "out.jsonl"
+    scheduler = _dask_process("scheduler", "--host", "127.0.0.1", "--port", str(port),
+                              "--no-dashboard")  # fmt: skip
+    worker = _dask_process("worker", address, "--nthreads", "1", "--no-nanny",
+                           "--no-dashboard")  # fmt: skip
+    env = {**os.environ, "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "3s"}
+    try:
+        run = subprocess.Popen(
+            [sys.executable, "-m", "ipt_formulate", "batch", str(src), "-o", str(out),
+             "--dask", address, "--chunksize=4"],
+            stderr=subprocess.PIPE, text=True, env=env,
+        )  # fmt: skip
+        _wait_for_lines(out, 20, run, timeout=120)
+        scheduler.kill()
+        t0 = time.monotonic()
+        _, err = run.communicate(timeout=120)
+        print(f"batch gave up {time.monotonic() - t0:.1f} s after the scheduler died")
+        assert run.returncode == 2 and "batch.dask_lost" in err, err
+        assert "Traceback" not in err and err.count("\n") == 1, err
+    finally:
+        for proc in (scheduler, worker):
+            proc.kill()
+            proc.wait(timeout=30)
+    done = batch_file(src, out, core_pack, resume=True)
+    assert done.skipped + done.lines == 3000
+    assert out.read_bytes() == batch_file_bytes(src, tmp_path / "local.jsonl", core_pack)

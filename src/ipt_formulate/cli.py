@@ -13,6 +13,7 @@ import argparse
 import contextlib
 import csv
 import json
+import logging
 import os
 import signal
 import sys
@@ -184,6 +185,9 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         if args.dask:
             from .audit import batch_dask
 
+            # distributed logs its reconnection attempts with tracebacks: the outcome is
+            # reported here, once (batch.dask_lost)
+            logging.disable(logging.ERROR)
             batch_dask(args.input, args.output, _pack(args), address=args.dask, **options)
         else:
             batch_file(args.input, args.output, _pack(args), **options)
