@@ -371,7 +371,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument(
         "--resume",
         action="store_true",
-        help="keep the complete lines already in OUTPUT and continue after them",
+        help="keep the complete lines already in OUTPUT and continue after them (only if "
+        "OUTPUT.resume.json proves they come from this input, pack and engine)",
     )
     b.add_argument("--trace", action="store_true", help="add a trace to every formulation")
     b.add_argument("--chunksize", type=_positive, default=16, help="lines per task (default 16)")

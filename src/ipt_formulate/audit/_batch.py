@@ -12,8 +12,10 @@
   chunks in flight are re-run; lines that kill a worker again, alone, get a
   ``batch.worker_crashed`` error record.
 * **Resume**: the output holds complete lines only for lines that are done, in order; a
-  re-run with ``resume=True`` keeps the complete lines already written (a trailing partial
-  line is dropped) and skips as many input lines.
+  re-run with ``resume=True`` continues only when the resume record beside the output proves
+  that it belongs to this input, pack, engine and options (see :mod:`._resume`); the output
+  is locked for the whole run and never the input file itself.
+* **Workers exit with the parent** (death signal on Linux, parent watchdog elsewhere).
 """
 
 from __future__ import annotations
