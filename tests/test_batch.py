@@ -97,7 +97,8 @@ def check_output(out: Path, expected: dict[int, str], n: int) -> None:
         else:
             assert set(r) == {"line", "id", "formulation"}, r
             assert r["id"] == f"synth-3-{r['line'] - sum(k < r['line'] for k in expected):06d}"
-            assert r["formulation"]["status"] == "tentative"
+            status = r["formulation"]["status"]
+            assert (status == "established") == (r["formulation"]["primary"] is not None)
 
 
 # ------------------------------------------------------------------ the file batch

@@ -362,9 +362,9 @@ def _unknown_counts_as_true(monkeypatch: pytest.MonkeyPatch) -> None:
     """Mutation: in positive patterns, ``in`` on an unknown value counts as True."""
     original = cb._condition_test
 
-    def buggy(c: Condition, negated: bool) -> cb.Test:
-        test = original(c, negated)
-        if negated or c.op != "in":
+    def buggy(c: Condition, negated: bool, optimistic: bool = False) -> cb.Test:
+        test = original(c, negated, optimistic)
+        if negated or optimistic or c.op != "in":
             return test
         fld = c.field
         return lambda f: f.get(fld) is None or test(f)

@@ -111,7 +111,12 @@ def test_unknown_is_not_no_for_disputes(core_pack: RulePack) -> None:
     (dispute,) = [w for w in f.not_chosen if w.area == "role_dispute"]
     (check,) = [c for c in dispute.rules if c.rule_id == "dispute.non-reciprocal-conflict"]
     assert check.status == "unknown" and "conflict is unknown" in check.detail
-    assert "interpersonal_deficits" not in {h.area for h in f.hypotheses}
+    # neither a dispute nor deficits is concluded: both are only possible readings
+    assert f.status == "provisional"
+    assert all(h.status != "established" for h in f.hypotheses)
+    (tom,) = [h for h in f.hypotheses if h.area == "role_dispute"]
+    assert tom.status == "provisional" and tom.score == 0 < 0.3 <= tom.upper_bound
+    assert "$.persons[?@.id=='tom'].conflict" in {o.path for o in tom.waits_on}
     assert any(
         a.kind == "data" and "dispute.non-reciprocal-conflict" in a.message for a in f.advisories
     )

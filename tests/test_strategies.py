@@ -219,6 +219,7 @@ _CLINICAL_NONE_OK = {
     "onset_months_before_assessment",
     "date",
     "months_before_onset",
+    "onset_relation",  # the clinician's judgement: only where no date settles the timing
     "age",
 }
 

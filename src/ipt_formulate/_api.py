@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from pydantic import TypeAdapter
 from pydantic_core import to_json
 
-from .engine import run_engine
+from ._bounds import OpenFacts, possible_run
+from .engine import EngineRun, run_engine
 from .explain import advisories, area_checks, why_not
-from .facts import derive_facts
-from .formulation import Finding, Formulation, Provenance
+from .facts import FactSet, SourceMap, derive_facts
+from .formulation import Finding, Formulation, FormulationStatus, Provenance
 from .inventory import Inventory, parse_inventory
 from .rulepack import RulePack, default_pack
-from .scoring import rank_hypotheses, select_focus
+from .scoring import PossibleReading, rank_hypotheses, select_focus
 
 try:
     __version__ = version("ipt-formulate")
@@ -43,6 +45,20 @@ def input_digest(inv: Inventory) -> str:
     d["events"] = sorted(d["events"], key=lambda e: e["id"])
     # pydantic-core's serializer: compact UTF-8 JSON, several times faster than json.dumps
     return "sha256:" + hashlib.sha256(to_json(d)).hexdigest()
+
+
+def _possible(
+    inv: Inventory,
+    pack: RulePack,
+    facts: FactSet,
+    run: EngineRun,
+    lookup: Mapping[tuple[str, str], Mapping[str, Any]],
+) -> PossibleReading:
+    """The possible reading of the inventory (score bounds, what pending rules wait on)."""
+    firings, findings = possible_run(pack, facts, run.findings)
+    certain = frozenset(str(f["id"]) for f in run.findings)
+    open_facts = OpenFacts(pack, facts, lookup, firings, certain, findings, SourceMap(inv))
+    return PossibleReading(frozenset(firings), open_facts)
 
 
 def formulate(
@@ -75,8 +91,17 @@ def formulate(
     )
     run = run_engine(pack, facts, engine)
     lookup = {(t, str(f["id"])): f for t, fs in run.index.by_type.items() for f in fs}
-    hyps = rank_hypotheses(pack, run.firings, lookup, run.findings)
+    hyps = rank_hypotheses(
+        pack, run.firings, lookup, run.findings, _possible(inv, pack, facts, run, lookup)
+    )
     primary, secondary = select_focus(pack, hyps)
+    status: FormulationStatus = (
+        "established"
+        if primary is not None
+        else "provisional"
+        if any(h.status == "provisional" for h in hyps)
+        else "insufficient_data"
+    )
     checks = area_checks(pack, run.firings, run.index)
     producers: dict[str, set[str]] = {}
     for fr in run.firings:
@@ -100,6 +125,7 @@ def formulate(
 
         recorded = build_trace(pack, run.firings, lookup, hyps)
     return Formulation(
+        status=status,
         primary=primary,
         secondary=secondary,
         hypotheses=hyps,

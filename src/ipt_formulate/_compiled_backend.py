@@ -66,11 +66,14 @@ def _false(_: Fact) -> bool:
     return False
 
 
-def _condition_test(c: Condition, negated: bool) -> Test:
+def _condition_test(c: Condition, negated: bool, optimistic: bool = False) -> Test:
     """One constant condition as a test of a fact.
 
     Positive pattern: the fact passes only where the condition is True. Negated pattern: the
     fact *blocks* unless the condition is False (an unknown value might hide a match).
+    ``optimistic`` (the *possible* reading, see :mod:`._bounds`) reads every unknown in the
+    rule's favour: a fact passes unless the condition is False, and blocks only where it is
+    True.
     """
     fld, op, rhs = c.field, c.op, c.value
     if op == "known":
@@ -78,8 +81,12 @@ def _condition_test(c: Condition, negated: bool) -> Test:
     if op == "unknown":
         return lambda f: f.get(fld) is None
     if rhs is None:  # comparing with an unknown constant is unknown
-        return _true if negated else _false
+        return _true if negated != optimistic else _false
     cmp = _BINARY[op]
+    if optimistic:
+        if negated:
+            return lambda f: (v := f.get(fld)) is not None and cmp(v, rhs) is True
+        return lambda f: (v := f.get(fld)) is None or cmp(v, rhs) is not False
     if negated:
 
         def blocks(f: Fact) -> bool:
@@ -230,28 +237,39 @@ def _with_refs(cands: Candidates, refs: Sequence[tuple[str, int, str]]) -> Candi
     return joined
 
 
-def _compile_candidates(p: Pattern, positions: Mapping[str, int]) -> Candidates:
+def _compile_candidates(
+    p: Pattern, positions: Mapping[str, int], optimistic: bool = False
+) -> Candidates:
     """The facts that satisfy every condition of ``p`` given the bindings so far (for a
     negated pattern: the facts that block it).
 
     A join (``field == @var.field``) or, in a positive pattern, a hashable constant ``==``
-    becomes a hash lookup; the other conditions are folded into one test closure.
+    becomes a hash lookup; the other conditions are folded into one test closure. In the
+    optimistic reading a join still needs both values known (identities are never guessed),
+    an unknown value passes a constant ``==`` (so no lookup by value), and only *certain*
+    findings block a negated finding pattern.
     """
     negated = not p.exists
     consts = [c for c in p.conditions if c.ref is None]
     refs = [(c.field, positions[c.ref[0]], c.ref[1]) for c in p.conditions if c.ref is not None]
+    tests = [_condition_test(c, negated, optimistic) for c in consts]
+    if optimistic and negated and p.fact == "finding":
+        tests.append(_is_certain)
     if refs:
-        test = _fold([_condition_test(c, negated) for c in consts])
-        return _with_refs(_by_join(p.fact, refs[0], test), refs[1:])
-    if not negated:
+        return _with_refs(_by_join(p.fact, refs[0], _fold(tests)), refs[1:])
+    if not negated and not optimistic:
         for i, c in enumerate(consts):
             if c.op == "==" and c.value is not None and _hashable(c.value):
                 rest = consts[:i] + consts[i + 1 :]
                 test = _fold([_condition_test(o, False) for o in rest])
                 return _by_const((p.fact, c.field), c.value, test)
-    test = _fold([_condition_test(c, negated) for c in consts])
     key = (p.fact, p.exists, tuple((c.field, c.op, repr(c.value)) for c in consts))
-    return _by_scan(key, p.fact, test, p.exists)
+    return _by_scan(key, p.fact, _fold(tests), p.exists)
+
+
+def _is_certain(f: Fact) -> bool:
+    """A finding the certain run established (seeded into an optimistic run)."""
+    return f.get("certain") is True
 
 
 def _by_join(fact_type: str, ref: tuple[str, int, str], test: Test) -> Candidates:
@@ -293,12 +311,12 @@ def _by_scan(key: tuple[Any, ...], fact_type: str, test: Test, exists: bool) -> 
     return any_blocker
 
 
-def _compile_steps(patterns: Sequence[Pattern]) -> Step:
+def _compile_steps(patterns: Sequence[Pattern], optimistic: bool) -> Step:
     """The rule's patterns chained into nested loops, one closure per pattern."""
     positions: dict[str, int] = {}
     compiled: list[tuple[bool, Candidates]] = []
     for p in patterns:
-        compiled.append((p.exists, _compile_candidates(p, positions)))
+        compiled.append((p.exists, _compile_candidates(p, positions, optimistic)))
         if p.exists:
             positions[p.var] = len(positions)
 
@@ -339,7 +357,7 @@ class _CRule:
     reads_findings: bool  # has a positive finding pattern: re-run until the stratum settles
 
 
-def _compile_rule(rule: Rule) -> _CRule:
+def _compile_rule(rule: Rule, optimistic: bool) -> _CRule:
     positions: dict[str, int] = {}
     for p in rule.patterns:
         if p.exists:
@@ -347,7 +365,7 @@ def _compile_rule(rule: Rule) -> _CRule:
     a = rule.asserts
     return _CRule(
         rule_id=rule.id,
-        match=_compile_steps(rule.patterns),
+        match=_compile_steps(rule.patterns, optimistic),
         bindings=tuple(
             sorted((p.var, p.fact, positions[p.var]) for p in rule.patterns if p.exists)
         ),
@@ -358,14 +376,19 @@ def _compile_rule(rule: Rule) -> _CRule:
 
 
 class CompiledBackend:
-    """A pack compiled to closures; :meth:`run` is thread-safe (no shared mutable state)."""
+    """A pack compiled to closures; :meth:`run` is thread-safe (no shared mutable state).
+
+    ``optimistic=True`` compiles the *possible* reading used for score bounds
+    (:mod:`._bounds`): every unknown condition read in the rule's favour. Its :meth:`run`
+    takes the certain run's findings as ``facts["finding"]``, each marked ``certain``.
+    """
 
     name = "compiled"
 
-    def __init__(self, pack: RulePack) -> None:
+    def __init__(self, pack: RulePack, *, optimistic: bool = False) -> None:
         strata: dict[int, list[_CRule]] = {}
         for r in pack.active_rules:
-            strata.setdefault(r.stratum, []).append(_compile_rule(r))
+            strata.setdefault(r.stratum, []).append(_compile_rule(r, optimistic))
         # per stratum: every rule, and the rules re-run while findings keep appearing
         self._strata: tuple[tuple[tuple[_CRule, ...], tuple[_CRule, ...]], ...] = tuple(
             (tuple(strata[s]), tuple(r for r in strata[s] if r.reads_findings))

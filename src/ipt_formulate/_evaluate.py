@@ -144,9 +144,27 @@ def _pattern_blocks(p: Pattern, fact: Fact, env: Env) -> bool:
     return all(cond_truth(c, fact, env) is not False for c in p.conditions)
 
 
-def match(rule: Rule, index: FactIndex) -> list[Env]:
-    """Every complete binding of the rule's patterns (empty if it does not fire)."""
+def _pattern_may_match(p: Pattern, fact: Fact, env: Env) -> bool:
+    return all(cond_truth(c, fact, env) is not False for c in p.conditions)
+
+
+def _pattern_surely_blocks(p: Pattern, fact: Fact, env: Env) -> bool:
+    return all(cond_truth(c, fact, env) is True for c in p.conditions)
+
+
+def match(rule: Rule, index: FactIndex, *, certain: frozenset[str] | None = None) -> list[Env]:
+    """Every complete binding of the rule's patterns (empty if it does not fire).
+
+    ``certain`` switches to the *possible* reading (score bounds): the ids of the findings
+    the certain run established. Every unknown condition is then read in the rule's favour
+    (a fact matches unless a condition is False; only a fact whose conditions are all True
+    blocks a negated pattern, and of findings only a certain one). Joins still need both
+    values known.
+    """
     out: list[Env] = []
+    matches, blocks = _pattern_matches, _pattern_blocks
+    if certain is not None:
+        matches, blocks = _pattern_may_match, _pattern_surely_blocks
 
     def go(i: int, env: Env) -> None:
         if i == len(rule.patterns):
@@ -155,11 +173,13 @@ def match(rule: Rule, index: FactIndex) -> list[Env]:
         p = rule.patterns[i]
         facts = index.facts(p.fact)
         if not p.exists:
-            if not any(_pattern_blocks(p, f, env) for f in facts):
+            if certain is not None and p.fact == "finding":
+                facts = [f for f in facts if f["id"] in certain]
+            if not any(blocks(p, f, env) for f in facts):
                 go(i + 1, env)
             return
         for f in facts:
-            if _pattern_matches(p, f, env):
+            if matches(p, f, env):
                 env[p.var] = (p.fact, f)
                 go(i + 1, env)
                 del env[p.var]
@@ -176,9 +196,14 @@ def to_firing(rule: Rule, env: Env) -> Firing:
 
 
 def run(
-    rules: Iterable[Rule], facts: Mapping[str, Iterable[Fact]]
+    rules: Iterable[Rule],
+    facts: Mapping[str, Iterable[Fact]],
+    *,
+    certain: frozenset[str] | None = None,
 ) -> tuple[list[Firing], FactIndex]:
-    """Stratified forward chaining to a fixpoint. Returns sorted firings and the final facts."""
+    """Stratified forward chaining to a fixpoint. Returns sorted firings and the final facts.
+    ``certain``: the possible reading, as in :func:`match` (``facts`` then hold the certain
+    findings)."""
     index = FactIndex(facts)
     by_stratum: dict[int, list[Rule]] = {}
     for r in rules:
@@ -189,7 +214,7 @@ def run(
         while changed:
             changed = False
             for r in by_stratum[s]:
-                for env in match(r, index):
+                for env in match(r, index, certain=certain):
                     fr = to_firing(r, env)
                     if fr in fired:
                         continue

@@ -41,17 +41,18 @@ class _Backend(Protocol):
     def run(self, facts: FactSet) -> tuple[list[Firing], list[dict[str, Any]]]: ...
 
 
-_CACHE: dict[tuple[str, str], _Backend] = {}
+_CACHE: dict[tuple[str, str, bool], _Backend] = {}
 _MAX_BACKENDS = 32
 """Backends kept per process (oldest dropped first): a sensitivity sweep over hundreds of
 pack variants must not keep hundreds of experta networks alive."""
 _CACHE_LOCK = threading.Lock()
 
 
-def backend(pack: RulePack, engine: str) -> _Backend:
+def backend(pack: RulePack, engine: str, *, optimistic: bool = False) -> _Backend:
     """The named backend compiled for ``pack``, built once per process and pack content hash
-    (experta's network build is the slow part). Backends are safe to share across threads."""
-    key = (engine, pack.hash)
+    (experta's network build is the slow part). Backends are safe to share across threads.
+    ``optimistic``: the compiled backend's possible reading (score bounds, :mod:`._bounds`)."""
+    key = (engine, pack.hash, optimistic)
     be = _CACHE.get(key)
     if be is None:
         with _CACHE_LOCK:
@@ -60,7 +61,7 @@ def backend(pack: RulePack, engine: str) -> _Backend:
                 if engine == "compiled":
                     from ._compiled_backend import CompiledBackend
 
-                    be = CompiledBackend(pack)
+                    be = CompiledBackend(pack, optimistic=optimistic)
                 else:
                     from ._experta_backend import ExpertaBackend
 

@@ -20,13 +20,15 @@ from datetime import date
 from typing import Any, Literal, get_args
 
 from .graph import build_graph, compute_features
-from .inventory import DAYS_PER_MONTH, Inventory, LifeEvent, Person, Role
+from .inventory import DAYS_PER_MONTH, Inventory, LifeEvent, Person, Risk, Role
 
 __all__ = [
     "FACT_TYPES",
     "FactSet",
     "FieldSpec",
+    "SourceMap",
     "derive_facts",
+    "item_path",
 ]
 
 FieldType = Literal["bool", "int", "float", "str", "enum", "ids"]
@@ -285,6 +287,16 @@ def _round_half(x: float) -> float:
     return round(x * 2) / 2
 
 
+_RELATION_TIMING: Mapping[str, tuple[bool | None, bool | None]] = {
+    # onset_relation -> (recent, after_onset) where the dates leave them open
+    "long_before": (False, False),
+    "months_before": (True, False),
+    "before": (None, False),
+    "around": (True, False),
+    "after": (False, True),
+}
+
+
 def _event_fact(
     inv: Inventory,
     e: LifeEvent,
@@ -292,20 +304,18 @@ def _event_fact(
     priority: bool | None,
     window: float,
     tolerance: float,
-    onset: tuple[date, date] | None,
 ) -> Fact:
-    """``onset`` is ``inv.onset_bounds()``, computed once per inventory by the caller."""
+    """The event fact. Timing comes from the dates (or ``months_before_onset``) where they
+    settle it, else from the clinician's ``onset_relation``: dates are exact, the judgement
+    fills what they leave open (an event dated 2020 with onset in mid-2020 is "months
+    before" only if the clinician says so)."""
     when = inv.event_bounds(e)
-    lo = hi = None  # months before onset, as an interval
-    if e.months_before_onset is not None:
-        lo = hi = e.months_before_onset
-    elif onset is not None and when is not None:
-        lo = (onset[0] - when[1]).days / DAYS_PER_MONTH
-        hi = (onset[1] - when[0]).days / DAYS_PER_MONTH
+    span = inv.months_before_onset_span(e)
     recent: bool | None = None
     after: bool | None = None
     months: float | None = None
-    if lo is not None and hi is not None:
+    if span is not None:
+        lo, hi = span
         recent = (
             True
             if (lo >= -tolerance and hi <= window)
@@ -316,6 +326,10 @@ def _event_fact(
         after = True if hi < -tolerance else False if lo >= -tolerance else None
         if hi - lo <= 1.0:
             months = _round_half((lo + hi) / 2)
+    if e.onset_relation is not None:
+        by_relation = _RELATION_TIMING[e.onset_relation]
+        recent = by_relation[0] if recent is None else recent
+        after = by_relation[1] if after is None else after
     since: float | None = None
     if when is not None:
         a = inv.episode.assessment_date
@@ -472,7 +486,7 @@ def derive_facts(
         )
     if "event" in wanted:
         by_type["event"] = tuple(
-            _event_fact(inv, e, persons, priority(fe, e.id), window, tolerance, onset)
+            _event_fact(inv, e, persons, priority(fe, e.id), window, tolerance)
             for e in sorted(inv.events, key=lambda e: e.id)
         )
     if "link" in wanted:
@@ -484,3 +498,108 @@ def derive_facts(
             )
         by_type["link"] = tuple(sorted(links, key=lambda f: f["id"]))
     return FactSet(by_type=by_type, graph_features=feats)
+
+
+# ------------------------------------------------------------------ where a fact field comes from
+_PERSON_SOURCES: Mapping[str, tuple[str, ...]] = {
+    "non_reciprocal": ("patient_expectations_met", "other_expectations_met"),
+    "quality_change": ("quality_before_onset", "quality_now"),
+    "deceased": ("deceased",),
+}
+_EVENT_TIMING = frozenset({"recent", "after_onset", "months_before_onset", "linked_to_onset"})
+_PATIENT_SOURCES: Mapping[str, str] = {
+    "age": "$.patient.age",
+    "course": "$.patient.course",
+    "long_standing_isolation": "$.social_history.long_standing_isolation",
+    "isolated_since": "$.social_history.isolated_since",
+    "isolation_predates_onset": "$.social_history.isolated_since",
+    "few_attachments_before_onset": "$.social_history.few_attachments_before_onset",
+    "confidants_reported": "$.social_history.confidants",
+    "prior_social_functioning": "$.social_history.prior_social_functioning",
+}
+_MEASURE_SOURCES: Mapping[str, tuple[str, str]] = {
+    "phq9_total": ("phq9", "total"),
+    "phq9_item9": ("phq9", "item9"),
+    "hamd17_total": ("hamd17", "total"),
+    "hamd17_item3": ("hamd17", "item3"),
+    "icg_total": ("icg", "total"),
+    "pg13r_total": ("pg13r", "total"),
+    "ucla3_total": ("ucla3", "total"),
+    "sas_sr_mean": ("sas_sr", "mean"),
+}
+
+
+def item_path(collection: str, key: str, value: str) -> str:
+    """An order-free JSON path to one item of a list: RFC 9535 filter syntax,
+    ``$.persons[?@.id=='mum']`` (an index would change when the input lists are permuted).
+    Ids and instrument names are validated to ``[A-Za-z0-9_.-]``: no quoting is needed."""
+    return f"{collection}[?@.{key}=='{value}']"
+
+
+class SourceMap:
+    """Where the value of a fact field comes from in the inventory, as JSON paths: what a
+    clinician would have to record to settle an unknown value
+    (``$.persons[?@.id=='mum'].ring``). Paths name items by id, never by position, so they
+    do not depend on the order of the input lists."""
+
+    def __init__(self, inv: Inventory) -> None:
+        self._inv = inv
+        self._persons = {p.id for p in inv.persons}
+        self._events = {e.id: e for e in inv.events}
+        self._links = {"~".join(sorted((r.a, r.b))) for r in inv.relationships}
+
+    def paths(
+        self, fact_type: str, fact_id: str, fld: str, fact: Mapping[str, Any]
+    ) -> tuple[str, ...]:
+        """The inventory paths behind ``fld`` of one fact (empty when it is derived from
+        something that is never unknown, e.g. a graph count)."""
+        if fact_type == "person" and fact_id in self._persons:
+            base = item_path("$.persons", "id", fact_id)
+            if fld == "patient_priority":
+                return ("$.patient_view.most_important_person",)
+            if fld in _PERSON_SOURCES:
+                return tuple(f"{base}.{f}" for f in _PERSON_SOURCES[fld])
+            return (f"{base}.{fld}",) if fld in Person.model_fields else ()
+        if fact_type == "event" and fact_id in self._events:
+            return self._event_paths(self._events[fact_id], fld, fact)
+        if fact_type == "patient":
+            return self._patient_paths(fld)
+        if fact_type == "link" and fact_id in self._links:
+            a, b = fact_id.split("~", 1)
+            return (f"$.relationships[?@.a=='{a}' && @.b=='{b}'].{fld}",)
+        return ()
+
+    def _event_paths(self, e: LifeEvent, fld: str, fact: Mapping[str, Any]) -> tuple[str, ...]:
+        base = item_path("$.events", "id", e.id)
+        if fld in _EVENT_TIMING:
+            # what settles the timing: the clinician's judgement of the order (or the onset
+            # date, for a dated event), unless the dates settle it already; then, for the
+            # link to onset, whether the event keeps the episode going
+            out = []
+            if fact.get("recent") is None or (fld == "after_onset" and fact.get(fld) is None):
+                out.append(f"{base}.onset_relation")
+                if e.date is not None and self._inv.onset_bounds() is None:
+                    out.append("$.episode.onset")
+            if fld == "linked_to_onset" and e.maintains_episode is None:
+                out.append(f"{base}.maintains_episode")
+            return tuple(out)
+        if fld == "months_since_event":
+            return (f"{base}.date",)
+        if fld in ("subject_role", "subject_ring"):
+            if e.subject is None or e.subject not in self._persons:
+                return (f"{base}.subject",)
+            person = item_path("$.persons", "id", e.subject)
+            return (f"{person}.{fld.removeprefix('subject_')}",)
+        if fld == "patient_priority":
+            return ("$.patient_view.most_important_event",)
+        return (f"{base}.{fld}",) if fld in LifeEvent.model_fields else ()
+
+    def _patient_paths(self, fld: str) -> tuple[str, ...]:
+        if fld in _PATIENT_SOURCES:
+            return (_PATIENT_SOURCES[fld],)
+        if fld in _MEASURE_SOURCES:
+            instrument, item = _MEASURE_SOURCES[fld]
+            return (f"{item_path('$.episode.measures', 'instrument', instrument)}.{item}",)
+        if fld in Risk.model_fields:
+            return (f"$.patient.risk.{fld}",)
+        return ()

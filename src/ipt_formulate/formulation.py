@@ -7,6 +7,7 @@ plain text. Every rendering states that this is decision support, not a diagnosi
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 __all__ = [
     "DISCLAIMER",
     "Advisory",
+    "Answer",
     "Citation",
     "Evidence",
     "FactRef",
@@ -21,7 +23,10 @@ __all__ = [
     "Focus",
     "Formulation",
     "Hypothesis",
+    "OpenFact",
+    "Pending",
     "Provenance",
+    "Question",
     "RuleCheck",
     "Trace",
     "TraceBinding",
@@ -76,15 +81,79 @@ class Evidence(_Out):
     citations: tuple[Citation, ...]
 
 
+class OpenFact(_Out):
+    """An unknown inventory value that a pending rule waits on."""
+
+    path: str = Field(description="JSON path in the inventory, e.g. $.events[1].onset_relation.")
+    about: str = Field(description="Who or what the value is about (display name).")
+
+
+class Pending(_Out):
+    """A rule that may bear on the hypothesis once unknown values are known: it fires if
+    they resolve in its favour (weight > 0 raises the score, < 0 lowers it)."""
+
+    rule_id: str
+    title: str
+    weight: float
+    waits_on: tuple[OpenFact, ...]
+
+
+FormulationStatus = Literal["established", "provisional", "insufficient_data"]
+HypothesisStatus = Literal["established", "provisional", "below_threshold"]
+
+
 class Hypothesis(_Out):
     rank: int
     area: str
     area_label: str
     focus: Focus
-    score: float = Field(ge=-1, le=1)
+    status: HypothesisStatus = Field(
+        description="established: the certain score reaches the primary threshold; "
+        "provisional: only the upper bound does (it waits on unknown values); "
+        "below_threshold: neither."
+    )
+    score: float = Field(ge=-1, le=1, description="Score from certain evidence.")
+    lower_bound: float = Field(
+        ge=-1, le=1, description="Score if every unknown value resolves against it."
+    )
+    upper_bound: float = Field(
+        ge=-1, le=1, description="Score if every unknown value resolves in its favour."
+    )
     support: tuple[Evidence, ...]
     against: tuple[Evidence, ...]
+    pending: tuple[Pending, ...] = Field(
+        description="Rules that would count once unknown values are known."
+    )
     findings: tuple[str, ...] = Field(description="Findings about this focus, e.g. a stage.")
+
+    @property
+    def waits_on(self) -> tuple[OpenFact, ...]:
+        """Every unknown value a supporting pending rule waits on (what would raise it)."""
+        seen = {o.path: o for p in self.pending if p.weight > 0 for o in p.waits_on}
+        return tuple(seen[k] for k in sorted(seen, key=path_order))
+
+
+def path_order(path: str) -> tuple[Any, ...]:
+    """Document order of JSON paths: ``$.persons[2]`` before ``$.persons[10]``."""
+    parts = re.split(r"([0-9]+)", path)
+    return tuple((0, int(p)) if i % 2 else (1, p) for i, p in enumerate(parts))
+
+
+class Answer(_Out):
+    """One possible answer to a question and what it would do to the formulation."""
+
+    value: str | bool
+    effect: str = Field(description="What this answer changes, in plain words.")
+    changes_focus: bool
+
+
+class Question(_Out):
+    """An unknown inventory value whose answer could change the primary or secondary focus."""
+
+    path: str
+    about: str
+    question: str = Field(description="What a clinician can ask the patient.")
+    answers: tuple[Answer, ...]
 
 
 class RuleCheck(_Out):
@@ -189,10 +258,20 @@ class Formulation(_Out):
     """The result of :func:`ipt_formulate.formulate`."""
 
     disclaimer: str = DISCLAIMER
-    status: Literal["tentative"] = "tentative"
+    status: FormulationStatus = Field(
+        description="established: a primary focus reaches the threshold on certain evidence; "
+        "provisional: none does, but a hypothesis could once unknown values are known (see "
+        "questions); insufficient_data: neither. Every formulation stays tentative: the "
+        "clinician decides, with the patient."
+    )
     primary: Hypothesis | None
     secondary: Hypothesis | None
     hypotheses: tuple[Hypothesis, ...]
+    questions: tuple[Question, ...] = Field(
+        default=(),
+        description="Unknown values whose answer could change the primary or secondary focus, "
+        "most decisive first.",
+    )
     not_chosen: tuple[WhyNot, ...]
     findings: tuple[Finding, ...]
     advisories: tuple[Advisory, ...]

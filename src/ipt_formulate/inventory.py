@@ -19,6 +19,7 @@ import calendar
 import contextlib
 import json
 import re
+from collections.abc import Callable, Mapping
 from datetime import date, timedelta
 from functools import lru_cache
 from typing import Annotated, Any, Literal
@@ -59,6 +60,7 @@ __all__ = [
     "Level",
     "LifeEvent",
     "Measure",
+    "OnsetRelation",
     "Patient",
     "PatientView",
     "Person",
@@ -144,6 +146,11 @@ EventResponse = Literal["mourning_avoided", "yearning", "adapting", "ongoing"]
 IsolationSince = Literal[
     "childhood", "adolescence", "early_adulthood", "adulthood", "episode_onset"
 ]
+OnsetRelation = Literal["long_before", "months_before", "before", "around", "after"]
+"""The clinician's judgement of when an event happened relative to the onset of the episode,
+when no date settles it: long before (earlier than the pack's recent window), in the months
+before (within the recent window), before (order known, interval not), around onset (within
+the dating tolerance), after onset. See docs/inventory.md, "Qualitative timing"."""
 
 _ID_RE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 Id = Annotated[str, StringConstraints(pattern=_ID_RE)]
@@ -328,14 +335,23 @@ class LifeEvent(_Model):
     """A life event on the timeline around onset.
 
     Timing: a (partial) ``date`` or ``months_before_onset`` (negative = after onset), or
-    neither when unknown. ``subject`` is the person the event is mainly about (the person who
-    died, the former partner); ``others`` are further persons involved.
+    neither when unknown. ``onset_relation`` records the clinician's judgement of the order
+    ("she got depressed after the move") when no date settles it; it may stand alone, even
+    with the onset undated, and must agree with any date given. ``subject`` is the person the
+    event is mainly about (the person who died, the former partner); ``others`` are further
+    persons involved.
     """
 
     id: Id
     kind: EventKind
     date: PartialDate | None = None
     months_before_onset: Annotated[float, Field(ge=-1200, le=1200)] | None = None
+    onset_relation: OnsetRelation | None = Field(
+        default=None,
+        description="When no date settles it: the clinician's judgement of when the event "
+        "happened relative to onset (long_before, months_before = within the recent window, "
+        "before, around, after).",
+    )
     subject: Id | None = None
     others: tuple[Id, ...] = ()
     valence: Valence | None = None
@@ -416,6 +432,20 @@ class Inventory(_Model):
             for p in self.persons
         }
 
+    def months_before_onset_span(self, event: LifeEvent) -> tuple[float, float] | None:
+        """How many months before onset the event happened, as an interval ``(lo, hi)``
+        (negative = after onset), or None when dates do not place it relative to onset.
+        The one definition validation and the facts stage share."""
+        if event.months_before_onset is not None:
+            return event.months_before_onset, event.months_before_onset
+        onset, when = self.onset_bounds(), self.event_bounds(event)
+        if onset is None or when is None:
+            return None
+        return (
+            (onset[0] - when[1]).days / DAYS_PER_MONTH,
+            (onset[1] - when[0]).days / DAYS_PER_MONTH,
+        )
+
     def event_bounds(self, event: LifeEvent) -> tuple[date, date] | None:
         """Earliest and latest possible day of an event, or None when it cannot be placed."""
         if event.date is not None:
@@ -431,12 +461,22 @@ DAYS_PER_MONTH = 365.25 / 12
 
 
 def _semantic_issues(inv: Inventory) -> list[Issue]:
-    """Cross-field checks pydantic's per-field validation cannot express."""
+    """Cross-field checks pydantic's per-field validation cannot express, in document order."""
     issues: list[Issue] = []
-    add = issues.append
-    assessed = inv.episode.assessment_date
+    person_ids = _id_issues(inv, issues.append)
+    _reference_issues(inv, person_ids, issues.append)
+    _measure_issues(inv, issues.append)
+    _timing_issues(inv, issues.append)
+    _death_issues(inv, person_ids, issues.append)
+    issues.sort(key=issue_order)
+    return issues
 
-    # ids: unique, not the reserved patient node, references resolve
+
+_Add = Callable[[Issue], None]
+
+
+def _id_issues(inv: Inventory, add: _Add) -> dict[str, int]:
+    """Ids unique and not the reserved patient node; returns person id -> first index."""
     person_ids: dict[str, int] = {}
     for i, p in enumerate(inv.persons):
         if p.id == PATIENT_NODE:
@@ -450,13 +490,18 @@ def _semantic_issues(inv: Inventory) -> list[Issue]:
                 )
             )
         person_ids.setdefault(p.id, i)
-    event_ids: dict[str, int] = {}
+    event_ids: set[str] = set()
     for i, e in enumerate(inv.events):
         if e.id == PATIENT_NODE:
             add(Issue(f"$.events[{i}].id", "inventory.reserved_id", f"{e.id!r} is reserved"))
         if e.id in event_ids or e.id in person_ids:
             add(Issue(f"$.events[{i}].id", "inventory.duplicate_id", f"id {e.id!r} already used"))
-        event_ids.setdefault(e.id, i)
+        event_ids.add(e.id)
+    return person_ids
+
+
+def _reference_issues(inv: Inventory, person_ids: Mapping[str, int], add: _Add) -> None:
+    """Every person or event a link, an event or the patient's view names exists."""
 
     def person_ref(path: str, pid: str | None) -> None:
         if pid is not None and pid not in person_ids:
@@ -476,18 +521,10 @@ def _semantic_issues(inv: Inventory) -> list[Issue]:
         person_ref(f"$.events[{i}].subject", e.subject)
         for j, o in enumerate(e.others):
             person_ref(f"$.events[{i}].others[{j}]", o)
-        if e.date is not None and e.months_before_onset is not None:
-            add(
-                Issue(
-                    f"$.events[{i}]",
-                    "inventory.ambiguous_timing",
-                    "give date or months_before_onset, not both",
-                )
-            )
     if inv.patient_view is not None:
         person_ref("$.patient_view.most_important_person", inv.patient_view.most_important_person)
         ev = inv.patient_view.most_important_event
-        if ev is not None and ev not in event_ids:
+        if ev is not None and ev not in {e.id for e in inv.events}:
             add(
                 Issue(
                     "$.patient_view.most_important_event",
@@ -496,7 +533,9 @@ def _semantic_issues(inv: Inventory) -> list[Issue]:
                 )
             )
 
-    # measures: one per instrument
+
+def _measure_issues(inv: Inventory, add: _Add) -> None:
+    """One measure per instrument, none dated after the assessment."""
     seen_instr: dict[str, int] = {}
     for i, m in enumerate(inv.episode.measures):
         if m.instrument in seen_instr:
@@ -508,7 +547,7 @@ def _semantic_issues(inv: Inventory) -> list[Issue]:
                 )
             )
         seen_instr.setdefault(m.instrument, i)
-        if m.date is not None and date_bounds(m.date)[0] > assessed:
+        if m.date is not None and date_bounds(m.date)[0] > inv.episode.assessment_date:
             add(
                 Issue(
                     f"$.episode.measures[{i}].date",
@@ -517,8 +556,11 @@ def _semantic_issues(inv: Inventory) -> list[Issue]:
                 )
             )
 
-    # timing
-    ep = inv.episode
+
+def _timing_issues(inv: Inventory, add: _Add) -> None:
+    """Onset and event timing: one form each, nothing after the assessment, and a clinician's
+    ``onset_relation`` that agrees with the dates."""
+    ep, assessed = inv.episode, inv.episode.assessment_date
     if ep.onset is not None and ep.onset_months_before_assessment is not None:
         add(
             Issue(
@@ -535,6 +577,65 @@ def _semantic_issues(inv: Inventory) -> list[Issue]:
                 f"onset {ep.onset} is after the assessment date {assessed}",
             )
         )
+    for i, e in enumerate(inv.events):
+        if e.date is not None and e.months_before_onset is not None:
+            add(
+                Issue(
+                    f"$.events[{i}]",
+                    "inventory.ambiguous_timing",
+                    "give date or months_before_onset, not both",
+                )
+            )
+        if e.date is not None and date_bounds(e.date)[0] > assessed:
+            add(
+                Issue(
+                    f"$.events[{i}].date",
+                    "inventory.after_assessment",
+                    f"event dated {e.date}, after the assessment date {assessed}",
+                )
+            )
+        elif e.date is None and e.months_before_onset is not None:
+            placed = inv.event_bounds(e)
+            # one day of slack: months are converted to days with fractions dropped
+            if placed is not None and placed[0] > assessed + timedelta(days=1):
+                add(
+                    Issue(
+                        f"$.events[{i}].months_before_onset",
+                        "inventory.after_assessment",
+                        f"{e.months_before_onset} months before onset falls after the "
+                        f"assessment date {assessed}",
+                    )
+                )
+        if e.onset_relation is not None:
+            _relation_issue(inv, i, e, add)
+
+
+def _relation_issue(inv: Inventory, i: int, e: LifeEvent, add: _Add) -> None:
+    """``onset_relation`` against the event's timing: only the *order* is checked (before vs
+    after onset), because how long "long before" is depends on the pack's recent window."""
+    span = inv.months_before_onset_span(e)
+    if span is None:
+        return
+    lo, hi = span
+    rel = e.onset_relation
+    if rel == "after" and lo > 0:
+        said = "before onset"
+    elif rel in ("long_before", "months_before", "before") and hi < 0:
+        said = "after onset"
+    else:
+        return
+    add(
+        Issue(
+            f"$.events[{i}].onset_relation",
+            "inventory.contradiction",
+            f"onset_relation {rel!r} contradicts the event's timing, which places it {said}",
+        )
+    )
+
+
+def _death_issues(inv: Inventory, person_ids: Mapping[str, int], add: _Add) -> None:
+    """Deaths: agree with the persons' records, one per person, nobody active after death."""
+    assessed = inv.episode.assessment_date
     death_day: dict[str, date] = {}
     for i, p in enumerate(inv.persons):
         if p.date_of_death is not None:
@@ -556,42 +657,19 @@ def _semantic_issues(inv: Inventory) -> list[Issue]:
                     )
                 )
             death_day[p.id] = hi
-    for i, e in enumerate(inv.events):
-        if e.date is not None and date_bounds(e.date)[0] > assessed:
-            add(
-                Issue(
-                    f"$.events[{i}].date",
-                    "inventory.after_assessment",
-                    f"event dated {e.date}, after the assessment date {assessed}",
-                )
-            )
-        elif e.date is None and e.months_before_onset is not None:
-            placed = inv.event_bounds(e)
-            # one day of slack: months are converted to days with fractions dropped
-            if placed is not None and placed[0] > assessed + timedelta(days=1):
-                add(
-                    Issue(
-                        f"$.events[{i}].months_before_onset",
-                        "inventory.after_assessment",
-                        f"{e.months_before_onset} months before onset falls after the "
-                        f"assessment date {assessed}",
-                    )
-                )
-        if e.kind == "death" and e.subject is not None:
-            k = person_ids.get(e.subject)
-            if k is not None and inv.persons[k].deceased is False:
-                add(
-                    Issue(
-                        f"$.events[{i}].subject",
-                        "inventory.contradiction",
-                        f"death event for {e.subject!r}, who is marked deceased=false",
-                    )
-                )
-    # one death per person, and a dated death event agrees with the person's date of death
     died_in: dict[str, int] = {}
     for i, e in enumerate(inv.events):
         if e.kind != "death" or e.subject is None:
             continue
+        k = person_ids.get(e.subject)
+        if k is not None and inv.persons[k].deceased is False:
+            add(
+                Issue(
+                    f"$.events[{i}].subject",
+                    "inventory.contradiction",
+                    f"death event for {e.subject!r}, who is marked deceased=false",
+                )
+            )
         if e.subject in died_in:
             add(
                 Issue(
@@ -601,7 +679,6 @@ def _semantic_issues(inv: Inventory) -> list[Issue]:
                 )
             )
         died_in.setdefault(e.subject, i)
-        k = person_ids.get(e.subject)
         dod = inv.persons[k].date_of_death if k is not None else None
         placed = inv.event_bounds(e)
         if dod is not None and placed is not None:
@@ -614,8 +691,12 @@ def _semantic_issues(inv: Inventory) -> list[Issue]:
                         f"death event timing disagrees with {e.subject!r}'s date_of_death {dod}",
                     )
                 )
-    # a deceased person cannot take part in an event after their death (date of death from
-    # the person or from a placeable death event, whichever is known to be earliest)
+    _participant_issues(inv, death_day, add)
+
+
+def _participant_issues(inv: Inventory, death_day: dict[str, date], add: _Add) -> None:
+    """A deceased person cannot take part in an event after their death (date of death from
+    the person or from a placeable death event, whichever is known to be earliest)."""
     for e in inv.events:
         when = inv.event_bounds(e) if e.kind == "death" and e.subject is not None else None
         if when is not None and e.subject is not None:
@@ -624,9 +705,8 @@ def _semantic_issues(inv: Inventory) -> list[Issue]:
         placed = inv.event_bounds(e)
         if e.kind == "death" or placed is None:
             continue
-        ev_lo = placed[0]
         for pid in (e.subject, *e.others):
-            if pid in death_day and ev_lo > death_day[pid]:
+            if pid in death_day and placed[0] > death_day[pid]:
                 add(
                     Issue(
                         f"$.events[{i}]",
@@ -634,8 +714,6 @@ def _semantic_issues(inv: Inventory) -> list[Issue]:
                         f"{pid!r} died before this event but is listed in it",
                     )
                 )
-    issues.sort(key=issue_order)
-    return issues
 
 
 # ---------------------------------------------------------------- parsing

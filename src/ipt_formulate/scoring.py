@@ -27,12 +27,13 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
+from ._bounds import OpenFacts
 from ._evaluate import Firing
 from ._memo import PackMemo, SharedParts
 from .formulation import Citation, FactRef, Focus, Hypothesis
 from .rulepack import Rule, RulePack
 
-__all__ = ["Belief", "combine", "rank_hypotheses", "select_focus"]
+__all__ = ["Belief", "PossibleReading", "combine", "rank_hypotheses", "select_focus"]
 
 _DIGITS = 4
 
@@ -222,88 +223,161 @@ def _scores(weights: tuple[tuple[str, float], ...]) -> tuple[float, Mapping[str,
     return round(exact, _DIGITS), contributions
 
 
-def rank_hypotheses(
-    pack: RulePack,
-    firings: Sequence[Firing],
-    lookup: Mapping[tuple[str, str], Mapping[str, Any]],
-    findings: Sequence[Mapping[str, Any]],
-) -> tuple[Hypothesis, ...]:
-    """Group evidence firings by (area, focus), score and rank them.
+Groups = dict[tuple[str, str, str], dict[str, tuple[Rule, FocusKey, list[Firing]]]]
+"""(area, focus kind, focus id) -> rule id -> (rule, focus, its firings for that focus)."""
 
-    A hypothesis needs at least one supporting rule; evidence that only counts against an
-    area appears in WHY-NOT as an ``opposed`` rule check. The output is assembled as plain
-    data (with shared, frozen ``FactRef`` and ``Focus`` instances) and validated into models
-    in one pydantic-core call: much cheaper than building ~100 small models one by one in
-    Python, and every new value is still checked.
-    """
-    rules = prepared(pack)
-    area_order = {a.id: i for i, a in enumerate(pack.areas)}
-    # (area, focus kind, focus id) -> rule id -> (rule, focus, [firings])
-    groups: dict[tuple[str, str, str], dict[str, tuple[Rule, FocusKey, list[Firing]]]] = {}
+
+def _group(
+    rules: Mapping[str, RuleOutput],
+    firings: Iterable[Firing],
+    lookup: Mapping[tuple[str, str], Mapping[str, Any]],
+) -> Groups:
+    groups: Groups = {}
     for fr in firings:
         rule = rules[fr.rule_id].rule
-        if rule.area is None or rule.weight is None:
-            continue
+        if rule.area is None or not rule.weight:
+            continue  # a zero weight neither supports nor opposes
         focus = _focus_key(rule, fr, lookup)
-        key = (rule.area, focus[0], focus[1] or "")
-        by_rule = groups.get(key)
-        if by_rule is None:
-            by_rule = groups[key] = {}
+        by_rule = groups.setdefault((rule.area, focus[0], focus[1] or ""), {})
         entry = by_rule.get(fr.rule_id)
         if entry is None:
             by_rule[fr.rule_id] = (rule, focus, [fr])
         else:
             entry[2].append(fr)
+    return groups
+
+
+@dataclass(frozen=True)
+class PossibleReading:
+    """The possible reading of one inventory (:mod:`._bounds`): its firings, and what each
+    firing that is possible but not certain waits on."""
+
+    firings: frozenset[Firing]
+    open: OpenFacts
+
+
+_MAX_WAITS = 10  # unknown values listed per pending rule
+
+
+def rank_hypotheses(
+    pack: RulePack,
+    firings: Sequence[Firing],
+    lookup: Mapping[tuple[str, str], Mapping[str, Any]],
+    findings: Sequence[Mapping[str, Any]],
+    possible: PossibleReading | None = None,
+) -> tuple[Hypothesis, ...]:
+    """Group evidence firings by (area, focus), score, bound and rank them.
+
+    A hypothesis needs at least one supporting rule that fires, or (with ``possible``) one
+    that may fire and lifts its upper bound to the primary threshold; evidence that only
+    counts against an area appears in WHY-NOT as an ``opposed`` rule check. Ranked:
+    established first (by score), then provisional (by upper bound), then the rest. The
+    output is assembled as plain data (with shared, frozen ``FactRef`` and ``Focus``
+    instances) and validated into models in one pydantic-core call: much cheaper than
+    building ~100 small models one by one in Python, and every new value is still checked.
+    """
+    rules = prepared(pack)
+    area_order = {a.id: i for i, a in enumerate(pack.areas)}
+    groups = _group(rules, firings, lookup)
+    maybe = _group(rules, possible.firings.difference(firings), lookup) if possible else {}
     findings_by_focus: dict[str, set[str]] = {}
     for f in findings:
         if f["focus"] is not None:
             findings_by_focus.setdefault(str(f["focus"]), set()).add(str(f["name"]))
-
-    ranked: list[tuple[tuple[float, int, str, str], dict[str, Any]]] = []
-    for (area, kind, fid), by_rule in groups.items():
-        if all((r.weight or 0) < 0 for r, _, _ in by_rule.values()):
+    threshold = pack.thresholds.primary_min
+    ranked: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+    for key in groups.keys() | maybe.keys():
+        area, kind, fid = key
+        by_rule = groups.get(key, {})
+        extra = {rid: v for rid, v in maybe.get(key, {}).items() if rid not in by_rule}
+        weights = {rid: r.weight or 0.0 for rid, (r, _, _) in by_rule.items()}
+        more = {rid: r.weight or 0.0 for rid, (r, _, _) in extra.items()}
+        if not any(w > 0 for w in (*weights.values(), *more.values())):
             continue  # only evidence against: reported under WHY-NOT, not as a hypothesis
-        score, contributions = _scores(
-            tuple(sorted((rid, r.weight or 0.0) for rid, (r, _, _) in by_rule.items()))
+        score, contributions = _scores(tuple(sorted(weights.items())))
+        upper = round(combine([*weights.values(), *(w for w in more.values() if w > 0)]), _DIGITS)
+        lower = round(combine([*weights.values(), *(w for w in more.values() if w < 0)]), _DIGITS)
+        if not any(w > 0 for w in weights.values()) and upper < threshold:
+            continue  # nothing supports it for certain, and nothing could make it count
+        status = (
+            "established"
+            if score >= threshold
+            else "provisional"
+            if upper >= threshold
+            else "below_threshold"
         )
-        support: list[dict[str, Any]] = []
-        against: list[dict[str, Any]] = []
-        fkind, fident, fname = next(iter(by_rule.values()))[1]
-        for rid in sorted(by_rule):
-            rule, _, frs = by_rule[rid]
-            prep = rules[rid]
-            weight = rule.weight or 0.0
-            explained = {fill(prep.template, f.bindings, lookup) for f in frs}
-            matched = sorted({(t, i) for f in frs for _, t, i in f.bindings})
-            evidence = support if weight > 0 else against if weight < 0 else None
-            if evidence is None:
-                continue  # a zero weight neither supports nor opposes
-            evidence.append(
-                {
-                    "rule_id": rid,
-                    "rule_version": rule.version,
-                    "title": rule.title,
-                    "weight": weight,
-                    "contribution": contributions[rid],
-                    "explanations": sorted(explained),
-                    "matched": [_fact_ref(t, i) for t, i in matched],
-                    "citations": prep.citations,
-                }
-            )
+        fkind, fident, fname = next(iter({**by_rule, **extra}.values()))[1]
         fields = {
             "area": area,
             "area_label": pack.area(area).label,
             "focus": _focus(fkind, fident, fname),
+            "status": status,
             "score": score,
-            "support": support,
-            "against": against,
+            "lower_bound": lower,
+            "upper_bound": upper,
+            **_evidence(rules, by_rule, contributions, lookup),
+            "pending": _pending(extra, possible),
             "findings": sorted(findings_by_focus.get(fid, ())) if fid else (),
         }
-        ranked.append(((-score, area_order.get(area, 99), fid, kind), fields))
+        group = {"established": 0, "provisional": 1}.get(status, 2)
+        lead = -upper if status == "provisional" else -score
+        ranked.append(((group, lead, -score, area_order.get(area, 99), fid, kind), fields))
     ranked.sort(key=lambda t: t[0])
     for i, (_, fields) in enumerate(ranked):
         fields["rank"] = i + 1
     return _HYPOTHESES.validate_python([fields for _, fields in ranked])
+
+
+def _evidence(
+    rules: Mapping[str, RuleOutput],
+    by_rule: Mapping[str, tuple[Rule, FocusKey, list[Firing]]],
+    contributions: Mapping[str, float],
+    lookup: Mapping[tuple[str, str], Mapping[str, Any]],
+) -> dict[str, list[dict[str, Any]]]:
+    """The support and against evidence lists of one hypothesis, as plain data."""
+    support: list[dict[str, Any]] = []
+    against: list[dict[str, Any]] = []
+    for rid in sorted(by_rule):
+        rule, _, frs = by_rule[rid]
+        prep = rules[rid]
+        weight = rule.weight or 0.0
+        explained = {fill(prep.template, f.bindings, lookup) for f in frs}
+        matched = sorted({(t, i) for f in frs for _, t, i in f.bindings})
+        (support if weight > 0 else against).append(
+            {
+                "rule_id": rid,
+                "rule_version": rule.version,
+                "title": rule.title,
+                "weight": weight,
+                "contribution": contributions[rid],
+                "explanations": sorted(explained),
+                "matched": [_fact_ref(t, i) for t, i in matched],
+                "citations": prep.citations,
+            }
+        )
+    return {"support": support, "against": against}
+
+
+def _pending(
+    extra: Mapping[str, tuple[Rule, FocusKey, list[Firing]]], possible: PossibleReading | None
+) -> list[dict[str, Any]]:
+    """Rules that may fire for this hypothesis, each with the unknown values it waits on."""
+    if possible is None:
+        return []
+    out = []
+    for rid in sorted(extra):
+        rule, _, frs = extra[rid]
+        keys = set().union(*(possible.open.of_firing(fr) for fr in frs))
+        waits = possible.open.paths(keys)[:_MAX_WAITS]
+        out.append(
+            {
+                "rule_id": rid,
+                "title": rule.title,
+                "weight": rule.weight,
+                "waits_on": [{"path": p, "about": a} for p, a in waits],
+            }
+        )
+    return out
 
 
 def select_focus(

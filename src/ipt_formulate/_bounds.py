@@ -1,0 +1,148 @@
+"""Score bounds under unknown values: the *possible* reading of a rule pack.
+
+The engines fire a rule only where every condition is True (three-valued logic, unknown is
+never "yes"). That reading gives each hypothesis its *certain* score. This module adds the
+optimistic reading: every unknown condition resolved in the rule's favour (a fact matches
+unless a condition is False; a negated pattern is blocked only by a fact whose conditions are
+all True, and of findings only by one the certain run established). Its firings are a
+superset of the certain ones, and from the two sets each hypothesis gets
+
+* ``upper_bound``: supporting rules that *may* fire plus opposing rules that *do* fire;
+* ``lower_bound``: supporting rules that do fire plus opposing rules that may fire;
+
+both with the same certainty-factor combination as the score (monotone in each weight, so
+they are true bounds). Joins still need both values known: an unknown identity (whose death
+was it?) is never guessed.
+
+The possible reading always runs on the compiled backend (proven equal to experta by the
+differential tests, and to the reference evaluator's possible reading by
+``tests/test_bounds.py``), so bounds are identical whichever engine produced the certain run.
+
+:class:`OpenFacts` then names, for a firing that is possible but not certain, the unknown
+fact fields it waits on, traced back to inventory paths by :class:`~.facts.SourceMap`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from ._evaluate import Env, Fact, Firing, cond_truth
+from .engine import backend
+from .facts import FactSet, SourceMap
+from .formulation import path_order
+from .rulepack import RulePack
+
+OpenKey = tuple[str, str, str]  # (fact type, fact id, field): one unknown value
+
+
+def possible_run(
+    pack: RulePack, facts: FactSet, certain_findings: Sequence[Mapping[str, Any]]
+) -> tuple[list[Firing], list[dict[str, Any]]]:
+    """Firings and findings of the possible reading (compiled backend, optimistic mode)."""
+    by_type = dict(facts.by_type)
+    by_type["finding"] = tuple({**f, "certain": True} for f in certain_findings)
+    return backend(pack, "compiled", optimistic=True).run(FactSet(by_type))
+
+
+class OpenFacts:
+    """What a possible-but-not-certain firing waits on: the unknown values that stand
+    between it and a certain firing (computed on demand, memoised per firing)."""
+
+    def __init__(
+        self,
+        pack: RulePack,
+        facts: FactSet,
+        lookup: Mapping[tuple[str, str], Fact],
+        possible: Iterable[Firing],
+        certain_ids: frozenset[str],
+        possible_findings: Iterable[Mapping[str, Any]],
+        sources: SourceMap,
+    ) -> None:
+        self._pack = pack
+        self._sources = sources
+        self._certain = certain_ids
+        self._facts: dict[str, Sequence[Fact]] = dict(facts.by_type)
+        self._facts["finding"] = tuple(possible_findings)
+        self._lookup: dict[tuple[str, str], Fact] = dict(lookup)
+        self._lookup.update((("finding", str(f["id"])), f) for f in self._facts["finding"])
+        self._producers: dict[str, list[Firing]] = {}
+        for fr in possible:
+            rule = pack.rule(fr.rule_id)
+            if rule.asserts is not None:
+                focus = None if rule.asserts.focus is None else fr.fact_id(rule.asserts.focus)
+                fid = rule.asserts.finding if focus is None else f"{rule.asserts.finding}@{focus}"
+                self._producers.setdefault(fid, []).append(fr)
+        self._memo: dict[Any, frozenset[OpenKey]] = {}
+
+    def of_firing(self, firing: Firing) -> frozenset[OpenKey]:
+        """The unknown values a possible firing depends on (empty if it is certain)."""
+        got = self._memo.get(firing)
+        if got is None:
+            self._memo[firing] = frozenset()  # a cycle through findings adds nothing
+            got = self._memo[firing] = frozenset(self._walk(firing))
+        return got
+
+    def _walk(self, firing: Firing) -> set[OpenKey]:
+        rule = self._pack.rule(firing.rule_id)
+        env: Env = {}
+        for var, t, i in firing.bindings:
+            fact = self._lookup.get((t, i))
+            if fact is not None:
+                env[var] = (t, fact)
+        out: set[OpenKey] = set()
+        for k, p in enumerate(rule.patterns):
+            if p.exists:
+                if p.var not in env:
+                    continue
+                fact = env[p.var][1]
+                fid = str(fact["id"])
+                if p.fact == "finding" and fid not in self._certain:
+                    out |= self._of_finding(fid)
+                for c in p.conditions:
+                    if cond_truth(c, fact, env) is None:
+                        out.add((p.fact, fid, c.field))
+                continue
+            refs = any(c.ref is not None for c in p.conditions)
+            key = None if refs else (rule.id, k)
+            cached = self._memo.get(key) if key is not None else None
+            if cached is None:
+                cached = frozenset(self._blockers(p, env))
+                if key is not None:
+                    self._memo[key] = cached
+            out |= cached
+        return out
+
+    def _blockers(self, p: Any, env: Env) -> set[OpenKey]:
+        """Facts that might block a negated pattern, and the unknowns that decide it."""
+        out: set[OpenKey] = set()
+        for fact in self._facts.get(p.fact, ()):
+            fid = str(fact["id"])
+            if p.fact == "finding" and fid in self._certain:
+                continue  # a certain blocker would have stopped the possible firing too
+            truths = [cond_truth(c, fact, env) for c in p.conditions]
+            if any(t is False for t in truths):
+                continue
+            if p.fact == "finding":
+                out |= self._of_finding(fid)
+            out.update(
+                (p.fact, fid, c.field)
+                for c, t in zip(p.conditions, truths, strict=True)
+                if t is None
+            )
+        return out
+
+    def _of_finding(self, fid: str) -> frozenset[OpenKey]:
+        out: set[OpenKey] = set()
+        for fr in self._producers.get(fid, ()):
+            out |= self.of_firing(fr)
+        return frozenset(out)
+
+    def paths(self, keys: Iterable[OpenKey]) -> list[tuple[str, str]]:
+        """``(inventory path, display name of the fact)`` for each unknown, sorted."""
+        out: set[tuple[str, str]] = set()
+        for t, i, fld in keys:
+            fact = self._lookup.get((t, i), {})
+            about = str(fact.get("name") or ("the patient" if t == "patient" else i))
+            out.update((path, about) for path in self._sources.paths(t, i, fld, fact))
+        return sorted(out, key=lambda pa: (path_order(pa[0]), pa[1]))
