@@ -271,10 +271,16 @@ def test_unknowns_check_finds_dishonest_bounds(
     assert failure.inventory is not None
 
 
-def test_soundness_is_opt_in_and_finds_forgotten_certainty(
+def test_soundness_passes_the_default_pack() -> None:
+    # it failed while a forgotten onset made onset_known false (not unknown): a deficits
+    # focus established on the complete inventory vanished, not even provisional
+    check_pack(default_pack(), checks=["soundness"], max_examples=60).raise_for_failures()
+
+
+def test_soundness_finds_forgotten_certainty(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    assert "soundness" in OPT_IN_CHECKS and "soundness" not in CHECKS
+    assert "soundness" in CHECKS and not OPT_IN_CHECKS
     # a formulation that forgets every hypothesis once anything is unknown is unsound
     from ipt_formulate.testing import _check
 

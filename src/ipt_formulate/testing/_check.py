@@ -90,11 +90,12 @@ CHECKS: tuple[Check, ...] = (
     "robustness",
     "unknowns",
     "questions",
+    "soundness",
 )
 """The checks :func:`check_pack` runs by default."""
-OPT_IN_CHECKS: tuple[Check, ...] = ("soundness",)
-"""Checks run only when named in ``checks=``: they report known open problems of the
-library rather than of a pack (see docs/testing-your-pack.md)."""
+OPT_IN_CHECKS: tuple[Check, ...] = ()
+"""Checks run only when named in ``checks=`` (none at present: ``soundness`` was, until the
+missing onset stopped reading as "no", issue #10)."""
 PROFILES: Mapping[str, Mapping[str, Any]] = {
     # bounded and derandomised: the same examples on every CI run
     "ci": {"max_examples": 30, "derandomize": True, "reach_examples": 400, "hash_seeds": (0, 1)},
