@@ -320,6 +320,31 @@ def test_cli_agreement_table_json_csv(
     assert json.loads(again.stdout)["areas"] == data["areas"]
 
 
+@pytest.mark.parametrize("value", ["nan", "-inf", "inf", "5", "0", "-0.2"])
+def test_presence_threshold_out_of_range_is_refused(
+    value: str, examples_cohort: Path, tmp_path: Path
+) -> None:
+    labels_path = tmp_path / "labels.csv"
+    labels_path.write_text(LABELS, encoding="utf-8")
+    res = cli("agreement", str(examples_cohort), str(labels_path), "--format", "json",
+              f"--presence-threshold={value}")  # fmt: skip
+    assert res.returncode == 2, res.stderr
+    assert "agreement.threshold" in res.stderr and "Traceback" not in res.stderr
+    assert res.stdout == ""
+
+
+def test_presence_threshold_in_range_gives_valid_json(
+    examples_cohort: Path, tmp_path: Path
+) -> None:
+    labels_path = tmp_path / "labels.csv"
+    labels_path.write_text(LABELS, encoding="utf-8")
+    res = cli("agreement", str(examples_cohort), str(labels_path), "--format", "json",
+              "--presence-threshold=1")  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    data = json.loads(res.stdout, parse_constant=lambda c: pytest.fail(f"non-finite {c}"))
+    assert data["presence_threshold"] == 1
+
+
 @pytest.mark.parametrize(
     ("text", "code"),
     [

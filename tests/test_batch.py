@@ -18,8 +18,16 @@ from typing import Any
 import pytest
 
 from conftest import EXAMPLES
-from ipt_formulate import RulePack, formulate
-from ipt_formulate.audit import BatchSummary, _batch, batch_file, default_engine, formulate_many
+from ipt_formulate import IptFormulateError, RulePack, formulate
+from ipt_formulate.audit import (
+    BatchSummary,
+    _batch,
+    _jobs,
+    _resume,
+    batch_file,
+    default_engine,
+    formulate_many,
+)
 from ipt_formulate.audit._synth import synth_records
 
 # Deliberately invalid lines and the error code each must produce.
@@ -167,8 +175,12 @@ def test_resume_after_a_partial_write(
     full = tmp_path / "full.jsonl"
     batch_file(path, full, core_pack)
     lines = full.read_bytes().splitlines(keepends=True)
+    head = tmp_path / "head.jsonl"  # the run got 123 lines done ...
+    head.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[:123]))
     part = tmp_path / "part.jsonl"
-    part.write_bytes(b"".join(lines[:123]) + lines[123][:40])  # killed mid-line
+    batch_file(head, part, core_pack)
+    with part.open("ab") as fh:  # ... then was killed writing line 124
+        fh.write(lines[123][:40])
     summary = batch_file(path, part, core_pack, resume=True, workers=2)
     assert summary.skipped == 123 and summary.lines == 300 - 123
     assert part.read_bytes() == full.read_bytes()
@@ -254,13 +266,13 @@ def _crashing_job(state: Any, chunk: Any) -> Any:
     for _, raw in chunk:
         if b"CRASH" in raw:
             os._exit(3)  # a worker dying hard: no exception, no cleanup
-    return _batch._lines_job(state, chunk)
+    return _jobs._lines_job(state, chunk)
 
 
 def test_a_crashing_worker_loses_only_its_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(_batch._JOBS, "lines", (_crashing_job, _batch._lines_crash))
+    monkeypatch.setitem(_jobs._JOBS, "lines", (_crashing_job, _jobs._lines_crash))
     lines = [s.encode() for s in synth_records(40, 2)]
     lines[17] = b'{"CRASH": 1}'
     src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
@@ -389,3 +401,257 @@ def test_dask_batch_matches_the_local_batch(
         bag = db.from_sequence(list(enumerate(raw, start=1)), npartitions=4)
         recs = formulate_bag(bag, core_pack).compute(scheduler=client.get)
         assert recs == records(local)
+
+
+# ------------------------------------------------------------------ data integrity (issue 11)
+def _write_lines(path: Path, lines: list[bytes]) -> Path:
+    path.write_bytes(b"".join(x + b"\n" for x in lines))
+    return path
+
+
+def test_resume_refuses_another_input_pack_or_engine(tmp_path: Path, core_pack: RulePack) -> None:
+    a = [s.encode() for s in synth_records(8, 21)]
+    b = [s.encode() for s in synth_records(8, 22)]
+    src_a, src_b = _write_lines(tmp_path / "a.jsonl", a), _write_lines(tmp_path / "b.jsonl", b)
+    out = tmp_path / "out.jsonl"
+    batch_file(_write_lines(tmp_path / "a3.jsonl", a[:3]), out, core_pack)  # 3 lines of A done
+    before = out.read_bytes()
+    # the cohort of the issue: the first lines of an output, without its resume record
+    p3 = tmp_path / "p3.jsonl"
+    p3.write_bytes(before)
+    res = cli("batch", str(src_b), "-o", str(p3), "--resume")
+    assert res.returncode == 2 and "batch.resume_mismatch" in res.stderr, res.stderr
+    assert "resume record" in res.stderr and p3.read_bytes() == before
+    for src, kw in (
+        (src_b, {}),  # another input
+        (src_a, {"pack": core_pack.with_options(grief_scope="broad_loss")}),  # other options
+        (src_a, {"engine": "experta"}),
+        (src_a, {"trace": True}),
+    ):
+        assert _refused(src, out, **{"pack": core_pack, **kw}) == "batch.resume_mismatch", kw
+        assert out.read_bytes() == before, kw
+    # the same input, pack and engine continue, to the bytes of a fresh run
+    assert batch_file(src_a, out, core_pack, resume=True).skipped == 3
+    assert out.read_bytes() == batch_file_bytes(src_a, tmp_path / "fresh.jsonl", core_pack)
+
+
+def batch_file_bytes(src: Path, out: Path, pack: RulePack) -> bytes:
+    batch_file(src, out, pack)
+    return out.read_bytes()
+
+
+def test_resume_refuses_a_longer_or_corrupted_output(tmp_path: Path, core_pack: RulePack) -> None:
+    lines = [s.encode() for s in synth_records(10, 23)]
+    src = _write_lines(tmp_path / "in.jsonl", lines)
+    out = tmp_path / "out.jsonl"
+    batch_file(src, out, core_pack)
+    good = out.read_bytes()
+    short = _write_lines(tmp_path / "short.jsonl", lines[:5])  # same first lines, fewer of them
+    res = cli("batch", str(short), "-o", str(out), "--resume")
+    assert res.returncode == 2 and "batch.resume_mismatch" in res.stderr, res.stderr
+    assert "only 5 lines" in res.stderr and out.read_bytes() == good
+    recs = good.split(b"\n")
+    for bad, code in (
+        (b"\n".join([*recs[:3], recs[3].replace(b'"line":4', b'"line":7'), *recs[4:]]),
+         "batch.resume_corrupt"),
+        (good.replace(b"tentative", b"tentativE", 1), "batch.resume_corrupt"),  # one byte
+        (good[: len(good) // 2], "batch.resume_corrupt"),  # truncated in the middle
+        (good + b'{"line":11,"id":"x","formulation":{}}\n', "batch.resume_mismatch"),  # 11 > 10
+        (good + b"garbage", "batch.resume_corrupt"),
+    ):  # fmt: skip
+        out.write_bytes(bad)
+        assert _refused(src, out, pack=core_pack) == code
+        assert out.read_bytes() == bad  # refused: nothing changed
+    out.write_bytes(good + recs[0][:25])  # not a piece of record 11: refused
+    assert _refused(src, out, pack=core_pack) == "batch.resume_corrupt"
+    out.write_bytes(good + b'{"line":1')  # provably torn: cut and redone
+    assert batch_file(src, out, core_pack, resume=True).lines == 0
+    assert out.read_bytes() == good
+
+
+def _refused(src: Path, out: Path, **kw: Any) -> str:
+    with pytest.raises(IptFormulateError) as info:
+        batch_file(src, out, resume=True, **kw)
+    return info.value.code
+
+
+@pytest.mark.parametrize("how", ["same", "symlink", "hardlink", "stdin"])
+def test_output_onto_the_input_is_refused(how: str, tmp_path: Path) -> None:
+    src = _write_lines(tmp_path / "x.jsonl", [s.encode() for s in synth_records(4, 24)])
+    before = src.read_bytes()
+    out = src
+    if how == "symlink":
+        out = tmp_path / "link.jsonl"
+        out.symlink_to(src)
+    elif how == "hardlink":
+        out = tmp_path / "hard.jsonl"
+        os.link(src, out)
+    if how == "stdin":
+        with src.open("rb") as fh:
+            res = subprocess.run(
+                [sys.executable, "-m", "ipt_formulate", "batch", "-", "-o", str(src)],
+                stdin=fh, capture_output=True, text=True,
+            )  # fmt: skip
+    else:
+        res = cli("batch", str(src), "-o", str(out))
+    assert res.returncode == 2 and "batch.same_file" in res.stderr, res.stderr
+    assert src.read_bytes() == before
+    assert not (tmp_path / ("x.jsonl" + _resume.RECORD_SUFFIX)).exists()
+
+
+def test_a_locked_output_is_refused_at_once(tmp_path: Path) -> None:
+    import fcntl
+
+    src = _write_lines(tmp_path / "in.jsonl", [s.encode() for s in synth_records(4, 25)])
+    out = tmp_path / "out.jsonl"
+    out.write_bytes(b"held by another run\n")
+    with out.open("ab") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        for extra in ([], ["--resume"]):
+            t0 = time.monotonic()
+            res = cli("batch", str(src), "-o", str(out), *extra)
+            assert res.returncode == 2 and "batch.locked" in res.stderr, res.stderr
+            assert time.monotonic() - t0 < 30  # fails fast: never waits for the lock
+            assert out.read_bytes() == b"held by another run\n"  # not truncated
+
+
+def _wait_for_lines(out: Path, n: int, proc: subprocess.Popen[str], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if out.exists() and out.read_bytes().count(b"\n") >= n:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"the batch run did not write {n} lines (exit {proc.poll()})")
+
+
+def _children(pid: int) -> set[int]:
+    kids: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            kids |= {int(x) for x in (task / "children").read_text().split()}
+    return kids
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_workers_exit_with_the_parent(sig: int, tmp_path: Path, core_pack: RulePack) -> None:
+    lines = [s.encode() for s in synth_records(400, 27)]
+    src = _write_lines(tmp_path / "in.jsonl", lines)
+    out = tmp_path / "out.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ipt_formulate", "batch", str(src), "-o", str(out),
+         "--workers=2", "--chunksize=1"],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    _wait_for_lines(out, 4, proc)
+    workers = _children(proc.pid)
+    assert len(workers) >= 2
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_running(w) for w in workers):
+        time.sleep(0.05)
+    assert not [w for w in workers if _running(w)], "workers outlived their parent"
+    if sig == signal.SIGTERM:  # like Ctrl-C: a clean stop with a resume hint
+        assert proc.returncode == 128 + signal.SIGTERM, err
+        assert "--resume" in err and "Traceback" not in err
+    else:
+        assert proc.returncode == -signal.SIGKILL
+    summary = batch_file(src, out, core_pack, resume=True)  # what was written is resumable
+    assert summary.skipped + summary.lines == 400
+    assert out.read_bytes() == batch_file_bytes(src, tmp_path / "full.jsonl", core_pack)
+
+
+def _crash_after_marker(state: Any, chunk: Any) -> Any:
+    for _, raw in chunk:
+        if b"CRASH" in raw:
+            Path(raw.decode().split("CRASH ")[1]).write_text("dying")
+            os._exit(3)
+    return _jobs._lines_job(state, chunk)
+
+
+def test_a_worker_dying_before_its_chunk_is_collected(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, core_pack: RulePack
+) -> None:
+    """The pool breaks while the caller holds a finished chunk: the next submit meets a
+    broken pool (BrokenProcessPool from submit, not only from result)."""
+    monkeypatch.setitem(_jobs._JOBS, "lines", (_crash_after_marker, _jobs._lines_crash))
+    marker = tmp_path / "marker"
+    good = [s.encode() for s in synth_records(6, 28)]
+    items = list(enumerate([good[0], b"CRASH " + str(marker).encode(), *good[1:]], start=1))
+    state = _jobs.state_of(core_pack, None)
+    ctx = multiprocessing.get_context("fork")
+    it = _batch.ordered_map(
+        "lines", iter(items), state, workers=2, chunksize=1, window=2, mp_context=ctx
+    )
+    first_chunk, first = next(it)  # chunk 1 done; chunk 2 (the crash) in flight
+    deadline = time.monotonic() + 30
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.5)  # the pool notices the dead worker and marks itself broken
+    rest = list(it)  # the next top_up submits to the broken pool
+    got = [first_chunk[0][0]] + [chunk[0][0] for chunk, _ in rest]
+    assert got == list(range(1, 8))
+    codes = [code for _, results in [(first_chunk, first), *rest] for _, code in results]
+    assert codes == [None, "batch.worker_crashed", None, None, None, None, None]
+
+
+def _dask_process(*args: str) -> subprocess.Popen[str]:
+    code = "import sys; from distributed.cli.dask_{} import main; sys.exit(main())"
+    return subprocess.Popen(
+        [sys.executable, "-c", code.format(args[0]), *args[1:]],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_losing_the_dask_scheduler_fails_and_stays_resumable(
+    tmp_path: Path, core_pack: RulePack, request: pytest.FixtureRequest
+) -> None:
+    """A real scheduler process on loopback, killed mid-run: exit 2 (batch.dask_lost), no
+    hang, and the lines written so far resume to the bytes of a local run. Slow (~40 s here:
+    three processes, 3,000 lines)."""
+    if not _run_slow(request):
+        pytest.skip("slow: run with --run-slow or IPT_RUN_SLOW=1")
+    pytest.importorskip("distributed")
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    src = _write_lines(tmp_path / "in.jsonl", [s.encode() for s in synth_records(3000, 29)])
+    out = tmp_path / "out.jsonl"
+    scheduler = _dask_process("scheduler", "--host", "127.0.0.1", "--port", str(port),
+                              "--no-dashboard")  # fmt: skip
+    worker = _dask_process("worker", address, "--nthreads", "1", "--no-nanny",
+                           "--no-dashboard")  # fmt: skip
+    env = {**os.environ, "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "3s"}
+    try:
+        run = subprocess.Popen(
+            [sys.executable, "-m", "ipt_formulate", "batch", str(src), "-o", str(out),
+             "--dask", address, "--chunksize=4"],
+            stderr=subprocess.PIPE, text=True, env=env,
+        )  # fmt: skip
+        _wait_for_lines(out, 20, run, timeout=120)
+        scheduler.kill()
+        t0 = time.monotonic()
+        _, err = run.communicate(timeout=120)
+        print(f"batch gave up {time.monotonic() - t0:.1f} s after the scheduler died")
+        assert run.returncode == 2 and "batch.dask_lost" in err, err
+        assert "Traceback" not in err and err.count("\n") == 1, err
+    finally:
+        for proc in (scheduler, worker):
+            proc.kill()
+            proc.wait(timeout=30)
+    done = batch_file(src, out, core_pack, resume=True)
+    assert done.skipped + done.lines == 3000
+    assert out.read_bytes() == batch_file_bytes(src, tmp_path / "local.jsonl", core_pack)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from conftest import RULES, example_text
 from ipt_formulate import RulePack, load_pack, parse_inventory
-from ipt_formulate.testing import check_pack
+from ipt_formulate.testing import check_pack, inventories
 from ipt_formulate.testing._check import mutate_strata_away
 
 
@@ -37,6 +37,9 @@ def test_shipped_packs_pass_every_property(name: str) -> None:
         "monotonicity",
         "reachability",
         "robustness",
+        "unknowns",
+        "questions",
+        "soundness",
     }
     active = {r.id for r in load_pack(RULES / name).active_rules}
     assert {k for k, v in report.fired.items() if v} >= active
@@ -77,14 +80,14 @@ def test_finds_an_order_dependent_rule(pack_dir: Path) -> None:
     pack = _add_rule(pack_dir, UNCOMPLICATED)
     # stratified as loaded, the negation is safe and the check passes ...
     assert check_pack(pack, checks=["determinism"]).ok
-    # ... without stratification the negated finding is read before it is asserted
+    # ... without stratification the negated finding is read before it is asserted. The
+    # grief example has the complicated grief the mutant must not see yet (a random
+    # inventory with a death rarely has it, which made this test depend on the draw)
+    grief = parse_inventory(example_text("grief"))
     report = check_pack(
         mutate_strata_away(pack),
         checks=["determinism"],
-        # the grief example (a death with complicated-grief markers): only the rule order
-        # is drawn. Generated inventories with those markers came up in ~2% of draws, and
-        # whether 100 draws found one changed with the rules #17 added
-        strategy=st.just(parse_inventory(example_text("grief"))),
+        strategy=st.just(grief) | inventories(with_death=True),
         max_examples=100,
     )
     assert not report.ok

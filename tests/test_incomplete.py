@@ -392,3 +392,17 @@ def test_answer_validates_and_names_bad_paths() -> None:
     contradiction = _event(date="2024-01")
     with pytest.raises(InventoryError):
         answer(contradiction, "$.events[?@.id=='e1'].onset_relation", "after")
+
+
+def test_an_unrecorded_onset_is_unknown_not_no(core_pack: RulePack) -> None:
+    """Deficits needs the onset placed in time; with the onset forgotten it is provisional
+    (waiting on the onset), not gone: the complete inventory's score stays within bounds."""
+    doc = json.loads(example_text("interpersonal-deficits"))
+    complete = formulate(doc, core_pack)
+    assert complete.primary is not None and complete.primary.area == "interpersonal_deficits"
+    del doc["episode"]["onset"]
+    f = formulate(doc, core_pack)
+    (deficits,) = [h for h in f.hypotheses if h.area == "interpersonal_deficits"]
+    assert deficits.status == "provisional"
+    assert deficits.lower_bound <= complete.primary.score <= deficits.upper_bound
+    assert [o.path for o in deficits.waits_on] == ["$.episode.onset"]

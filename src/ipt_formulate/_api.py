@@ -17,6 +17,7 @@ from .explain import advisories, area_checks, why_not
 from .facts import FactSet, SourceMap, derive_facts
 from .formulation import Finding, Formulation, FormulationStatus, Provenance, Question
 from .inventory import Inventory, parse_inventory
+from .limits import Limits
 from .rulepack import RulePack, default_pack
 from .scoring import PossibleReading, rank_hypotheses, select_focus
 
@@ -69,6 +70,7 @@ def formulate(
     engine: str = "experta",
     trace: bool = False,
     questions: int = 0,
+    limits: Limits | None = None,
 ) -> Formulation:
     """Formulate one inventory with a rule pack (default: the bundled ``ipt-core``).
 
@@ -84,13 +86,16 @@ def formulate(
     ``trace=True`` adds :attr:`Formulation.trace`: every rule activation in a canonical order
     with the hypothesis score before and after it (see :mod:`ipt_formulate.audit`). Without
     it the output does not mention traces at all.
+
+    ``limits`` bounds the input (see :class:`~ipt_formulate.limits.Limits`; default: the
+    defaults with ``IPT_FORMULATE_LIMITS`` applied).
     """
     if pack is not None and not isinstance(pack, RulePack):
         raise TypeError(
             f"pack must be a RulePack, got {type(pack).__name__}: load one with "
             "ipt_formulate.load_pack(path), or pass None for the bundled default pack"
         )
-    inv = parse_inventory(inventory)
+    inv = parse_inventory(inventory, limits=limits)
     pack = pack if pack is not None else default_pack()
     facts = derive_facts(
         inv, pack.options, fact_types=pack.fact_types_used(), features=pack.graph_features_used()

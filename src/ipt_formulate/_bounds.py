@@ -74,6 +74,7 @@ class OpenFacts:
                 fid = rule.asserts.finding if focus is None else f"{rule.asserts.finding}@{focus}"
                 self._producers.setdefault(fid, []).append(fr)
         self._memo: dict[Any, frozenset[OpenKey]] = {}
+        self._paths: dict[OpenKey, tuple[tuple[str, str], ...]] = {}
 
     def of_firing(self, firing: Firing) -> frozenset[OpenKey]:
         """The unknown values a possible firing depends on (empty if it is certain)."""
@@ -141,8 +142,14 @@ class OpenFacts:
     def paths(self, keys: Iterable[OpenKey]) -> list[tuple[str, str]]:
         """``(inventory path, display name of the fact)`` for each unknown, sorted."""
         out: set[tuple[str, str]] = set()
-        for t, i, fld in keys:
-            fact = self._lookup.get((t, i), {})
-            about = str(fact.get("name") or ("the patient" if t == "patient" else i))
-            out.update((path, about) for path in self._sources.paths(t, i, fld, fact))
+        for key in keys:
+            got = self._paths.get(key)
+            if got is None:
+                t, i, fld = key
+                fact = self._lookup.get((t, i), {})
+                about = str(fact.get("name") or ("the patient" if t == "patient" else i))
+                got = self._paths[key] = tuple(
+                    (path, about) for path in self._sources.paths(t, i, fld, fact)
+                )
+            out.update(got)
         return sorted(out, key=lambda pa: (path_order(pa[0]), pa[1]))

@@ -246,8 +246,8 @@ def _compile_candidates(
     A join (``field == @var.field``) or, in a positive pattern, a hashable constant ``==``
     becomes a hash lookup; the other conditions are folded into one test closure. In the
     optimistic reading a join still needs both values known (identities are never guessed),
-    an unknown value passes a constant ``==`` (so no lookup by value), and only *certain*
-    findings block a negated finding pattern.
+    an unknown value passes a constant ``==`` (a lookup by value, plus the facts whose value
+    is unknown), and only *certain* findings block a negated finding pattern.
     """
     negated = not p.exists
     consts = [c for c in p.conditions if c.ref is None]
@@ -257,12 +257,12 @@ def _compile_candidates(
         tests.append(_is_certain)
     if refs:
         return _with_refs(_by_join(p.fact, refs[0], _fold(tests)), refs[1:])
-    if not negated and not optimistic:
+    if not negated:
         for i, c in enumerate(consts):
             if c.op == "==" and c.value is not None and _hashable(c.value):
                 rest = consts[:i] + consts[i + 1 :]
-                test = _fold([_condition_test(o, False) for o in rest])
-                return _by_const((p.fact, c.field), c.value, test)
+                test = _fold([_condition_test(o, False, optimistic) for o in rest])
+                return _by_const((p.fact, c.field), c.value, test, optimistic)
     key = (p.fact, p.exists, tuple((c.field, c.op, repr(c.value)) for c in consts))
     return _by_scan(key, p.fact, _fold(tests), p.exists)
 
@@ -286,12 +286,23 @@ def _by_join(fact_type: str, ref: tuple[str, int, str], test: Test) -> Candidate
     return by_join
 
 
-def _by_const(key: tuple[str, str], const: Any, test: Test) -> Candidates:
+def _by_const(key: tuple[str, str], const: Any, test: Test, optimistic: bool) -> Candidates:
+    """Facts whose field equals ``const`` (a hash lookup); in the optimistic reading, also
+    those whose field is unknown (they might equal it)."""
+
     def by_const(env: Env, run: _Run) -> Sequence[Fact]:
         hits = run.lookup(key, const)
         return hits if test is _true else [f for f in hits if test(f)]
 
-    return by_const
+    if not optimistic:
+        return by_const
+    unknown_key = (*key, "unknown")
+
+    def by_const_or_unknown(env: Env, run: _Run) -> Sequence[Fact]:
+        unknown = run.scan(unknown_key, key[0], lambda f: f.get(key[1]) is None, True)
+        return [*by_const(env, run), *(f for f in unknown if test(f))]
+
+    return by_const_or_unknown
 
 
 _BLOCKED: tuple[Fact, ...] = ({},)  # "some fact blocks", when the scan says only that

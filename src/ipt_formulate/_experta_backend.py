@@ -39,7 +39,8 @@ def _not_none(v: Any) -> bool:
 
 
 def _join_name(var: str, field: str) -> str:
-    return f"j_{var}_{field}"
+    # upper case: a rule's own variables are lower case, so the two can never clash
+    return f"J_{var}_{field}"
 
 
 def _compile_pattern(p: Pattern, joins: Mapping[tuple[str, str], str]) -> Any:
@@ -77,7 +78,7 @@ def _compile_pattern(p: Pattern, joins: Mapping[tuple[str, str], str]) -> Any:
 def _make_rhs(rule: Rule, vars_: tuple[str, ...]) -> Callable[..., None]:
     asserts = rule.asserts
 
-    def rhs(engine: Any, **ctx: Any) -> None:
+    def rhs(engine: Any, /, **ctx: Any) -> None:
         bindings = tuple(
             sorted((v, ctx[v].__class__.__name__[:-4].lower(), str(ctx[v]["id"])) for v in vars_)
         )

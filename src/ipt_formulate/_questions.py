@@ -265,21 +265,26 @@ def _key(area: str, focus: tuple[str, str | None, str]) -> tuple[str, str, str]:
     return (area, focus[1] or "", focus[2])
 
 
-def top_of_hypotheses(pack: RulePack, hypotheses: Sequence[Hypothesis]) -> Top:
-    """The top of a formulation's ranked hypotheses."""
+def _focus_key(h: Hypothesis | Scored) -> tuple[str, str, str]:
+    if isinstance(h, Hypothesis):
+        return _key(h.area, (h.focus.kind, h.focus.id, h.focus.name))
+    return _key(h.area, h.focus)
+
+
+def _bounds(h: Hypothesis | Scored) -> tuple[float, float]:
+    return (h.score, h.upper_bound if isinstance(h, Hypothesis) else h.upper)
+
+
+def top_of_hypotheses(pack: RulePack, hypotheses: Sequence[Hypothesis | Scored]) -> Top:
+    """The top of a formulation's ranked hypotheses (models, or scored groups)."""
     primary, secondary = select_focus(pack, hypotheses)
     if primary is not None:
-        second = None if secondary is None else _key(secondary.area, _fk(secondary))
-        bounds = (primary.score, primary.upper_bound)
-        return Top("established", _key(primary.area, _fk(primary)), second, bounds)
+        second = None if secondary is None else _focus_key(secondary)
+        return Top("established", _focus_key(primary), second, _bounds(primary))
     lead = next((h for h in hypotheses if h.status == "provisional"), None)
     if lead is None:
         return Top("insufficient_data", None, None)
-    return Top("provisional", _key(lead.area, _fk(lead)), None, (lead.score, lead.upper_bound))
-
-
-def _fk(h: Hypothesis) -> tuple[str, str | None, str]:
-    return (h.focus.kind, h.focus.id, h.focus.name)
+    return Top("provisional", _focus_key(lead), None, _bounds(lead))
 
 
 def _top(inv: Inventory, pack: RulePack) -> Top:
@@ -292,31 +297,9 @@ def _top(inv: Inventory, pack: RulePack) -> Top:
     possible, _ = possible_run(pack, facts, run.findings)
     rules = prepared(pack)
     maybe = group_firings(rules, set(possible).difference(run.firings), lookup)
-    scored = score_groups(pack, group_firings(rules, run.firings, lookup), maybe)
-    return _top_of_scored(pack, scored)
-
-
-def _top_of_scored(pack: RulePack, scored: Sequence[Scored]) -> Top:
-    t = pack.thresholds
-    primary = next((h for h in scored if h.score >= t.primary_min), None)
-    if primary is None:
-        lead = next((h for h in scored if h.status == "provisional"), None)
-        if lead is None:
-            return Top("insufficient_data", None, None)
-        return Top("provisional", _key(lead.area, lead.focus), None, (lead.score, lead.upper))
-    secondary = next(
-        (
-            h
-            for h in scored
-            if h.area != primary.area
-            and h.score >= t.secondary_min
-            and primary.score - h.score <= t.secondary_max_gap
-        ),
-        None,
+    return top_of_hypotheses(
+        pack, score_groups(pack, group_firings(rules, run.firings, lookup), maybe)
     )
-    second = None if secondary is None else _key(secondary.area, secondary.focus)
-    bounds = (primary.score, primary.upper)
-    return Top("established", _key(primary.area, primary.focus), second, bounds)
 
 
 # ------------------------------------------------------------------ questions

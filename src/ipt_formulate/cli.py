@@ -1,14 +1,21 @@
 """Command-line interface: ``ipt-formulate formulate|batch|agreement|diff|synth|rules|schema``.
 
-Exit codes: 0 success; 1 a check failed (``rules lint`` found errors); 2 invalid input (bad
-inventory, empty file, broken rule pack, unknown option), reported as one paragraph on stderr
-without a traceback.
+Exit codes: 0 success; 1 a check failed (``rules lint`` found errors); 2 an expected failure
+(bad inventory, empty or non-UTF-8 file, broken rule pack, unknown option, a file that cannot be
+read or written, disk full, out of memory, a lost Dask scheduler), reported as one paragraph on
+stderr without a traceback (:func:`main` maps each to a typed error); 130 interrupted (Ctrl-C),
+143 terminated (SIGTERM), both after a clean stop.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import csv
 import json
+import logging
+import os
+import signal
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -17,9 +24,10 @@ from typing import Any
 from . import __version__
 from ._api import formulate
 from .engine import ENGINES
-from .errors import IptFormulateError
+from .errors import IptFormulateError, MalformedInputError
 from .formulation import formulation_json_schema
 from .inventory import inventory_json_schema
+from .limits import ENV_VAR, current_limits
 from .rulepack import RulePack, Scalar, bundled_pack_path, load_pack, rulepack_json_schema
 
 __all__ = ["main"]
@@ -63,12 +71,18 @@ def _positive(text: str) -> int:
 
 
 def _read_input(name: str) -> str:
-    if name == "-":
-        return sys.stdin.read()
     try:
+        if name == "-":
+            return sys.stdin.buffer.read().decode("utf-8")
         return Path(name).read_text(encoding="utf-8")
     except OSError as exc:
         raise IptFormulateError(f"cannot read {name}: {exc.strerror}", code="input.io") from None
+    except UnicodeDecodeError as exc:
+        raise MalformedInputError(
+            f"{'stdin' if name == '-' else name}: not UTF-8 text (byte "
+            f"{exc.object[exc.start]:#04x} at offset {exc.start})",
+            code="input.malformed",
+        ) from None
 
 
 def _cmd_formulate(args: argparse.Namespace) -> int:
@@ -176,7 +190,8 @@ def _cmd_rules(args: argparse.Namespace) -> int:
 
 
 def _pack_from(path: str | None, options: Sequence[tuple[str, Scalar]] | None) -> RulePack:
-    return load_pack(path or bundled_pack_path("ipt-core"), **dict(options or []))
+    opts: dict[str, Any] = dict(options or [])
+    return load_pack(path or bundled_pack_path("ipt-core"), **opts)
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
@@ -197,16 +212,20 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         if args.dask:
             from .audit import batch_dask
 
+            # distributed logs its reconnection attempts with tracebacks: the outcome is
+            # reported here, once (batch.dask_lost)
+            logging.disable(logging.ERROR)
             batch_dask(args.input, args.output, _pack(args), address=args.dask, **options)
         else:
             batch_file(args.input, args.output, _pack(args), **options)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (see main)
         print(
-            f"ipt-formulate: interrupted; {summary.ok + summary.errors + summary.skipped:,} "
-            f"line(s) done in {args.output}. Continue with the same command and --resume.",
+            f"ipt-formulate: {_stop_word(exc)}; "
+            f"{summary.ok + summary.errors + summary.skipped:,} line(s) done in {args.output}. "
+            "Continue with the same command and --resume.",
             file=sys.stderr,
         )
-        return 130
+        return _stop_code(exc)
     if show:
         print(f"ipt-formulate batch: {summary.describe()}", file=sys.stderr)
     return 0
@@ -302,6 +321,14 @@ def build_parser() -> argparse.ArgumentParser:
         "not a diagnosis.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--limit",
+        metavar="NAME=VALUE",
+        action="append",
+        default=[],
+        help="raise or lower an input limit, e.g. max_persons=5000 (see docs/inventory.md; "
+        f"also the environment variable {ENV_VAR})",
+    )
     sub = parser.add_subparsers(dest="cmd", required=True)
 
     def pack_args(p: argparse.ArgumentParser) -> None:
@@ -396,7 +423,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument(
         "--resume",
         action="store_true",
-        help="keep the complete lines already in OUTPUT and continue after them",
+        help="keep the complete lines already in OUTPUT and continue after them (only if "
+        "OUTPUT.resume.json proves they come from this input, pack and engine)",
     )
     b.add_argument("--trace", action="store_true", help="add a trace to every formulation")
     b.add_argument("--chunksize", type=_positive, default=16, help="lines per task (default 16)")
@@ -491,20 +519,84 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C would be, so that both stop a run the same clean way."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def _stop_word(exc: BaseException) -> str:
+    return "terminated" if isinstance(exc, Terminated) else "interrupted"
+
+
+def _stop_code(exc: BaseException) -> int:
+    return 128 + (signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT)
+
+
+def _expected_failure(exc: BaseException) -> IptFormulateError | None:
+    """The typed error for an expected failure; None for a bug (left to show its traceback)."""
+    if isinstance(exc, IptFormulateError):
+        return exc
+    if isinstance(exc, UnicodeDecodeError):
+        return MalformedInputError(f"input is not UTF-8 text: {exc.reason}")
+    if isinstance(exc, csv.Error):
+        return IptFormulateError(f"unreadable CSV: {exc}", code="input.csv")
+    if isinstance(exc, MemoryError):
+        return IptFormulateError(
+            "out of memory; for a large cohort use `batch` (it reads the input lazily)",
+            code="internal.memory",
+        )
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        return IptFormulateError(f"{where}{exc.strerror or exc}", code="io.error")
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run the command line; every expected failure becomes exit 2 and one paragraph."""
+    previous = None
+    with contextlib.suppress(ValueError):  # only the main thread can set a handler
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
+        args = build_parser().parse_args(argv)
+        if args.limit:
+            # through the environment, so that batch worker processes see the same limits
+            spec = ",".join([os.environ.get(ENV_VAR, ""), *args.limit]).strip(",")
+            current_limits().with_overrides(spec)  # a bad value is an error here, once
+            os.environ[ENV_VAR] = spec
         code: int = args.func(args)
+        sys.stdout.flush()  # a full disk shows here, not after main has returned
         return code
-    except IptFormulateError as exc:
-        print(f"ipt-formulate: error [{exc.code}]: {exc}", file=sys.stderr)
-        return 2
     except BrokenPipeError:  # output piped into `head` and closed early
         sys.stderr.close()
         return 0
-    except KeyboardInterrupt:
-        print("ipt-formulate: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        print(f"ipt-formulate: {_stop_word(exc)}", file=sys.stderr)
+        return _stop_code(exc)
+    except Exception as exc:  # MemoryError included
+        error = _expected_failure(exc)
+        if error is None:
+            raise
+        print(f"ipt-formulate: error [{error.code}]: {error}", file=sys.stderr)
+        _discard_stdout()
+        return 2
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _discard_stdout() -> None:
+    """After a write error on stdout, drop what is still buffered so that the interpreter
+    does not fail again (with a traceback) when it flushes stdout at exit."""
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 __all__ = [
     "EngineError",
     "InputError",
+    "InputTooLargeError",
     "InventoryError",
     "InventoryRangeError",
     "InventoryReferenceError",
@@ -84,6 +85,27 @@ class InputError(IptFormulateError):
         out["issues"] = [
             {"path": i.path, "code": i.code, "message": i.message} for i in self.issues
         ]
+        return out
+
+
+class InputTooLargeError(InputError):
+    """The input exceeds a configured limit (:class:`ipt_formulate.limits.Limits`).
+
+    ``limit`` names the limit (``max_bytes``, ``max_persons``, ...), ``value`` is its setting
+    and ``actual`` what the input has (at least).
+    """
+
+    code = "input.too_large"
+
+    def __init__(self, message: str, *, limit: str, value: int, actual: int) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.value = value
+        self.actual = actual
+
+    def to_dict(self) -> dict[str, object]:
+        out = super().to_dict()
+        out.update(limit=self.limit, value=self.value, actual=self.actual)
         return out
 
 

@@ -111,7 +111,11 @@ FACT_TYPES: Mapping[str, Mapping[str, FieldSpec]] = {
         "pg13r_total": FieldSpec("int", "PG-13-R symptom total, 10-50."),
         "ucla3_total": FieldSpec("int", "UCLA-3 loneliness total, 3-9."),
         "sas_sr_mean": FieldSpec("float", "SAS-SR mean item score, 1-5."),
-        "onset_known": FieldSpec("bool", "The onset of the episode can be placed in time."),
+        "onset_known": FieldSpec(
+            "bool",
+            "The onset of the episode can be placed in time (true; unknown, never false, "
+            "when it is not recorded: recording it may settle rules that need it).",
+        ),
         "long_standing_isolation": FieldSpec("bool", "Long-standing isolation recorded."),
         "isolated_since": _e(
             "Since when the patient has been isolated.",
@@ -397,7 +401,7 @@ def _patient_fact(
         "pg13r_total": m["pg13r"].total if "pg13r" in m else None,
         "ucla3_total": m["ucla3"].total if "ucla3" in m else None,
         "sas_sr_mean": m["sas_sr"].mean if "sas_sr" in m else None,
-        "onset_known": onset is not None,
+        "onset_known": True if onset is not None else None,
         "long_standing_isolation": sh.long_standing_isolation,
         "isolated_since": since,
         "isolation_predates_onset": predates,
@@ -509,6 +513,7 @@ _PERSON_SOURCES: Mapping[str, tuple[str, ...]] = {
 _EVENT_TIMING = frozenset({"recent", "after_onset", "months_before_onset", "linked_to_onset"})
 _PATIENT_SOURCES: Mapping[str, str] = {
     "age": "$.patient.age",
+    "onset_known": "$.episode.onset",
     "course": "$.patient.course",
     "long_standing_isolation": "$.social_history.long_standing_isolation",
     "isolated_since": "$.social_history.isolated_since",

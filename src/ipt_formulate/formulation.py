@@ -8,6 +8,7 @@ plain text. Every rendering states that this is decision support, not a diagnosi
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -77,7 +78,11 @@ class Evidence(_Out):
     weight: float
     contribution: float = Field(description="Score with this evidence minus score without it.")
     explanations: tuple[str, ...]
+    explanations_more: int = Field(
+        default=0, description="Further matches of the rule not explained (after the first 20)."
+    )
     matched: tuple[FactRef, ...]
+    matched_more: int = Field(default=0, description="Matched facts not listed (after 20).")
     citations: tuple[Citation, ...]
 
 
@@ -133,8 +138,10 @@ class Hypothesis(_Out):
         return tuple(seen[k] for k in sorted(seen, key=path_order))
 
 
+@lru_cache(maxsize=1 << 13)
 def path_order(path: str) -> tuple[Any, ...]:
-    """Document order of JSON paths: ``$.persons[2]`` before ``$.persons[10]``."""
+    """Document order of JSON paths: ``$.persons[2]`` before ``$.persons[10]`` (cached:
+    the same few paths are sorted on every formulation)."""
     parts = re.split(r"([0-9]+)", path)
     return tuple((0, int(p)) if i % 2 else (1, p) for i, p in enumerate(parts))
 

@@ -220,9 +220,14 @@ def bridge_persons_lost(g: nx.Graph[str]) -> tuple[str, ...]:
 
     Losing a bridge shrinks the network beyond the single loss, which deepens grief or makes a
     transition harder.
+
+    Linear time: one articulation-point pass over N (no copy of the graph per person). With
+    C the patient's component of N: a deceased L is a bridge when one of its living link
+    neighbours is outside C; a living L (contact ``"none"``, so no tie in N) outside C is a
+    bridge when it has a living link neighbour; a living L inside C is a bridge exactly when
+    it is an articulation point of N (removing it cuts some neighbour off the patient).
     """
     living = {n for n, _ in _living(g)}
-    # Current network without any lost person's own patient tie.
     base: nx.Graph[str] = nx.Graph()
     base.add_node(PATIENT)
     for n in sorted(living):
@@ -232,19 +237,26 @@ def bridge_persons_lost(g: nx.Graph[str]) -> tuple[str, ...]:
     for u, v, data in g.edges(data=True):
         if data.get("kind") == "link" and u in living and v in living:
             base.add_edge(u, v)
+    reach = nx.node_connected_component(base, PATIENT)
+    cut: set[str] | None = None  # articulation points, computed on first need
     out = []
     for lost, d in _persons(g):
         if not _is_lost(d):
             continue
-        without = base.subgraph(n for n in base if n != lost)
-        reach_without = nx.node_connected_component(without, PATIENT)
-        restored: nx.Graph[str] = nx.Graph(without)
-        restored.add_edge(PATIENT, lost)
-        for other in g.neighbors(lost):
-            if other in living and g.edges[lost, other].get("kind") == "link":
-                restored.add_edge(lost, other)
-        reach_with = nx.node_connected_component(restored, PATIENT)
-        if reach_with - reach_without - {lost}:
+        others = [
+            o
+            for o in g.neighbors(lost)
+            if o != lost and o in living and g.edges[lost, o].get("kind") == "link"
+        ]
+        if lost not in living:
+            bridge = any(o not in reach for o in others)
+        elif lost not in reach:
+            bridge = bool(others)
+        else:
+            if cut is None:
+                cut = set(nx.articulation_points(base.subgraph(reach)))
+            bridge = lost in cut
+        if bridge:
             out.append(lost)
     return tuple(out)
 

@@ -16,13 +16,12 @@ calls it): it accepts a model, a dict or JSON text and raises only the typed err
 from __future__ import annotations
 
 import calendar
-import contextlib
 import json
 import re
 from collections.abc import Callable, Mapping
 from datetime import date, timedelta
 from functools import lru_cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NoReturn
 
 from pydantic import (
     AfterValidator,
@@ -36,6 +35,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from .errors import (
+    InputTooLargeError,
     InventoryError,
     InventoryRangeError,
     InventoryReferenceError,
@@ -44,6 +44,7 @@ from .errors import (
     Issue,
     MalformedInputError,
 )
+from .limits import ENV_VAR, Limits, current_limits
 
 __all__ = [
     "DAYS_PER_MONTH",
@@ -157,7 +158,8 @@ Id = Annotated[str, StringConstraints(pattern=_ID_RE)]
 Text = Annotated[str, StringConstraints(max_length=2000)]
 
 MIN_YEAR, MAX_YEAR = 1900, 2200
-_PARTIAL_DATE_RE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+# ASCII digits only: ``\d`` would also match "٢٠١٩", which the published schema rejects
+_PARTIAL_DATE_RE = re.compile(r"^([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?$")
 
 
 @lru_cache(maxsize=8192)
@@ -192,7 +194,7 @@ def _check_partial_date(value: str) -> str:
 
 PartialDate = Annotated[
     str,
-    StringConstraints(pattern=r"^\d{4}(-\d{2}(-\d{2})?)?$"),
+    StringConstraints(pattern=r"^[0-9]{4}(-[0-9]{2}(-[0-9]{2})?)?$"),
     AfterValidator(_check_partial_date),
     Field(description="Full or partial ISO date: YYYY, YYYY-MM or YYYY-MM-DD."),
 ]
@@ -749,6 +751,16 @@ def issue_order(issue: Issue) -> tuple[Any, ...]:
     return (key, issue.code, issue.message)
 
 
+_ECHO_MAX = 64  # characters of a user's key echoed in a JSON path
+
+
+def _short(key: str) -> str:
+    """A key as echoed in a path: long keys are cut (a 10 MB key must not be echoed)."""
+    if len(key) <= _ECHO_MAX:
+        return key
+    return f"{key[: _ECHO_MAX // 2]}…({len(key):,} chars)"
+
+
 def _json_path(loc: tuple[int | str, ...]) -> str:
     out = "$"
     for part in loc:
@@ -757,41 +769,65 @@ def _json_path(loc: tuple[int | str, ...]) -> str:
         elif part in {"phq9", "hamd17", "icg", "pg13r", "ucla3", "sas_sr"}:
             continue  # discriminated-union tag, not a JSON key
         else:
-            out += f".{part}"
+            out += f".{_short(part)}"
     return out
 
 
-def _issues_from(exc: ValidationError) -> list[Issue]:
+def _issue_code(kind: str) -> str:
+    if kind in _RANGE_TYPES:
+        return "inventory.out_of_range"
+    if kind in {"string_too_long", "too_long", "too_short"}:
+        return "inventory.too_long"
+    if kind == "extra_forbidden":
+        return "inventory.unknown_field"
+    if kind == "missing":
+        return "inventory.missing_field"
+    if kind in {"literal_error", "union_tag_invalid", "enum"}:
+        return "inventory.unknown_value"
+    if kind in {
+        "string_pattern_mismatch",
+        "partial_date",
+        "date_from_datetime_parsing",
+        "date_parsing",
+        "value_error",
+    }:
+        return "inventory.bad_format"
+    return "inventory.wrong_type"
+
+
+def _issues_from(exc: ValidationError, cap: int | None = None) -> tuple[list[Issue], int]:
+    """The issues of a validation error in document order, and how many there are.
+
+    With ``cap``, only issues among the first ``cap`` errors are kept (200,000 unknown keys
+    are counted, not all turned into issues and sorted)."""
     issues: list[Issue] = []
-    for err in exc.errors(include_url=False):
+    total = 0
+    for err in exc.errors(include_url=False, include_input=False):
         if err["type"] == "ipt_semantic":
             ctx = err.get("ctx") or {}
+            total += len(ctx["issues"])
             issues.extend(Issue(*t) for t in ctx["issues"])
             continue
-        path = _json_path(tuple(err["loc"]))
-        kind = err["type"]
-        if kind in _RANGE_TYPES:
-            code = "inventory.out_of_range"
-        elif kind in {"string_too_long", "too_long", "too_short"}:
-            code = "inventory.too_long"
-        elif kind == "extra_forbidden":
-            code = "inventory.unknown_field"
-        elif kind == "missing":
-            code = "inventory.missing_field"
-        elif kind in {"literal_error", "union_tag_invalid", "enum"}:
-            code = "inventory.unknown_value"
-        elif kind in {
-            "string_pattern_mismatch",
-            "partial_date",
-            "date_from_datetime_parsing",
-            "date_parsing",
-            "value_error",
-        }:
-            code = "inventory.bad_format"
-        else:
-            code = "inventory.wrong_type"
-        issues.append(Issue(path, code, err["msg"]))
-    return sorted(set(issues), key=issue_order)
+        total += 1
+        if cap is None or len(issues) < cap:
+            path = _json_path(tuple(err["loc"]))
+            issues.append(Issue(path, _issue_code(err["type"]), err["msg"]))
+    unique = sorted(set(issues), key=issue_order)
+    return unique, total - (len(issues) - len(unique))
+
+
+def _capped(issues: list[Issue], total: int, limits: Limits) -> tuple[Issue, ...]:
+    """At most ``max_issues`` issues; a last ``inventory.more_issues`` entry counts the rest."""
+    cap = limits.max_issues
+    if total <= cap:
+        return tuple(issues)
+    more = Issue(
+        "$",
+        "inventory.more_issues",
+        f"{total - cap:,} more issue(s) not listed (limit max_issues={cap}; raise it with "
+        f"Limits(max_issues=...), {ENV_VAR} or --limit max_issues=N)",
+    )
+    return (*issues[:cap], more)
 
 
 def _error_class(code: str) -> type[InventoryError]:
@@ -804,6 +840,15 @@ def _error_class(code: str) -> type[InventoryError]:
     if code == "inventory.contradiction":
         return InventoryError
     return InventorySchemaError
+
+
+def _raise_issues(issues: list[Issue], total: int, limits: Limits) -> NoReturn:
+    listed = _capped(issues, total, limits)
+    first = listed[0]
+    more = f" (and {total - 1:,} more issue(s))" if total > 1 else ""
+    raise _error_class(first.code)(
+        f"invalid inventory: {first}{more}", code=first.code, issues=listed
+    )
 
 
 def _reject_constant(name: str) -> Any:
@@ -819,42 +864,138 @@ def _iso_date(value: Any) -> str:
 _TOO_DEEP = "input is nested too deeply to be an inventory (an inventory is a few levels deep)"
 
 
-def parse_inventory(data: Inventory | dict[str, Any] | str | bytes) -> Inventory:
+def _too_large(limit: str, value: int, actual: int, what: str) -> InputTooLargeError:
+    return InputTooLargeError(
+        f"input too large: {what} {actual:,}, over the limit {limit}={value:,}; raise it with "
+        f"Limits({limit}=...) (keyword 'limits' of parse_inventory/formulate), the environment "
+        f"variable {ENV_VAR}='{limit}=N' or the command-line option --limit {limit}=N",
+        limit=limit,
+        value=value,
+        actual=actual,
+    )
+
+
+def _check_bytes(nbytes: int, limits: Limits) -> None:
+    if nbytes > limits.max_bytes:
+        raise _too_large("max_bytes", limits.max_bytes, nbytes, "size in bytes")
+
+
+def _check_counts(obj: dict[str, Any], limits: Limits) -> None:
+    """List lengths, checked on the plain JSON data before the model validates it."""
+    for key, limit in (
+        ("persons", "max_persons"),
+        ("events", "max_events"),
+        ("relationships", "max_relationships"),
+    ):
+        items = obj.get(key)
+        if isinstance(items, list | tuple) and len(items) > getattr(limits, limit):
+            raise _too_large(limit, getattr(limits, limit), len(items), f"{key}:")
+
+
+class _DupDict(dict[str, Any]):
+    """A JSON object that had repeated keys (``dups``, in order of first repeat)."""
+
+    __slots__ = ("dups",)
+    dups: tuple[str, ...]
+
+
+def _pairs_hook(found: list[None]) -> Any:
+    def pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        d = dict(pairs)
+        if len(d) == len(pairs):
+            return d
+        found.append(None)
+        out = _DupDict(d)
+        seen: set[str] = set()
+        dups: dict[str, None] = {}
+        for k, _ in pairs:
+            if k in seen:
+                dups[k] = None
+            seen.add(k)
+        out.dups = tuple(dups)
+        return out
+
+    return pairs
+
+
+def _duplicate_issues(obj: Any) -> list[Issue]:
+    """Every repeated key with its JSON path (an iterative walk: no recursion limit)."""
+    issues: list[Issue] = []
+    stack: list[tuple[str, Any]] = [("$", obj)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, dict):
+            if isinstance(node, _DupDict):
+                issues.extend(
+                    Issue(
+                        f"{path}.{_short(k)}",
+                        "inventory.duplicate_key",
+                        "key given more than once in the same object (JSON is ambiguous here: "
+                        "which value is meant?)",
+                    )
+                    for k in node.dups
+                )
+            stack.extend((f"{path}.{_short(k)}", v) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((f"{path}[{i}]", v) for i, v in enumerate(node))
+    return sorted(issues, key=issue_order)
+
+
+def _load_json(text: str) -> tuple[Any, bool]:
+    """Parse JSON text with Python's parser: (data, whether some object repeats a key).
+
+    Objects with repeated keys are marked (:class:`_DupDict`)."""
+    found: list[None] = []
+    try:
+        obj = json.loads(
+            text, parse_constant=_reject_constant, object_pairs_hook=_pairs_hook(found)
+        )
+    except json.JSONDecodeError as exc:
+        raise MalformedInputError(
+            f"input is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    except RecursionError:
+        raise MalformedInputError(_TOO_DEEP) from None
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        raise MalformedInputError(f"input is not usable JSON: {exc}") from None
+    return obj, bool(found)
+
+
+def parse_inventory(
+    data: Inventory | dict[str, Any] | str | bytes, *, limits: Limits | None = None
+) -> Inventory:
     """Validate an inventory given as a model, a JSON-like dict, or JSON text.
 
-    Raises :class:`~ipt_formulate.errors.MalformedInputError` when the text is empty or not a
-    JSON object, and a subclass of :class:`~ipt_formulate.errors.InventoryError` (chosen by
-    the first issue) listing every issue with its JSON path otherwise.
+    Raises :class:`~ipt_formulate.errors.InputTooLargeError` when the input is over a limit
+    (``limits``, default :func:`~ipt_formulate.limits.current_limits`; checked before the
+    model validates anything), :class:`~ipt_formulate.errors.MalformedInputError` when the
+    text is empty or not a JSON object, and a subclass of
+    :class:`~ipt_formulate.errors.InventoryError` (chosen by the first issue) listing the
+    issues with their JSON paths otherwise (at most ``limits.max_issues``, then a count).
+    A key repeated in one JSON object is the issue ``inventory.duplicate_key``.
     """
     if isinstance(data, Inventory):
         return data
+    lim = limits if limits is not None else current_limits()
     if isinstance(data, bytes | bytearray):
+        _check_bytes(len(data), lim)
         try:
             data = bytes(data).decode("utf-8")
         except UnicodeDecodeError as exc:
             raise MalformedInputError(f"input is not UTF-8 text: {exc}") from None
     if isinstance(data, str):
+        if len(data) > lim.max_bytes:  # at least as many bytes as characters
+            _check_bytes(len(data), lim)
+        if len(data) * 4 > lim.max_bytes:  # only then can the UTF-8 size matter
+            _check_bytes(len(data.encode("utf-8", "surrogatepass")), lim)
         if not data.strip():
             raise MalformedInputError("input is empty: expected a JSON object (an inventory)")
-        if "NaN" not in data and "Infinity" not in data:
-            # Fast path: pydantic-core parses and validates in one pass. Whatever it rejects
-            # goes through the path below, which names the problem (not JSON, not an
-            # object, or the inventory's issues); NaN / Infinity are not JSON: never here.
-            with contextlib.suppress(ValidationError):
-                return Inventory.model_validate_json(data)
-        try:
-            obj = json.loads(data, parse_constant=_reject_constant)
-        except json.JSONDecodeError as exc:
-            raise MalformedInputError(
-                f"input is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-            ) from None
-        except RecursionError:
-            raise MalformedInputError(_TOO_DEEP) from None
-        except ValueError as exc:  # e.g. an integer of more than 4,300 digits
-            raise MalformedInputError(f"input is not usable JSON: {exc}") from None
+        obj, has_dups = _load_json(data)
         text = data
     else:
-        obj = data
+        obj, has_dups = data, False  # a dict cannot repeat a key
+        if isinstance(obj, dict):
+            _check_counts(obj, lim)
         try:
             # One code path for dicts and JSON text: dicts go through JSON, so both are
             # validated with identical (strict, JSON-mode) semantics.
@@ -863,10 +1004,15 @@ def parse_inventory(data: Inventory | dict[str, Any] | str | bytes) -> Inventory
             raise MalformedInputError(f"inventory dict is not JSON-serialisable: {exc}") from None
         except RecursionError:
             raise MalformedInputError(_TOO_DEEP) from None
+        _check_bytes(len(text), lim)  # ensure_ascii: one byte per character
     if not isinstance(obj, dict):
         raise MalformedInputError(
             f"expected a JSON object (an inventory), got {type(obj).__name__}"
         )
+    _check_counts(obj, lim)
+    if has_dups:
+        dups = _duplicate_issues(obj)
+        _raise_issues(dups, len(dups), lim)
     try:
         return Inventory.model_validate_json(text)
     except ValidationError as exc:
@@ -875,13 +1021,7 @@ def parse_inventory(data: Inventory | dict[str, Any] | str | bytes) -> Inventory
         )
         if bad_json is not None:  # JSON that Python's parser accepts and pydantic's does not
             raise MalformedInputError(f"input is not valid JSON: {bad_json['msg']}") from None
-        issues = _issues_from(exc)
-        first = issues[0]
-        cls = _error_class(first.code)
-        more = f" (and {len(issues) - 1} more issue(s))" if len(issues) > 1 else ""
-        raise cls(
-            f"invalid inventory: {first}{more}", code=first.code, issues=tuple(issues)
-        ) from None
+        _raise_issues(*_issues_from(exc, lim.max_issues), lim)
 
 
 def inventory_json_schema() -> dict[str, Any]:

@@ -16,14 +16,16 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import re
+import stat
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NoReturn
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
@@ -37,6 +39,10 @@ from .errors import (
 from .facts import FACT_TYPES, graph_features_for
 
 __all__ = [
+    "MAX_EXTENDS_DEPTH",
+    "MAX_FILE_BYTES",
+    "MAX_PATTERNS_PER_RULE",
+    "RESERVED_BINDINGS",
     "AreaSpec",
     "Condition",
     "Pattern",
@@ -404,13 +410,58 @@ def _check_option(specs: Mapping[str, OptionSpec], key: str, value: Any) -> Scal
     return value  # type: ignore[no-any-return]
 
 
-def _read_toml(path: Path, display: str) -> tuple[dict[str, Any], str]:
+MAX_FILE_BYTES = 1_000_000
+"""Largest manifest or rule file the loader reads (bytes)."""
+MAX_EXTENDS_DEPTH = 32
+"""Longest chain of ``extends`` (a pack extending a pack extending ...)."""
+MAX_PATTERNS_PER_RULE = 32
+"""Most patterns (``[[rule.when]]``) in one rule: every engine handles this many."""
+RESERVED_BINDINGS = frozenset({"network", "engine", "self"})
+"""Variable names a pattern may not bind (``network`` is a focus; the others clash with the
+parameters experta passes to a rule's action)."""
+
+
+def _read_bounded(path: Path, display: str) -> bytes:
+    """The bytes of a regular file of at most :data:`MAX_FILE_BYTES` (never blocks: a FIFO,
+    a device or a symlink to one is refused before any read)."""
     try:
-        raw = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except (OSError, ValueError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else str(exc)
+        raise RulePackError(f"cannot read: {why}", file=display, code="rulepack.io") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise RulePackError(
+                "not a regular file (a FIFO, device or directory cannot be a rule file)",
+                file=display,
+                code="rulepack.io",
+            )
+        if st.st_size > MAX_FILE_BYTES:
+            raise RulePackError(
+                f"file too large: {st.st_size:,} bytes, over the limit of {MAX_FILE_BYTES:,}",
+                file=display,
+                code="rulepack.too_large",
+            )
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            raw = fh.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise RulePackError(
             f"cannot read: {exc.strerror}", file=display, code="rulepack.io"
         ) from None
+    finally:
+        os.close(fd)
+    if len(raw) > MAX_FILE_BYTES:  # grew while being read
+        raise RulePackError(
+            f"file too large: over the limit of {MAX_FILE_BYTES:,} bytes",
+            file=display,
+            code="rulepack.too_large",
+        )
+    return raw
+
+
+def _read_toml(path: Path, display: str) -> tuple[dict[str, Any], str]:
+    raw = _read_bounded(path, display)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -501,47 +552,118 @@ def _parse_rule_file(path: Path, rel: str) -> list[tuple[RuleSpec, str, int]]:
     return out
 
 
-def _load_tree(
-    root: Path, seen: tuple[str, ...]
-) -> tuple[ManifestSpec, list[tuple[RuleSpec, str, int]], list[ManifestSpec]]:
-    root = root.resolve()
-    if str(root) in seen:
-        raise RulePackReferenceError(
-            f"'extends' forms a cycle: {' -> '.join(seen)}",
-            file=str(root / "pack.toml"),
-            key="pack.extends",
-        )
-    manifest_path = root / "pack.toml"
-    if not manifest_path.is_file():
-        raise RulePackError(
-            "no pack.toml manifest in this directory", file=str(root), code="rulepack.no_manifest"
-        )
-    data, text = _read_toml(manifest_path, "pack.toml")
-    try:
-        manifest = ManifestSpec.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        loc = tuple(err["loc"])
-        raise RulePackSchemaError(
-            f"{_loc_key(loc)}: {err['msg']}",
-            file="pack.toml",
-            line=_key_line(text, 1, str(loc[-1]) if loc else None),
-            key=_loc_key(loc),
-        ) from None
-    parents: list[ManifestSpec] = []
-    specs: list[tuple[RuleSpec, str, int]] = []
-    for ext in manifest.pack.extends:
-        pm, pspecs, pparents = _load_tree(root / ext, (*seen, str(root)))
-        for m in [*pparents, pm]:
-            if all(m.pack.name != q.pack.name for q in parents):  # diamond: load once
-                parents.append(m)
-        have = {s.id for s, _, _ in specs}
-        specs.extend((s, f"{pm.pack.name}/{f}", ln) for s, f, ln in pspecs if s.id not in have)
+@dataclass
+class _Tree:
+    """One loaded pack directory: its manifest, its rules (parents' first) and its parents."""
+
+    manifest: ManifestSpec
+    specs: list[tuple[RuleSpec, str, int]]
+    parents: list[ManifestSpec]
+
+
+_BUNDLED_NAMES = ("ipt-core", "ipsrt")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _real(path: Path) -> Path:
+    # os.path.realpath never raises on a symlink loop (Path.resolve raises RuntimeError)
+    return Path(os.path.realpath(path))
+
+
+class _Loader:
+    """Loads a pack and its ``extends`` once each (memoised), depth-limited and confined."""
+
+    def __init__(self, root: Path, allow_outside: bool) -> None:
+        self.allowed: tuple[Path, ...] | None = None
+        if not allow_outside:
+            self.allowed = (root, _real(bundled_pack_path("ipt-core")).parent)
+        self.memo: dict[Path, _Tree] = {}
+
+    def target(self, root: Path, ext: str, text: str) -> Path:
+        """The directory an ``extends`` entry names, checked."""
+        file, line = str(root / "pack.toml"), _key_line(text, 1, "extends")
+        if _CONTROL.search(ext) or not ext.strip():
+            raise RulePackReferenceError(
+                f"'extends' entry {ext[:80]!r} is not a usable directory name",
+                key="pack.extends",
+                file=file,
+                line=line,
+            )
+        if ext in _BUNDLED_NAMES:
+            return _real(bundled_pack_path(ext))
+        path = _real(root / ext)
+        if self.allowed is not None and not any(path.is_relative_to(a) for a in self.allowed):
+            raise RulePackReferenceError(
+                f"'extends' entry {ext[:80]!r} points outside the pack's folder "
+                f"({path}); extend a bundled pack by name ({', '.join(_BUNDLED_NAMES)}), "
+                "move the parent pack into this pack's folder, or load with "
+                "load_pack(path, allow_outside=True)",
+                key="pack.extends",
+                file=file,
+                line=line,
+            )
+        return path
+
+    def load(self, root: Path, chain: tuple[Path, ...]) -> _Tree:
+        done = self.memo.get(root)
+        if done is not None:  # a diamond: each pack is loaded once per load_pack
+            return done
+        manifest, text = self._manifest(root, chain)
+        parents: list[ManifestSpec] = []
+        specs: list[tuple[RuleSpec, str, int]] = []
+        for ext in manifest.pack.extends:
+            parent = self.load(self.target(root, ext, text), (*chain, root))
+            for m in [*parent.parents, parent.manifest]:
+                if all(m.pack.name != q.pack.name for q in parents):
+                    parents.append(m)
+            have = {s.id for s, _, _ in specs}
+            name = parent.manifest.pack.name
+            specs.extend((s, f"{name}/{f}", ln) for s, f, ln in parent.specs if s.id not in have)
+        own = _own_rules(root)
+        # a child's rule replaces the parent's rule of the same id
+        ids = {s.id for s, _, _ in own}
+        tree = _Tree(manifest, [t for t in specs if t[0].id not in ids] + own, parents)
+        self.memo[root] = tree
+        return tree
+
+    def _manifest(self, root: Path, chain: tuple[Path, ...]) -> tuple[ManifestSpec, str]:
+        display = str(root / "pack.toml") if chain else "pack.toml"
+        if root in chain:
+            names = " -> ".join(str(p) for p in (*chain, root))
+            raise RulePackReferenceError(
+                f"'extends' forms a cycle: {names}", file=display, key="pack.extends"
+            )
+        if len(chain) >= MAX_EXTENDS_DEPTH:
+            raise RulePackReferenceError(
+                f"'extends' chain deeper than {MAX_EXTENDS_DEPTH} packs (from {chain[0]})",
+                file=str(chain[-1] / "pack.toml"),
+                key="pack.extends",
+            )
+        if not (root / "pack.toml").is_file():
+            raise RulePackError(
+                "no pack.toml manifest in this directory",
+                file=str(root),
+                code="rulepack.no_manifest",
+            )
+        data, text = _read_toml(root / "pack.toml", display)
+        try:
+            return ManifestSpec.model_validate(data), text
+        except ValidationError as exc:
+            err = exc.errors(include_url=False)[0]
+            loc = tuple(err["loc"])
+            raise RulePackSchemaError(
+                f"{_loc_key(loc)}: {err['msg']}",
+                file=display,
+                line=_key_line(text, 1, str(loc[-1]) if loc else None),
+                key=_loc_key(loc),
+            ) from None
+
+
+def _own_rules(root: Path) -> list[tuple[RuleSpec, str, int]]:
     own: list[tuple[RuleSpec, str, int]] = []
     for path in sorted(root.glob("*.toml")):
-        if path.name == "pack.toml":
-            continue
-        own.extend(_parse_rule_file(path, path.name))
+        if path.name != "pack.toml":
+            own.extend(_parse_rule_file(path, path.name))
     ids: dict[str, str] = {}
     for s, f, _ in own:
         if s.id in ids:
@@ -549,18 +671,19 @@ def _load_tree(
                 f"duplicate rule id (also in {ids[s.id]})", file=f, rule_id=s.id, key="id"
             )
         ids[s.id] = f
-    # a child's rule replaces the parent's rule of the same id
-    specs = [t for t in specs if t[0].id not in ids] + own
-    return manifest, specs, parents
+    return own
 
 
-def load_pack(path: str | Path, **options: Scalar) -> RulePack:
+def load_pack(path: str | Path, *, allow_outside: bool = False, **options: Scalar) -> RulePack:
     """Load, validate and resolve the rule pack in directory ``path``.
 
     Keyword arguments override the pack's options (e.g. ``grief_scope="broad_loss"``).
+    ``extends`` may name a bundled pack (``"ipt-core"``, ``"ipsrt"``) or a directory inside
+    this pack's folder; ``allow_outside=True`` lets it name any directory.
     """
-    root = Path(path)
-    manifest, specs, parents = _load_tree(root, ())
+    root = _real(Path(path))
+    tree = _Loader(root, allow_outside).load(root, ())
+    manifest, specs, parents = tree.manifest, tree.specs, tree.parents
     chain = [*parents, manifest]
     areas: dict[str, AreaSpec] = {}
     option_specs: dict[str, OptionSpec] = {}
@@ -603,7 +726,7 @@ def load_pack(path: str | Path, **options: Scalar) -> RulePack:
         options=opts,
         sources=sources,
         specs=specs,
-        root=str(root.resolve()),
+        root=str(root),
         lineage=tuple(f"{m.pack.name}@{m.pack.version}" for m in chain),
     )
 
@@ -645,6 +768,18 @@ def _resolve(
     )
 
 
+class _RuleFail:
+    """Raises errors naming the rule's file, line, id and a key."""
+
+    def __init__(self, spec: RuleSpec, file: str, line: int) -> None:
+        self.spec, self.file, self.line = spec, file, line
+
+    def __call__(
+        self, msg: str, key: str, cls: type[RulePackError] = RulePackReferenceError
+    ) -> NoReturn:
+        raise cls(msg, file=self.file, line=self.line, rule_id=self.spec.id, key=key)
+
+
 def _build_rule(
     spec: RuleSpec,
     file: str,
@@ -654,9 +789,38 @@ def _build_rule(
     options: Mapping[str, Scalar],
     sources: Mapping[str, SourceSpec],
 ) -> Rule:
-    def fail(msg: str, key: str, cls: type[RulePackError] = RulePackReferenceError) -> None:
-        raise cls(msg, file=file, line=line, rule_id=spec.id, key=key)
+    fail = _RuleFail(spec, file, line)
+    _check_rule_head(spec, fail, area_ids, sources)
+    disabled = _disabled_by(spec, fail, option_specs, options)
+    patterns, bound, options_used = _build_patterns(spec, fail, option_specs, options)
+    _check_targets(spec, fail, bound)
+    return Rule(
+        id=spec.id,
+        version=spec.version,
+        status=spec.status,
+        title=spec.title,
+        area=spec.area,
+        weight=spec.weight,
+        focus=spec.focus,
+        asserts=spec.asserts,
+        advisory=spec.advisory,
+        patterns=_with_join_guards(patterns),
+        explain=spec.explain,
+        cite=spec.cite,
+        examples=spec.examples,
+        enabled=not disabled,
+        disabled_by=tuple(disabled),
+        options_used=tuple(sorted(options_used | set(spec.enabled_when))),
+        stratum=0,
+        file=file,
+        line=line,
+    )
 
+
+def _check_rule_head(
+    spec: RuleSpec, fail: _RuleFail, area_ids: set[str], sources: Mapping[str, SourceSpec]
+) -> None:
+    """What a rule gives (area and weight, finding, advisory) and its citations."""
     if spec.area is not None and spec.area not in area_ids:
         fail(f"unknown area {spec.area!r}; declared areas: {sorted(area_ids)}", "area")
     if (spec.area is None) != (spec.weight is None):
@@ -680,6 +844,21 @@ def _build_rule(
             fail(
                 f"unknown source {c.source!r}; add it to [sources] in pack.toml", f"cite.{i}.source"
             )
+    if len(spec.when) > MAX_PATTERNS_PER_RULE:
+        fail(
+            f"{len(spec.when)} patterns in one rule; the most an engine is guaranteed to run "
+            f"is {MAX_PATTERNS_PER_RULE}: split the rule (chain findings)",
+            "when",
+            RulePackSchemaError,
+        )
+
+
+def _disabled_by(
+    spec: RuleSpec,
+    fail: _RuleFail,
+    option_specs: Mapping[str, OptionSpec],
+    options: Mapping[str, Scalar],
+) -> list[tuple[str, Scalar]]:
     disabled: list[tuple[str, Scalar]] = []
     for k, v in spec.enabled_when.items():
         if k not in option_specs:
@@ -690,16 +869,28 @@ def _build_rule(
             fail(str(exc), f"enabled_when.{k}", RulePackSchemaError)
         if options.get(k) != v:
             disabled.append((k, options.get(k, "")))
+    return disabled
 
+
+def _build_patterns(
+    spec: RuleSpec,
+    fail: _RuleFail,
+    option_specs: Mapping[str, OptionSpec],
+    options: Mapping[str, Scalar],
+) -> tuple[list[Pattern], dict[str, str], set[str]]:
+    """The rule's patterns; the bound variables (name -> fact type); the options read."""
     patterns: list[Pattern] = []
     bound: dict[str, str] = {}
-    options_used: set[str] = set(spec.enabled_when)
+    options_used: set[str] = set()
     for pi, ps in enumerate(spec.when):
-        fields = FACT_TYPES[ps.fact]
         var = ps.bind or f"_{pi}"
         if ps.bind is not None:
-            if ps.bind in bound or ps.bind == "network":
-                fail(f"variable {ps.bind!r} bound twice or reserved", f"when.{pi}.bind")
+            if ps.bind in bound or ps.bind in RESERVED_BINDINGS:
+                fail(
+                    f"variable {ps.bind!r} bound twice or reserved (reserved: "
+                    f"{', '.join(sorted(RESERVED_BINDINGS))})",
+                    f"when.{pi}.bind",
+                )
             if not ps.exists:
                 fail(
                     "a negated pattern (exists = false) cannot bind a variable",
@@ -708,48 +899,15 @@ def _build_rule(
                 )
         conds: list[Condition] = []
         for ci, raw in enumerate(ps.where):
-            key = f"when.{pi}.where.{ci}"
-            fname, op = raw[0], raw[1]
-            fs = fields.get(fname)
-            if fs is None:
-                fail(
-                    f"{ps.fact} facts have no field {fname!r}; fields: {', '.join(sorted(fields))}",
-                    key,
-                )
-                raise AssertionError  # unreachable, for type checkers
-            unary = op in {"known", "unknown"}
-            if unary != (len(raw) == 2):
-                fail(
-                    f"operator {op!r} {'takes no' if unary else 'needs a'} value",
-                    key,
-                    RulePackSchemaError,
-                )
-            value: Any = raw[2] if len(raw) == 3 else None
-            ref: tuple[str, str] | None = None
-            if isinstance(value, str) and value.startswith("@"):
-                target, _, tfield = value[1:].partition(".")
-                if target not in bound:
-                    fail(f"reference {value!r} names no earlier bound variable", key)
-                if tfield not in FACT_TYPES[bound[target]]:
-                    fail(f"{bound[target]} facts have no field {tfield!r}", key)
-                if op != "==":
-                    fail("references (joins) support only '=='", key, RulePackSchemaError)
-                if any(c.field == fname and c.ref is not None for c in conds):
-                    fail(
-                        f"field {fname!r} is already joined in this pattern",
-                        key,
-                        RulePackSchemaError,
-                    )
-                ref, value = (target, tfield), None
-            elif isinstance(value, str) and value.startswith("$"):
-                oname = value[1:]
+            cond = _build_condition(ps, raw, f"when.{pi}.where.{ci}", conds, bound, fail)
+            if cond.ref is None and isinstance(cond.value, str) and cond.value.startswith("$"):
+                oname = cond.value[1:]
                 if oname not in option_specs:
-                    fail(f"unknown option {oname!r} in {value!r}", key)
-                value = options[oname]
+                    fail(f"unknown option {oname!r} in {cond.value!r}", f"when.{pi}.where.{ci}")
+                cond = replace(cond, value=options[oname])
                 options_used.add(oname)
-            if ref is None and not unary:
-                _check_value(fs, fname, op, value, lambda m, k=key: fail(m, k, RulePackSchemaError))
-            conds.append(Condition(fname, op, value, ref))
+                _check_condition_value(ps, cond, f"when.{pi}.where.{ci}", fail)
+            conds.append(cond)
         pat = Pattern(var, ps.fact, ps.exists, tuple(conds))
         if ps.fact == "finding" and _finding_name(pat) is None:
             fail(
@@ -760,17 +918,68 @@ def _build_rule(
         patterns.append(pat)
         if ps.bind is not None:
             bound[ps.bind] = ps.fact
-    # a fact can be bound only if the fields later patterns join on are known: joins compare
-    # identities, never unknowns (the same in every backend)
+    return patterns, bound, options_used
+
+
+def _build_condition(
+    ps: PatternSpec,
+    raw: tuple[Any, ...],
+    key: str,
+    conds: list[Condition],
+    bound: Mapping[str, str],
+    fail: _RuleFail,
+) -> Condition:
+    """One condition; a ``$option`` value is left for the caller to substitute."""
+    fields = FACT_TYPES[ps.fact]
+    fname, op = raw[0], raw[1]
+    if fname not in fields:
+        fail(f"{ps.fact} facts have no field {fname!r}; fields: {', '.join(sorted(fields))}", key)
+    unary = op in {"known", "unknown"}
+    if unary != (len(raw) == 2):
+        fail(
+            f"operator {op!r} {'takes no' if unary else 'needs a'} value", key, RulePackSchemaError
+        )
+    value: Any = raw[2] if len(raw) == 3 else None
+    if isinstance(value, str) and value.startswith("@"):
+        target, _, tfield = value[1:].partition(".")
+        if target not in bound:
+            fail(f"reference {value!r} names no earlier bound variable", key)
+        if tfield not in FACT_TYPES[bound[target]]:
+            fail(f"{bound[target]} facts have no field {tfield!r}", key)
+        if op != "==":
+            fail("references (joins) support only '=='", key, RulePackSchemaError)
+        if any(c.field == fname and c.ref is not None for c in conds):
+            fail(f"field {fname!r} is already joined in this pattern", key, RulePackSchemaError)
+        return Condition(fname, op, None, (target, tfield))
+    cond = Condition(fname, op, value, None)
+    if not (isinstance(value, str) and value.startswith("$")):
+        _check_condition_value(ps, cond, key, fail)
+    return cond
+
+
+def _check_condition_value(ps: PatternSpec, c: Condition, key: str, fail: _RuleFail) -> None:
+    if c.op not in {"known", "unknown"}:
+        fs = FACT_TYPES[ps.fact][c.field]
+        _check_value(fs, c.field, c.op, c.value, lambda m: fail(m, key, RulePackSchemaError))
+
+
+def _with_join_guards(patterns: list[Pattern]) -> tuple[Pattern, ...]:
+    """A fact can be bound only if the fields later patterns join on are known: joins compare
+    identities, never unknowns (the same in every backend)."""
     joined = {c.ref for pat in patterns for c in pat.conditions if c.ref is not None}
-    for pos, pat in enumerate(patterns):
+    out = []
+    for pat in patterns:
         extra = tuple(
             Condition(jf, "known")
             for jv, jf in sorted(joined)
             if jv == pat.var and Condition(jf, "known") not in pat.conditions
         )
-        if extra:
-            patterns[pos] = replace(pat, conditions=pat.conditions + extra)
+        out.append(replace(pat, conditions=pat.conditions + extra) if extra else pat)
+    return tuple(out)
+
+
+def _check_targets(spec: RuleSpec, fail: _RuleFail, bound: Mapping[str, str]) -> None:
+    """Focus, asserted finding's focus and explain placeholders name bound variables."""
     if spec.focus is not None and spec.focus != "network":
         if spec.focus not in bound:
             fail(f"focus {spec.focus!r} is not a bound variable", "focus")
@@ -778,35 +987,11 @@ def _build_rule(
             fail("focus must be a person or event variable, or 'network'", "focus")
     af = spec.asserts.focus if spec.asserts is not None else None
     if af is not None and (af not in bound or bound[af] not in {"person", "event"}):
-        fail(
-            f"asserts.focus {af!r} is not a bound person/event variable",
-            "asserts.focus",
-        )
+        fail(f"asserts.focus {af!r} is not a bound person/event variable", "asserts.focus")
     for m in _PLACEHOLDER.finditer(spec.explain):
         v, f = m.group(1), m.group(2)
         if v not in bound or f not in FACT_TYPES[bound[v]]:
             fail(f"explain placeholder {m.group(0)} names no bound variable field", "explain")
-    return Rule(
-        id=spec.id,
-        version=spec.version,
-        status=spec.status,
-        title=spec.title,
-        area=spec.area,
-        weight=spec.weight,
-        focus=spec.focus,
-        asserts=spec.asserts,
-        advisory=spec.advisory,
-        patterns=tuple(patterns),
-        explain=spec.explain,
-        cite=spec.cite,
-        examples=spec.examples,
-        enabled=not disabled,
-        disabled_by=tuple(disabled),
-        options_used=tuple(sorted(options_used)),
-        stratum=0,
-        file=file,
-        line=line,
-    )
 
 
 def _check_value(fs: Any, fname: str, op: str, value: Any, fail: Any) -> None:
@@ -847,32 +1032,47 @@ def _stratify(rules: list[Rule]) -> list[Rule]:
                 )
     by_id = {r.id: r for r in active}
     stratum: dict[str, int] = {}
-    visiting: set[str] = set()
-
-    def level(rid: str) -> int:
-        if rid in stratum:
-            return stratum[rid]
-        if rid in visiting:
-            r = by_id[rid]
-            raise RulePackReferenceError(
-                "findings form a cycle through this rule",
-                file=r.file,
-                line=r.line,
-                rule_id=rid,
-                key="when",
+    on_path: set[str] = set()
+    # longest path over "reads a finding produced by": an iterative depth-first search, so a
+    # chain of thousands of findings needs no recursion
+    for start in active:
+        if start.id in stratum:
+            continue
+        stack: list[tuple[str, list[tuple[str, int]]]] = [
+            (start.id, _deps(by_id[start.id], producers)[::-1])
+        ]
+        on_path.add(start.id)
+        while stack:
+            rid, todo = stack[-1]
+            while todo and todo[-1][0] in stratum:
+                todo.pop()
+            if todo:
+                dep = todo[-1][0]
+                if dep in on_path:
+                    r = by_id[dep]
+                    raise RulePackReferenceError(
+                        "findings form a cycle through this rule",
+                        file=r.file,
+                        line=r.line,
+                        rule_id=dep,
+                        key="when",
+                    )
+                on_path.add(dep)
+                stack.append((dep, _deps(by_id[dep], producers)[::-1]))
+                continue
+            stack.pop()
+            on_path.discard(rid)
+            stratum[rid] = max(
+                (stratum[p] + step for p, step in _deps(by_id[rid], producers)), default=0
             )
-        visiting.add(rid)
-        best = 0
-        for name, positive in by_id[rid].reads_findings:
-            for p in producers[name]:
-                best = max(best, level(p) + (0 if positive else 1))
-        visiting.discard(rid)
-        stratum[rid] = best
-        return best
-
-    for r in active:
-        level(r.id)
     return [replace(r, stratum=stratum.get(r.id, 0)) for r in rules]
+
+
+def _deps(rule: Rule, producers: Mapping[str, list[str]]) -> list[tuple[str, int]]:
+    """(producer rule id, 0 if read positively, 1 if negated) for each finding read."""
+    return [
+        (p, 0 if positive else 1) for name, positive in rule.reads_findings for p in producers[name]
+    ]
 
 
 # ------------------------------------------------------------------ bundled packs

@@ -23,7 +23,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from pydantic import TypeAdapter
 
@@ -232,6 +232,10 @@ def _scores(weights: tuple[tuple[str, float], ...]) -> tuple[float, Mapping[str,
     return round(exact, _DIGITS), contributions
 
 
+EVIDENCE_MAX = 20
+"""Most explanations (firings explained) and matched facts listed per evidence entry; the
+rest are counted in ``explanations_more`` and ``matched_more``."""
+
 Groups = dict[tuple[str, str, str], dict[str, tuple[Rule, FocusKey, list[Firing]]]]
 """(area, focus kind, focus id) -> rule id -> (rule, focus, its firings for that focus)."""
 
@@ -380,7 +384,10 @@ def _evidence(
         rule, _, frs = by_rule[rid]
         prep = rules[rid]
         weight = rule.weight or 0.0
-        explained = {fill(prep.template, f.bindings, lookup) for f in frs}
+        # summarised: a rule matching N*M combinations stays one bounded entry; the first
+        # combinations in firing order are explained (the same for both engines)
+        listed = frs if len(frs) <= EVIDENCE_MAX else sorted(frs)[:EVIDENCE_MAX]
+        explained = {fill(prep.template, f.bindings, lookup) for f in listed}
         matched = sorted({(t, i) for f in frs for _, t, i in f.bindings})
         (support if weight > 0 else against).append(
             {
@@ -390,7 +397,9 @@ def _evidence(
                 "weight": weight,
                 "contribution": contributions[rid],
                 "explanations": sorted(explained),
-                "matched": [_fact_ref(t, i) for t, i in matched],
+                "explanations_more": max(0, len(frs) - EVIDENCE_MAX),
+                "matched": [_fact_ref(t, i) for t, i in matched[:EVIDENCE_MAX]],
+                "matched_more": max(0, len(matched) - EVIDENCE_MAX),
                 "citations": prep.citations,
             }
         )
@@ -419,10 +428,19 @@ def _pending(
     return out
 
 
-def select_focus(
-    pack: RulePack, hypotheses: Sequence[Hypothesis]
-) -> tuple[Hypothesis | None, Hypothesis | None]:
-    """Primary and optional secondary hypothesis under the pack's thresholds."""
+class _Ranked(Protocol):
+    @property
+    def area(self) -> str: ...
+    @property
+    def score(self) -> float: ...
+
+
+R = TypeVar("R", bound=_Ranked)
+
+
+def select_focus(pack: RulePack, hypotheses: Sequence[R]) -> tuple[R | None, R | None]:
+    """Primary and optional secondary hypothesis under the pack's thresholds (of ranked
+    :class:`Hypothesis` models, or of :class:`Scored` groups)."""
     t = pack.thresholds
     primary = next((h for h in hypotheses if h.score >= t.primary_min), None)
     if primary is None:

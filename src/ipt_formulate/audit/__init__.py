@@ -22,8 +22,15 @@ from ._agreement import (
     cohen_kappa,
     load_labels,
 )
-from ._batch import BatchResult, BatchSummary, batch_file, default_engine, formulate_many
-from ._dask import batch_dask, formulate_bag
+from ._batch import (
+    BatchResult,
+    BatchSummary,
+    batch_dask,
+    batch_file,
+    default_engine,
+    formulate_many,
+)
+from ._dask import formulate_bag
 from ._diff import CohortDiff, FocusChange, PackDiff, RuleCause, cohort_diff, diff_packs
 from ._summary import summarize
 from ._synth import SynthOptions, synth_records, write_cohort

@@ -26,7 +26,7 @@ import csv
 import io
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -218,7 +218,14 @@ def load_labels(
     # (an area of another pack, which this engine can never choose)
     label_areas = {*pack_areas, *ignored}
     out: dict[str, Label] = {}
-    for row, rec in enumerate(reader, start=2):
+    rows = enumerate(reader, start=2)
+    while True:
+        try:
+            row, rec = next(rows)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # e.g. a field over the csv module's limit (128 KiB)
+            raise fail("labels.csv", reader.line_num, f"not a readable CSV row: {exc}") from None
         rid = (rec.get("id") or "").strip()
         if not rid:
             if not any((v or "").strip() for v in rec.values()):
@@ -226,32 +233,48 @@ def load_labels(
             raise fail("labels.id", row, "missing id")
         if rid in out:
             raise fail("labels.duplicate_id", row, f"id {rid!r} also on line {out[rid].row}")
-        presence: dict[str, bool | None] = {}
-        for area in areas:
-            v = (rec.get(area) or "").strip().lower()
-            if v in _TRUE:
-                presence[area] = True
-            elif v in _FALSE:
-                presence[area] = False
-            elif v == "":
-                presence[area] = None
-            else:
-                raise fail("labels.value", row, f"{area} must be 0 or 1, got {v!r}")
-        primary: str | None = None
-        if "primary" in header:
-            v = (rec.get("primary") or "").strip()
-            if v.lower() == NONE:
-                primary = NONE
-            elif v:
-                if v not in label_areas:
-                    raise fail(
-                        "labels.primary",
-                        row,
-                        f"primary {v!r} is not an area ({', '.join(pack_areas)}) or 'none'",
-                    )
-                primary = v
+        presence, primary = _label_row(
+            rec, row, areas, pack_areas, label_areas, "primary" in header, fail
+        )
         out[rid] = Label(rid, row, presence, primary)
     return out, areas, ignored
+
+
+def _label_row(
+    rec: Mapping[str, str | None],
+    row: int,
+    areas: Sequence[str],
+    pack_areas: Sequence[str],
+    label_areas: set[str],
+    has_primary: bool,
+    fail: Callable[[str, int, str], IptFormulateError],
+) -> tuple[dict[str, bool | None], str | None]:
+    """One label row: presence per area (None = not rated) and the primary (None = not rated)."""
+    presence: dict[str, bool | None] = {}
+    for area in areas:
+        v = (rec.get(area) or "").strip().lower()
+        if v in _TRUE:
+            presence[area] = True
+        elif v in _FALSE:
+            presence[area] = False
+        elif v == "":
+            presence[area] = None
+        else:
+            raise fail("labels.value", row, f"{area} must be 0 or 1, got {v!r}")
+    primary: str | None = None
+    if has_primary:
+        v = (rec.get("primary") or "").strip()
+        if v.lower() == NONE:
+            primary = NONE
+        elif v:
+            if v not in label_areas:
+                raise fail(
+                    "labels.primary",
+                    row,
+                    f"primary {v!r} is not an area ({', '.join(pack_areas)}) or 'none'",
+                )
+            primary = v
+    return presence, primary
 
 
 # ------------------------------------------------------------------ agreement
@@ -313,7 +336,8 @@ class AgreementReport:
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
+        # allow_nan=False: NaN and infinities are not JSON; none can reach here
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
     def _rows(self) -> list[tuple[str, Kappa]]:
         rows = list(self.areas.items())
@@ -408,6 +432,17 @@ def _presence_rules(summary: dict[str, Any], area: str, present: bool) -> tuple[
     return tuple(below + checks)
 
 
+def _threshold(pack: RulePack, value: float | None) -> float:
+    """The presence threshold: the pack's ``primary_min`` unless given; finite, in (0, 1]."""
+    threshold = pack.thresholds.primary_min if value is None else value
+    if not (isinstance(threshold, int | float) and math.isfinite(threshold) and 0 < threshold <= 1):
+        raise InputError(
+            f"presence threshold must be a number in (0, 1], got {threshold!r}",
+            code="agreement.threshold",
+        )
+    return float(threshold)
+
+
 def agreement(
     summaries: Iterable[dict[str, Any]],
     labels: Mapping[str, Label],
@@ -417,8 +452,12 @@ def agreement(
     presence_threshold: float | None = None,
     ignored_columns: Sequence[str] = (),
 ) -> AgreementReport:
-    """Compare engine summaries (from the batch ``summaries`` job) with labels."""
-    threshold = pack.thresholds.primary_min if presence_threshold is None else presence_threshold
+    """Compare engine summaries (from the batch ``summaries`` job) with labels.
+
+    ``presence_threshold`` must be a finite number in (0, 1]: scores are certainty factors
+    below 1, and a report never carries a non-finite number (it would not be valid JSON).
+    """
+    threshold = _threshold(pack, presence_threshold)
     report = AgreementReport(
         pack=f"{pack.name}@{pack.version}",
         presence_threshold=threshold,

@@ -12,56 +12,67 @@
   chunks in flight are re-run; lines that kill a worker again, alone, get a
   ``batch.worker_crashed`` error record.
 * **Resume**: the output holds complete lines only for lines that are done, in order; a
-  re-run with ``resume=True`` keeps the complete lines already written (a trailing partial
-  line is dropped) and skips as many input lines.
+  re-run with ``resume=True`` continues only when the resume record beside the output proves
+  that it belongs to this input, pack, engine and options (see :mod:`._resume`); the output
+  is locked for the whole run and never the input file itself.
+* **Workers exit with the parent** (death signal on Linux, parent watchdog elsewhere).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
-import json
 import os
-import signal
 import stat
 import sys
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing.context import BaseContext
 from pathlib import Path
-from typing import IO, Any, Final, TypeAlias
+from typing import IO, Any, TypeAlias
 
-from .._api import formulate
-from ..errors import InputError, IptFormulateError
-from ..formulation import Formulation
-from ..inventory import Inventory, parse_inventory
-from ..rulepack import RulePack, default_pack
+from .._api import __version__
+from ..errors import IptFormulateError
+from ..inventory import Inventory
+from ..limits import current_limits
+from ..rulepack import RulePack
+from ._dask import dask_ordered_map, require_distributed
+from ._jobs import (
+    _JOBS,
+    CRASH_CODE,
+    DEFAULT_CHUNKSIZE,
+    BatchResult,
+    Item,
+    OversizedLine,
+    _chunks,
+    _init_worker,
+    _run_in_worker,
+    _State,
+    _warm_up,
+    default_engine,
+    state_of,
+    top_up,
+)
+from ._resume import Output, open_output
+
+_state = state_of  # the name the command line uses
 
 __all__ = [
+    "CRASH_CODE",
     "BatchResult",
     "BatchSummary",
+    "batch_dask",
     "batch_file",
     "default_engine",
     "formulate_many",
 ]
 
 InventoryLike: TypeAlias = Inventory | dict[str, Any] | str | bytes
-Item: TypeAlias = tuple[int, Any]  # (1-based line / position, raw input)
-
-DEFAULT_CHUNKSIZE: Final = 16
-CRASH_CODE: Final = "batch.worker_crashed"
-_WARMUP: Final = '{"episode": {"assessment_date": "2020-01-01"}}'
-
-
-def default_engine() -> str:
-    """The engine batch runs use: ``engine.DEFAULT_BATCH_ENGINE`` if defined, else experta."""
-    from .. import engine as engine_module
-
-    return str(getattr(engine_module, "DEFAULT_BATCH_ENGINE", "experta"))
 
 
 def cpu_count() -> int:
@@ -71,201 +82,7 @@ def cpu_count() -> int:
         return os.cpu_count() or 1
 
 
-# ------------------------------------------------------------------ per-line work
-@dataclass(frozen=True)
-class _State:
-    """What a worker needs: the packs (loaded once), the engine name, options."""
-
-    packs: tuple[RulePack, ...]
-    engine: str
-    trace: bool = False
-
-
-_WORKER: _State | None = None  # set in worker processes by _init_worker
-
-
-def _init_worker(state: _State) -> None:
-    global _WORKER
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
-    _WORKER = state
-    _warm_up(state)
-
-
-def _warm_up(state: _State) -> None:
-    for pack in state.packs:  # compile each pack's engine once, before the first chunk
-        with contextlib.suppress(IptFormulateError):
-            formulate(_WARMUP, pack, engine=state.engine)
-
-
-def _error(code: str, message: str) -> dict[str, Any]:
-    return {"code": code, "message": message}
-
-
-def _parse(raw: Any) -> Inventory:
-    """An inventory from one input item; a blank line is its own error."""
-    if isinstance(raw, bytes):
-        with contextlib.suppress(UnicodeDecodeError):  # parse_inventory reports bad UTF-8
-            raw = raw.decode("utf-8")
-    if isinstance(raw, bytes | str) and not raw.strip():
-        raise InputError(
-            "blank line: expected one inventory (a JSON object) per line", code="input.blank"
-        )
-    return parse_inventory(raw)
-
-
-def _error_of(exc: BaseException) -> dict[str, Any]:
-    if isinstance(exc, IptFormulateError):
-        return exc.to_dict()
-    return _error("internal.error", f"{type(exc).__name__}: {exc}")
-
-
-# JSON leaves these raw inside strings, but str.splitlines() (and JavaScript, before ES2019)
-# reads them as line breaks: escaped, every record is one line for every reader.
-_LINE_BREAKS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
-
-
-def _one_line(text: str) -> str:
-    for char, escape in _LINE_BREAKS.items():
-        if char in text:  # rare: a search is far cheaper than str.translate
-            text = text.replace(char, escape)
-    return text
-
-
-def _json_line(line: int, inv_id: str | None, formulation_json: str) -> str:
-    return _one_line(
-        f'{{"line":{line},"id":{json.dumps(inv_id)},"formulation":{formulation_json}}}'
-    )
-
-
-def _error_line(line: int, error: dict[str, Any]) -> str:
-    text = json.dumps({"line": line, "error": error}, ensure_ascii=False, separators=(",", ":"))
-    return _one_line(text)
-
-
-def _lines_job(state: _State, chunk: Sequence[Item]) -> list[tuple[str, str | None]]:
-    """Batch records for one chunk: (JSON line, error code or None)."""
-    out: list[tuple[str, str | None]] = []
-    for n, raw in chunk:
-        try:
-            inv = _parse(raw)
-            f = formulate(inv, state.packs[0], engine=state.engine, trace=state.trace)
-            out.append((_json_line(n, inv.id, f.to_json(indent=None)), None))
-        except Exception as exc:  # one bad line must never stop a batch
-            err = _error_of(exc)
-            out.append((_error_line(n, err), str(err["code"])))
-    return out
-
-
-def _lines_crash(n: int) -> tuple[str, str | None]:
-    return _error_line(n, _error(CRASH_CODE, _CRASH_MESSAGE)), CRASH_CODE
-
-
-_CRASH_MESSAGE = "a worker process died while formulating this line (crash or out of memory)"
-
-
-@dataclass(frozen=True)
-class BatchResult:
-    """One item of :func:`formulate_many`: a formulation or an error, never both."""
-
-    line: int
-    id: str | None
-    formulation: Formulation | None = None
-    error: dict[str, Any] | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.formulation is not None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The batch output record (the same as a line of :func:`batch_file`)."""
-        if self.formulation is None:
-            return {"line": self.line, "error": self.error}
-        return {"line": self.line, "id": self.id, "formulation": self.formulation.to_dict()}
-
-
-def _objects_job(state: _State, chunk: Sequence[Item]) -> list[BatchResult]:
-    out = []
-    for n, raw in chunk:
-        try:
-            inv = _parse(raw)
-            f = formulate(inv, state.packs[0], engine=state.engine, trace=state.trace)
-            out.append(BatchResult(n, inv.id, formulation=f))
-        except Exception as exc:
-            out.append(BatchResult(n, None, error=_error_of(exc)))
-    return out
-
-
-def _objects_crash(n: int) -> BatchResult:
-    return BatchResult(n, None, error=_error(CRASH_CODE, _CRASH_MESSAGE))
-
-
-def _summaries_job(state: _State, chunk: Sequence[Item]) -> list[dict[str, Any]]:
-    """Compact per-pack summaries (for agreement and pack diffs), one per item."""
-    from ._summary import summarize
-
-    out = []
-    for n, raw in chunk:
-        rec: dict[str, Any] = {"line": n, "id": None, "results": []}
-        try:
-            reuse = len(state.packs) == 1  # batch output holds one pack's formulations
-            obj = None
-            if reuse and isinstance(raw, bytes | str) and raw.lstrip()[:1] in ("{", b"{"):
-                with contextlib.suppress(ValueError):  # not JSON: _parse says how
-                    obj = json.loads(raw)
-                if (
-                    isinstance(obj, dict)
-                    and "line" in obj
-                    and ("formulation" in obj or "error" in obj)
-                ):
-                    # a line of batch output: use the formulation already computed
-                    rec["id"] = obj.get("id")
-                    res = (
-                        {"error": obj["error"]} if "error" in obj else summarize(obj["formulation"])
-                    )
-                    rec["results"] = [res for _ in state.packs]
-                    out.append(rec)
-                    continue
-            inv = _parse(raw)
-            rec["id"] = inv.id
-            for pack in state.packs:
-                try:
-                    rec["results"].append(summarize(formulate(inv, pack, engine=state.engine)))
-                except Exception as exc:
-                    rec["results"].append({"error": _error_of(exc)})
-        except Exception as exc:
-            rec["results"] = [{"error": _error_of(exc)} for _ in state.packs]
-        out.append(rec)
-    return out
-
-
-def _summaries_crash(n: int) -> dict[str, Any]:
-    return {"line": n, "id": None, "results": [{"error": _error(CRASH_CODE, _CRASH_MESSAGE)}]}
-
-
-_JOBS: dict[str, tuple[Callable[[_State, Sequence[Item]], list[Any]], Callable[[int], Any]]] = {
-    "lines": (_lines_job, _lines_crash),
-    "objects": (_objects_job, _objects_crash),
-    "summaries": (_summaries_job, _summaries_crash),
-}
-
-
-def _run_in_worker(job: str, chunk: Sequence[Item]) -> list[Any]:
-    assert _WORKER is not None, "worker not initialised"
-    return _JOBS[job][0](_WORKER, chunk)
-
-
 # ------------------------------------------------------------------ ordered parallel map
-def _chunks(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
-    chunk: list[Item] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 class _Pool:
     """A process pool that survives worker crashes (see the module docstring)."""
 
@@ -278,11 +95,19 @@ class _Pool:
             max_workers=workers,
             mp_context=self.mp_context,
             initializer=_init_worker,
-            initargs=(self.state,),
+            initargs=(self.state, os.getpid()),
         )
 
     def submit(self, job: str, chunk: list[Item]) -> Future[list[Any]]:
-        return self.executor.submit(_run_in_worker, job, chunk)
+        """Submit a chunk. A pool broken by a worker that just died refuses new work: the
+        chunk then gets a future that has already failed, which the caller handles like any
+        chunk lost with the pool (isolated, or resubmitted to a fresh pool)."""
+        try:
+            return self.executor.submit(_run_in_worker, job, chunk)
+        except BrokenProcessPool as exc:
+            failed: Future[list[Any]] = Future()
+            failed.set_exception(exc)
+            return failed
 
     def restart(self) -> None:
         self.executor.shutdown(wait=True, cancel_futures=True)
@@ -310,22 +135,6 @@ class _Pool:
 
     def close(self, cancel: bool = False) -> None:
         self.executor.shutdown(wait=not cancel, cancel_futures=True)
-
-
-def top_up(
-    pending: deque[tuple[list[Item], Any]],
-    chunks: Iterator[list[Item]],
-    window: int,
-    submit: Callable[[list[Item]], Any],
-) -> bool:
-    """Submit chunks until ``window`` are in flight (bounded memory); False once the input
-    is exhausted. Shared by the process pool and the Dask path."""
-    while len(pending) < window:
-        nxt = next(chunks, None)
-        if nxt is None:
-            return False
-        pending.append((nxt, submit(nxt)))
-    return True
 
 
 def ordered_map(
@@ -372,19 +181,6 @@ def ordered_map(
 
 
 # ------------------------------------------------------------------ Python API
-def _state(
-    pack: RulePack | Sequence[RulePack] | None, engine: str | None, trace: bool = False
-) -> _State:
-    packs: tuple[RulePack, ...]
-    if pack is None:
-        packs = (default_pack(),)
-    elif isinstance(pack, RulePack):
-        packs = (pack,)
-    else:
-        packs = tuple(pack)
-    return _State(packs, engine or default_engine(), trace)
-
-
 def formulate_many(
     inventories: Iterable[InventoryLike],
     pack: RulePack | None = None,
@@ -402,7 +198,7 @@ def formulate_many(
     worker processes (``0`` = one per CPU); the input is consumed lazily with a bounded
     number of chunks in flight. ``engine`` defaults to :func:`default_engine`.
     """
-    state = _state(pack, engine, trace)
+    state = state_of(pack, engine, trace)
     workers = cpu_count() if workers == 0 else workers
     items = enumerate(inventories, start=1)
     for _, results in ordered_map(
@@ -437,52 +233,31 @@ class BatchSummary:
         )
 
 
-def read_lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes, int]]:
-    """``(line number, line without its end-of-line, bytes consumed)`` for each line."""
-    for n, raw in enumerate(stream, start=1):
+def read_lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes | OversizedLine, int]]:
+    """``(line number, line without its end-of-line, bytes consumed)`` for each line.
+
+    A line over the ``max_bytes`` limit (:func:`~ipt_formulate.limits.current_limits`) is
+    read in bounded pieces and skipped: it comes as an :class:`OversizedLine`, so one huge
+    line costs no more memory than the limit."""
+    cap = current_limits().max_bytes + 2  # room for "\r\n"
+    n = 0
+    while True:
+        raw = stream.readline(cap + 1)
+        if not raw:
+            return
+        n += 1
         size = len(raw)
+        if size > cap and not raw.endswith(b"\n"):
+            digest = hashlib.sha256(raw)
+            while raw and not raw.endswith(b"\n"):  # drain the rest of the line
+                raw = stream.readline(1 << 20)
+                size += len(raw)
+                digest.update(raw)
+            yield n, OversizedLine(size, cap - 2, digest.digest()), size
+            continue
         if raw.endswith(b"\n"):
             raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
         yield n, raw, size
-
-
-def resume_point(path: Path) -> int:
-    """Complete lines already in a batch output (a trailing partial line is cut off).
-
-    Checks that the last complete line is the record of that line number, so a resume never
-    continues an output that belongs to another input.
-    """
-    if not path.exists():
-        return 0
-    count, last_end, prev_end = 0, 0, 0
-    with path.open("rb") as fh:
-        pos = 0
-        while block := fh.read(1 << 20):
-            start = 0
-            while (i := block.find(b"\n", start)) != -1:
-                count += 1
-                prev_end, last_end = last_end, pos + i + 1
-                start = i + 1
-            pos += len(block)
-    if pos != last_end:
-        with path.open("r+b") as fh:
-            fh.truncate(last_end)
-    if count:
-        with path.open("rb") as fh:
-            fh.seek(prev_end)
-            tail = fh.read(last_end - prev_end)
-        try:
-            rec = json.loads(tail)
-            ok = isinstance(rec, dict) and rec.get("line") == count
-        except ValueError:
-            ok = False
-        if not ok:
-            raise IptFormulateError(
-                f"cannot resume: {path} line {count} is not the batch record of input line "
-                f"{count}; write to a new output file instead",
-                code="batch.resume_mismatch",
-            )
-    return count
 
 
 class Progress:
@@ -559,60 +334,106 @@ def batch_file(
 
     ``source``/``output``: paths (``"-"`` = stdin/stdout) or open streams. ``progress``:
     None = only when ``progress_stream`` (default stderr) is a terminal. ``resume`` needs an
-    output path. ``summary``: filled in place as lines are written (still valid when the run
-    is interrupted). ``dask_client``: run the chunks on a Dask cluster instead of local
-    processes (see :func:`ipt_formulate.audit.batch_dask`). See the module docstring for the
-    record format and guarantees.
+    output path and its resume record (see :mod:`ipt_formulate.audit._resume`). ``summary``:
+    filled in place as lines are written (still valid when the run is interrupted).
+    ``dask_client``: run the chunks on a Dask cluster instead of local processes (see
+    :func:`batch_dask`). See the module docstring for the record format and guarantees.
     """
-    state = _state(pack, engine, trace)
+    state = state_of(pack, engine, trace)
     workers = cpu_count() if workers == 0 else workers
     pstream = progress_stream or sys.stderr
     enabled = pstream.isatty() if progress is None else progress
     summary = summary if summary is not None else BatchSummary()
-    skip = 0
-    if resume:
-        if not isinstance(output, str | Path) or str(output) == "-":
-            raise IptFormulateError("--resume needs an output file", code="batch.resume_output")
-        skip = resume_point(Path(output))
-    with _open_in(source) as (fin, total), _open_out(output, append=resume) as fout:
+    if resume and (not isinstance(output, str | Path) or str(output) == "-"):
+        raise IptFormulateError("--resume needs an output file", code="batch.resume_output")
+    identity = {
+        "version": __version__,
+        "pack": state.packs[0].hash,
+        "engine": state.engine,
+        "trace": state.trace,
+    }
+    with _open_in(source) as (fin, total), _open_out(output, identity, resume, fin) as out:
         bar = Progress(pstream, enabled=enabled, total_bytes=total)
+        done, lines = out.check_input_prefix(read_lines(fin))
+        for size in done:  # resume: the lines already done
+            summary.skipped += 1
+            bar.skipped(size)
         sizes: dict[int, int] = {}
 
         def items() -> Iterator[Item]:
-            for n, raw, size in read_lines(fin):
-                if n <= skip:
-                    summary.skipped += 1
-                    bar.skipped(size)
-                    continue
+            for n, raw, size in lines:
                 sizes[n] = size
                 yield n, raw
 
-        t0 = time.perf_counter()
         if dask_client is not None:
-            from ._dask import dask_ordered_map
-
             chunked = dask_ordered_map("lines", items(), state, dask_client, chunksize=chunksize)
         else:
             chunked = ordered_map(
                 "lines", items(), state, workers=workers, chunksize=chunksize,
                 mp_context=mp_context,
             )  # fmt: skip
+        t0 = time.perf_counter()
         try:
             for chunk, results in chunked:
-                fout.write("".join(text + "\n" for text, _ in results))
-                fout.flush()
-                for _, code in results:
-                    if code is None:
-                        summary.ok += 1
-                    else:
-                        summary.errors += 1
-                        summary.error_codes[code] += 1
-                summary.lines += len(results)
+                _write_chunk(out, chunk, results, summary)
                 bar.update(len(results), sum(sizes.pop(n, 0) for n, _ in chunk))
         finally:
             summary.seconds = time.perf_counter() - t0
             bar.close()
     return summary
+
+
+def _write_chunk(out: Output, chunk: list[Item], results: list[Any], summary: BatchSummary) -> None:
+    """Write one finished chunk, flush it, then count it (and checkpoint the output)."""
+    text = "".join(text + "\n" for text, _ in results)
+    try:
+        out.fh.write(text)
+        out.fh.flush()
+    except OSError as exc:
+        raise IptFormulateError(
+            f"cannot write {out.path}: {exc.strerror or exc}; the lines written before stay "
+            "valid: free space, then continue with --resume",
+            code="output.io",
+        ) from None
+    out.wrote([raw for _, raw in chunk], text)
+    for _, code in results:
+        if code is None:
+            summary.ok += 1
+        else:
+            summary.errors += 1
+            summary.error_codes[code] += 1
+    summary.lines += len(results)
+
+
+def batch_dask(
+    source: str | Path | IO[bytes],
+    output: str | Path | IO[str],
+    pack: RulePack | None = None,
+    *,
+    client: Any = None,
+    address: str | None = None,
+    **options: Any,
+) -> BatchSummary:
+    """:func:`batch_file` on a Dask cluster: pass a ``distributed`` ``client`` or the
+    scheduler ``address``. Other keywords as for ``batch_file`` (engine, trace, resume,
+    chunksize, progress, ...). Losing the scheduler raises ``batch.dask_lost``."""
+    distributed = require_distributed()
+    own = None
+    if client is None:
+        if address is None:
+            raise IptFormulateError("batch_dask needs a client or an address", code="batch.dask")
+        try:
+            own = client = distributed.Client(address)
+        except OSError as exc:  # includes the time-out of the first connection
+            raise IptFormulateError(
+                f"cannot reach the Dask scheduler at {address}: {exc}", code="batch.dask_lost"
+            ) from None
+    try:
+        return batch_file(source, output, pack, dask_client=client, **options)
+    finally:
+        if own is not None:
+            with contextlib.suppress(Exception):  # a lost scheduler cannot be closed cleanly
+                own.close(timeout=2)
 
 
 @contextlib.contextmanager
@@ -641,19 +462,16 @@ def _regular_size(fh: IO[bytes]) -> int | None:
 
 
 @contextlib.contextmanager
-def _open_out(output: str | Path | IO[str], *, append: bool) -> Iterator[IO[str]]:
+def _open_out(
+    output: str | Path | IO[str], identity: dict[str, Any], resume: bool, source: IO[bytes]
+) -> Iterator[Output]:
+    """A file output (locked, checked, resumable) or a stream (stdout, an open file)."""
     if isinstance(output, str | Path) and str(output) != "-":
-        try:
-            fh = open(output, "a" if append else "w", encoding="utf-8")  # noqa: SIM115
-        except OSError as exc:
-            raise IptFormulateError(
-                f"cannot write {output}: {exc.strerror}", code="output.io"
-            ) from None
-        with fh:
-            yield fh
+        with open_output(Path(output), identity, resume=resume, source=source) as out:
+            yield out
         return
     stream = sys.stdout if isinstance(output, str | Path) else output
     try:
-        yield stream
+        yield Output(Path("-"), stream, identity, regular=False)
     finally:
         stream.flush()

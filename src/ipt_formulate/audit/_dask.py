@@ -1,39 +1,36 @@
 """Optional Dask backend for batch runs (``pip install 'ipt-formulate[dask]'``).
 
-* :func:`batch_dask`: :func:`~ipt_formulate.audit.batch_file` on a Dask cluster. The input is
-  still read here, lazily, and sent to the cluster chunk by chunk with a bounded number of
-  chunks in flight; results are written here, in input order; the rule packs are scattered
-  to every worker once. Same output, same guarantees (one line per input line, resume).
+* :func:`dask_ordered_map`: the chunks of a batch run on a Dask client, in input order, with
+  a bounded number in flight; the rule packs are scattered to every worker once.
+  :func:`~ipt_formulate.audit.batch_dask` builds on it.
 * :func:`formulate_bag`: for data already in a :class:`dask.bag.Bag` — maps a bag of
   inventories (or ``(line, inventory)`` pairs) to a bag of batch records (dicts).
+
+Losing the scheduler is not a fault of a line: it raises ``batch.dask_lost`` (exit 2 from the
+command line) as soon as the client stops running — it gives up reconnecting after Dask's
+``distributed.comm.timeouts.connect`` — and never writes a line it did not compute.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 from collections import deque
 from collections.abc import Iterable, Iterator
-from pathlib import Path
-from typing import IO, Any
+from concurrent.futures import CancelledError
+from typing import Any, Final
 
 from ..errors import IptFormulateError
 from ..rulepack import RulePack
-from ._batch import (
-    _JOBS,
-    DEFAULT_CHUNKSIZE,
-    BatchSummary,
-    Item,
-    _chunks,
-    _State,
-    _state,
-    batch_file,
-    top_up,
-)
+from ._jobs import _JOBS, DEFAULT_CHUNKSIZE, Item, _chunks, _State, state_of, top_up
 
-__all__ = ["batch_dask", "formulate_bag"]
+__all__ = ["dask_ordered_map", "formulate_bag", "require_distributed"]
+
+POLL: Final = 0.5  # seconds between two checks of the client while waiting for a chunk
 
 
-def _require_distributed() -> Any:
+def require_distributed() -> Any:
+    """The ``distributed`` module, or a typed error naming the extra to install."""
     try:
         return importlib.import_module("distributed")
     except ImportError as exc:
@@ -47,6 +44,32 @@ def _run_chunk(job: str, state: _State, chunk: list[Item]) -> list[Any]:
     return _JOBS[job][0](state, chunk)
 
 
+def _lost(client: Any, why: object) -> IptFormulateError:
+    return IptFormulateError(
+        f"lost the Dask scheduler ({why}); the lines written so far are complete: continue "
+        "with --resume once the cluster is back",
+        code="batch.dask_lost",
+    )
+
+
+def _result(client: Any, fut: Any) -> list[Any]:
+    """A chunk's results; a lost scheduler raises ``batch.dask_lost`` instead of hanging."""
+    while True:
+        if client.status not in ("running", "connecting", "newly-created"):
+            raise _lost(client, f"client {client.status}")
+        try:
+            result: list[Any] = fut.result(timeout=POLL)
+            return result
+        except TimeoutError:
+            continue
+        except (CancelledError, OSError) as exc:
+            raise _lost(client, type(exc).__name__) from None
+        except Exception:
+            if client.status != "running":
+                raise _lost(client, f"client {client.status}") from None
+            raise  # the task failed or killed its worker: the caller isolates the lines
+
+
 def dask_ordered_map(
     job: str,
     items: Iterable[Item],
@@ -57,10 +80,12 @@ def dask_ordered_map(
     window: int | None = None,
 ) -> Iterator[tuple[list[Item], list[Any]]]:
     """Like :func:`~ipt_formulate.audit._batch.ordered_map`, on a Dask client."""
-    if window is None:
-        nthreads = sum(client.nthreads().values()) or 1
-        window = 4 * nthreads
-    shared = client.scatter(state, broadcast=True)
+    try:
+        if window is None:
+            window = 4 * (sum(client.nthreads().values()) or 1)
+        shared = client.scatter(state, broadcast=True)
+    except OSError as exc:
+        raise _lost(client, exc) from None
     crash = _JOBS[job][1]
     pending: deque[tuple[list[Item], Any]] = deque()
     chunks = _chunks(items, chunksize)
@@ -76,12 +101,16 @@ def dask_ordered_map(
                 return
             chunk, fut = pending.popleft()
             try:
-                results = fut.result()
+                results = _result(client, fut)
+            except IptFormulateError:
+                raise
             except Exception:  # a worker died (KilledWorker) or the task could not run
                 results = []
                 for item in chunk:  # isolate the line(s) at fault
                     try:
-                        results.extend(client.submit(_run_chunk, job, shared, [item]).result())
+                        results.extend(_result(client, submit([item])))
+                    except IptFormulateError:
+                        raise
                     except Exception:
                         results.append(crash(item[0]))
             yield chunk, results
@@ -90,36 +119,9 @@ def dask_ordered_map(
             fut.cancel()
 
 
-def batch_dask(
-    source: str | Path | IO[bytes],
-    output: str | Path | IO[str],
-    pack: RulePack | None = None,
-    *,
-    client: Any = None,
-    address: str | None = None,
-    **options: Any,
-) -> BatchSummary:
-    """:func:`~ipt_formulate.audit.batch_file` on a Dask cluster: pass a ``distributed``
-    ``client`` or the scheduler ``address``. Other keywords as for ``batch_file`` (engine,
-    trace, resume, chunksize, progress, ...)."""
-    distributed = _require_distributed()
-    own = None
-    if client is None:
-        if address is None:
-            raise IptFormulateError("batch_dask needs a client or an address", code="batch.dask")
-        own = client = distributed.Client(address)
-    try:
-        return batch_file(source, output, pack, dask_client=client, **options)
-    finally:
-        if own is not None:
-            own.close()
-
-
 def _bag_partition(
     part: Iterable[Any], packs: tuple[RulePack, ...], engine: str, trace: bool
 ) -> list[dict[str, Any]]:
-    import json
-
     items = [x if isinstance(x, tuple) and len(x) == 2 else (0, x) for x in part]
     lines = _JOBS["lines"][0](_State(packs, engine, trace), items)
     out = []
@@ -136,6 +138,6 @@ def formulate_bag(
 ) -> Any:
     """A bag of batch records from a bag of inventories (JSON text, dicts or models), or of
     ``(line, inventory)`` pairs (then each record carries its line number)."""
-    _require_distributed()
-    state = _state(pack, engine, trace)
+    require_distributed()
+    state = state_of(pack, engine, trace)
     return bag.map_partitions(_bag_partition, state.packs, state.engine, state.trace)

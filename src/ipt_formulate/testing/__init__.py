@@ -5,6 +5,8 @@ Strategies draw inventories that are valid by construction (:func:`inventories`,
 (:func:`invalid_inventories`) and arbitrary JSON (:func:`json_values`). Metamorphic helpers
 (:func:`permuted`, :func:`relabelled`, :func:`with_unrelated_acquaintance`,
 :func:`with_added_evidence`) transform an inventory so the formulation changes predictably.
+:func:`degraded` drops known values at random, and :func:`missing_data_report` measures what
+the formulation keeps as more is dropped.
 See ``docs/testing-strategies.md``.
 
 Needs hypothesis: ``pip install 'ipt-formulate[testing]'``.
@@ -20,7 +22,20 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "pip install 'ipt-formulate[testing]'"
     ) from exc
 
-from ._check import CHECKS, PROFILES, PackReport, PropertyFailure, check_pack
+from ._check import CHECKS, OPT_IN_CHECKS, PROFILES, PackReport, PropertyFailure, check_pack
+from ._degrade import (
+    DEFAULT_PS,
+    KEPT_FIELDS,
+    OUTCOMES,
+    Outcome,
+    OutcomeRow,
+    classify,
+    degraded,
+    droppable_paths,
+    markdown_table,
+    missing_data_report,
+    plot_missing_data,
+)
 from ._metamorphic import (
     EVIDENCE_AREAS,
     EvidenceArea,
@@ -55,16 +70,25 @@ from ._strategies import (
 __all__ = [
     "CHECKS",
     "DEFAULT_ASSESSMENT_DATES",
+    "DEFAULT_PS",
     "EVIDENCE_AREAS",
     "INVALID_CODES",
+    "KEPT_FIELDS",
+    "OPT_IN_CHECKS",
+    "OUTCOMES",
     "PROFILES",
     "TRANSITION_KINDS",
     "DateStyle",
     "EvidenceArea",
     "InvalidInventory",
+    "Outcome",
+    "OutcomeRow",
     "PackReport",
     "PropertyFailure",
     "check_pack",
+    "classify",
+    "degraded",
+    "droppable_paths",
     "episodes",
     "has_death",
     "has_dispute",
@@ -75,10 +99,13 @@ __all__ = [
     "inventory_dicts",
     "json_values",
     "life_events",
+    "markdown_table",
+    "missing_data_report",
     "patients",
     "permuted",
     "person_links",
     "persons",
+    "plot_missing_data",
     "relabelled",
     "relationships",
     "rename_ids",

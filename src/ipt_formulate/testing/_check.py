@@ -16,6 +16,16 @@ monotonicity   adding a fact that supports an area never lowers that area's best
 reachability   every active rule fires on some generated inventory
 robustness     valid inventories formulate without error; invalid ones, and arbitrary
                JSON, raise only the library's typed errors (with the expected code)
+unknowns       lower_bound <= score <= upper_bound; each status agrees with the primary
+               threshold, established ranked before provisional; a hypothesis that waits
+               on no unknown value has equal bounds and is not provisional (also on
+               inventories without unknowns)
+questions      honest questions: answering a question as an answer says changes the
+               top of the formulation (status, primary, secondary) exactly when the
+               answer says ``changes_focus``
+soundness      (opt-in) forgetting values keeps the truth inside the bounds: the score
+               of the complete inventory lies within the degraded one's bounds, and an
+               established hypothesis stays at least provisional
 =============  =====================================================================
 
 Each failure carries the check, a one-line reason, the rule ids involved and the shrunk
@@ -41,12 +51,14 @@ from hypothesis import strategies as st
 
 from .._api import formulate
 from .._evaluate import run as reference_run
+from .._questions import answer
 from ..errors import InputError
 from ..facts import derive_facts
-from ..formulation import Formulation
+from ..formulation import Formulation, Hypothesis
 from ..inventory import Inventory, parse_inventory
 from ..rulepack import RulePack, load_pack
 from ..scoring import Belief, combine
+from ._degrade import degraded, droppable_paths
 from ._metamorphic import (
     EVIDENCE_AREAS,
     EvidenceArea,
@@ -56,9 +68,19 @@ from ._metamorphic import (
 )
 from ._strategies import invalid_inventories, inventories, json_values
 
-__all__ = ["CHECKS", "PROFILES", "PackReport", "PropertyFailure", "check_pack"]
+__all__ = ["CHECKS", "OPT_IN_CHECKS", "PROFILES", "PackReport", "PropertyFailure", "check_pack"]
 
-Check = Literal["determinism", "invariance", "bounds", "monotonicity", "reachability", "robustness"]
+Check = Literal[
+    "determinism",
+    "invariance",
+    "bounds",
+    "monotonicity",
+    "reachability",
+    "robustness",
+    "unknowns",
+    "questions",
+    "soundness",
+]
 CHECKS: tuple[Check, ...] = (
     "determinism",
     "invariance",
@@ -66,7 +88,14 @@ CHECKS: tuple[Check, ...] = (
     "monotonicity",
     "reachability",
     "robustness",
+    "unknowns",
+    "questions",
+    "soundness",
 )
+"""The checks :func:`check_pack` runs by default."""
+OPT_IN_CHECKS: tuple[Check, ...] = ()
+"""Checks run only when named in ``checks=`` (none at present: ``soundness`` was, until the
+missing onset stopped reading as "no", issue #10)."""
 PROFILES: Mapping[str, Mapping[str, Any]] = {
     # bounded and derandomised: the same examples on every CI run
     "ci": {"max_examples": 30, "derandomize": True, "reach_examples": 400, "hash_seeds": (0, 1)},
@@ -246,9 +275,11 @@ def check_pack(
     """
     if not isinstance(pack, RulePack):
         pack = load_pack(pack)
-    unknown = set(checks) - set(CHECKS)
+    unknown = set(checks) - set(CHECKS) - set(OPT_IN_CHECKS)
     if unknown:
-        raise ValueError(f"unknown checks {sorted(unknown)}; choose from {list(CHECKS)}")
+        raise ValueError(
+            f"unknown checks {sorted(unknown)}; choose from {[*CHECKS, *OPT_IN_CHECKS]}"
+        )
     if engine is None:
         from .. import engine as _engine_mod
 
@@ -419,13 +450,164 @@ def check_pack(
 
         record(_run_property("robustness", st.sampled_from(HOSTILE_TEXTS), hostile, conf))
 
+    if "unknowns" in checks:
+
+        def honest_bounds(inv: Inventory) -> None:
+            _check_bounds_and_status(pack, run(inv))
+
+        record(_run_property("unknowns", invs, honest_bounds, conf))
+        # as complete as the generators make them (references, measures not taken and
+        # timings the date style cannot express may still be unknown: hence per hypothesis)
+        complete = inventories(unknowns=False) if strategy is None else invs
+        if strategy is None:
+            record(_run_property("unknowns", complete, honest_bounds, conf))
+
+    if "questions" in checks:
+
+        def honest(inv: Inventory) -> None:
+            f = formulate(inv, pack, engine=eng, questions=_QUESTIONS)
+            before = _top(f)
+            for q in f.questions:
+                for a in q.answers:
+                    try:
+                        after = _top(run(answer(inv, q.path, a.value)))
+                    except InputError as exc:
+                        raise _Violation(
+                            f"question {q.path}: offered answer {a.value!r} is rejected: {exc}"
+                        ) from exc
+                    if (after != before) is not a.changes_focus:
+                        rules = [p.rule_id for h in f.hypotheses for p in h.pending]
+                        raise _Violation(
+                            f"question {q.path}: answer {a.value!r} says changes_focus="
+                            f"{a.changes_focus} ({a.effect}), but the top goes from "
+                            f"{_show(before)} to {_show(after)}",
+                            rules,
+                        )
+
+        record(_run_property("questions", invs, honest, conf))
+
+    if "soundness" in checks:
+
+        def sound(args: tuple[Inventory, float, int]) -> None:
+            inv, p, seed = args
+            part = degraded(inv, p, seed)
+            try:
+                _check_soundness(pack, run(inv), run(part))
+            except _Violation as v:
+                gone = sorted(set(droppable_paths(inv)) - set(droppable_paths(part)))
+                raise _Violation(f"{v.reason}; forgotten: {', '.join(gone)}", v.rule_ids) from v
+
+        ps = st.sampled_from([0.1, 0.3, 0.6])
+        seeds = st.integers(0, 2**16)
+        full = inventories(unknowns=False) if strategy is None else invs
+        record(_run_property("soundness", st.tuples(full, ps, seeds), sound, conf))
+
     return PackReport(
         pack.name,
         pack.hash,
-        tuple(c for c in CHECKS if c in checks),
+        tuple(c for c in (*CHECKS, *OPT_IN_CHECKS) if c in checks),
         tuple(failures),
         dict(sorted(fired.items())),
     )
+
+
+def _check_bounds_and_status(pack: RulePack, f: Formulation) -> None:
+    """The score bounds and statuses of one formulation agree with each other and with
+    the pack's primary threshold; nothing pending means nothing to bound."""
+    thr = pack.thresholds.primary_min
+    group = {"established": 0, "provisional": 1, "below_threshold": 2}
+    last = 0
+    for h in f.hypotheses:
+        rules = [e.rule_id for e in h.support + h.against] + [p.rule_id for p in h.pending]
+        name = f"{h.area} about {h.focus.name}"
+        if not h.lower_bound <= h.score <= h.upper_bound:
+            raise _Violation(
+                f"hypothesis {name}: bounds out of order: lower {h.lower_bound:g}, "
+                f"score {h.score:g}, upper {h.upper_bound:g}",
+                rules,
+            )
+        expected = (
+            "established"
+            if h.score >= thr
+            else "provisional"
+            if h.upper_bound >= thr
+            else "below_threshold"
+        )
+        if h.status != expected:
+            raise _Violation(
+                f"hypothesis {name}: status {h.status}, but score {h.score:g} and upper bound "
+                f"{h.upper_bound:g} against the primary threshold {thr:g} make it {expected}",
+                rules,
+            )
+        if not h.pending and not h.lower_bound == h.score == h.upper_bound:
+            raise _Violation(
+                f"hypothesis {name} waits on nothing, but its bounds are "
+                f"[{h.lower_bound:g}, {h.upper_bound:g}] around score {h.score:g}",
+                rules,
+            )
+        if group[h.status] < last:
+            raise _Violation(f"hypothesis {name} ({h.status}) ranked after a weaker status")
+        last = group[h.status]
+    provisional = any(h.status == "provisional" for h in f.hypotheses)
+    expected_status = (
+        "established"
+        if f.primary is not None
+        else "provisional"
+        if provisional
+        else "insufficient_data"
+    )
+    if f.status != expected_status:
+        raise _Violation(f"formulation status {f.status}, expected {expected_status}")
+
+
+_QUESTIONS = 5
+"""Questions asked per inventory by the ``questions`` check (as many as ``next_questions``)."""
+
+_Top = tuple[str, tuple[str, str, str | None] | None, tuple[str, str, str | None] | None]
+
+
+def _top(f: Formulation) -> _Top:
+    """What a question may change: the status, the primary (with no established primary,
+    the leading provisional hypothesis stands in its place) and the secondary, each as
+    (area, focus kind, focus id)."""
+
+    def key(h: Hypothesis | None) -> tuple[str, str, str | None] | None:
+        return None if h is None else (h.area, h.focus.kind, h.focus.id)
+
+    lead = f.primary or next((h for h in f.hypotheses if h.status == "provisional"), None)
+    return f.status, key(lead), key(f.secondary)
+
+
+def _show(top: _Top) -> str:
+    def one(k: tuple[str, str, str | None] | None) -> str:
+        return "none" if k is None else f"{k[0]} about {k[2] or k[1]}"
+
+    return f"{top[0]} (primary {one(top[1])}, secondary {one(top[2])})"
+
+
+def _check_soundness(pack: RulePack, full: Formulation, part: Formulation) -> None:
+    """``full`` formulates an inventory, ``part`` the same with values forgotten: the full
+    inventory is one way the unknowns can resolve, so each of its scores lies within the
+    partial bounds, and what is established there is at least provisional here."""
+    thr = pack.thresholds.primary_min
+    bounded = {(h.area, h.focus.kind, h.focus.id): h for h in part.hypotheses}
+    for h in full.hypotheses:
+        rules = [e.rule_id for e in h.support + h.against]
+        g = bounded.get((h.area, h.focus.kind, h.focus.id))
+        if g is None:
+            if h.score >= thr:
+                raise _Violation(
+                    f"{h.area} about {h.focus.name} is established (score {h.score:g}) but "
+                    "not even provisional once values are forgotten",
+                    rules,
+                )
+            continue
+        if not g.lower_bound - 1e-9 <= h.score <= g.upper_bound + 1e-9:
+            raise _Violation(
+                f"{h.area} about {h.focus.name}: score {h.score:g} of the complete inventory "
+                f"outside the bounds [{g.lower_bound:g}, {g.upper_bound:g}] of the partial one",
+                rules,
+            )
 
 
 def _reachability(
