@@ -270,7 +270,9 @@ def test_iatrogenic_transition_is_never_a_secondary_by_design(core_pack: RulePac
     w = core_pack.rule("transition.iatrogenic-chronic").weight
     assert w is not None and w < core_pack.thresholds.secondary_min
     f = formulate(example_text("interpersonal-deficits"), core_pack)
-    assert "transition.iatrogenic-or-deficits" in _advice(f)
+    (ipt_d,) = [h for h in f.hypotheses if h.area == "role_transition"]
+    assert "offer this framing first" in ipt_d.support[0].explanations[0]
+    assert f.secondary is None
 
 
 def test_few_attachments_alone_no_longer_ties_ipt_d(core_pack: RulePack) -> None:
