@@ -15,6 +15,9 @@ Semantics, as documented:
   except ``known``/``unknown``; ``!=`` and ``not_in`` are unknown too on an unknown value;
 * a reference ``@var.field`` holds only when both sides are known and equal (a missing value
   on either side never joins), so it is never unknown;
+* a fact binds a variable only when every field that later patterns join on (``@var.field``)
+  is known: joins compare identities, never unknowns, in negated patterns too (so a death
+  with an unknown subject never satisfies "no person who is this death's subject");
 * a positive pattern matches a fact when every condition is true; a negated pattern is
   satisfied when no fact has all its conditions "not false";
 * a rule runs when its status is ``active`` and every ``enabled_when`` option has that value;
@@ -400,6 +403,12 @@ def _matches(
 ) -> Iterator[dict[str, tuple[str, Fact]]]:
     """Every assignment of facts to the rule's positive patterns that satisfies the rule."""
     pats = rule["when"]
+    joined = {
+        tuple(c[2][1:].split(".", 1))
+        for p in pats
+        for c in p.get("where", [])
+        if len(c) > 2 and isinstance(c[2], str) and c[2].startswith("@")
+    }
 
     def go(i: int, env: dict[str, tuple[str, Fact]]) -> Iterator[dict[str, tuple[str, Fact]]]:
         if i == len(pats):
@@ -417,7 +426,8 @@ def _matches(
                 yield from go(i + 1, env)
             return
         for f in facts.get(p["fact"], []):
-            if all(_cond(f, c, flat, opts) is True for c in where):
+            guards = [f.get(fld) is not None for var, fld in joined if var == p.get("bind")]
+            if all(guards) and all(_cond(f, c, flat, opts) is True for c in where):
                 key = p.get("bind", f"#anon{i}")
                 env[key] = (p["fact"], f)
                 yield from go(i + 1, env)

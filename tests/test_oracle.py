@@ -319,6 +319,22 @@ _JOIN_PACK = {
           where = [["subject", "==", "@p.id"], ["kind", "==", "death"]]
 
         [[rule]]
+        id = "j.death-of-no-outsider"
+        version = 1
+        title = "A death that is not about an outer-ring person"
+        advisory = { kind = "data", level = "info" }
+        explain = "{d.id}"
+        cite = [{ source = "s" }]
+          [[rule.when]]
+          fact = "event"
+          bind = "d"
+          where = [["kind", "==", "death"]]
+          [[rule.when]]
+          fact = "person"
+          exists = false
+          where = [["id", "==", "@d.subject"], ["ring", "==", "outer"]]
+
+        [[rule]]
         id = "j.finding-focus"
         version = 1
         title = "A person a finding is about"
@@ -404,6 +420,9 @@ def test_joins_on_unknown_fields_never_join(join_pack_dir: Path) -> None:
     }
     # the death with an unknown subject does not block amy (documented); dad is blocked
     assert {b[0][2] for r, b in ids if r == "j.no-death-about"} == {"amy"}
+    # a referenced field must be known to bind: e1's subject is unknown, so e1 never binds d
+    # (the loader's automatic "known" guard), even though no person could block it
+    assert {b for r, b in ids if r == "j.death-of-no-outsider"} == {(("d", "event", "e3"),)}
     # link mum~dad has conflict unknown: "not_in" is unknown, no firing
     assert {b for r, b in ids if r == "j.link"} == {
         (("l", "link", "amy~dad"), ("p", "person", "amy"))
