@@ -106,9 +106,32 @@ def test_rules_lint(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("which", ["inventory", "rules", "formulation"])
 def test_schema(which: str) -> None:
+    """The printed schema is exactly the library's, and describes the document it names."""
+    from ipt_formulate import inventory_json_schema, rulepack_json_schema
+    from ipt_formulate.formulation import formulation_json_schema
+
     res = cli("schema", which)
-    assert res.returncode == 0
-    assert "$schema" in json.loads(res.stdout)
+    assert res.returncode == 0, res.stderr
+    printed = json.loads(res.stdout)
+    expected = {
+        "inventory": inventory_json_schema,
+        "rules": rulepack_json_schema,
+        "formulation": formulation_json_schema,
+    }[which]()
+    assert printed == json.loads(json.dumps(expected))
+    assert printed["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    if which == "inventory":
+        assert printed["required"] == ["episode"]
+        assert {"patient", "episode", "persons", "events", "relationships"} <= set(
+            printed["properties"]
+        )
+    elif which == "rules":
+        assert printed["manifest"]["required"] == ["pack"]
+        assert set(printed["rule_file"]["properties"]) == {"rule"}
+    else:
+        assert {"primary", "secondary", "not_chosen", "provenance", "disclaimer"} <= set(
+            printed["properties"]
+        )
 
 
 # ------------------------------------------------------------------ expected failures (issue 11)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from conftest import ROOT
+from ipt_formulate import DISCLAIMER, formulate
 from ipt_formulate._catalogue import catalogue_document
 
 
@@ -38,3 +40,10 @@ def test_ci_runs_the_readme_test_command() -> None:
 
 def test_readme_and_every_rendering_say_decision_support() -> None:
     assert "not a diagnosis" in (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "not a diagnosis" in DISCLAIMER
+    for example in sorted((ROOT / "examples").glob("*.json")):
+        f = formulate(example.read_text(encoding="utf-8"))
+        assert json.loads(f.to_json())["disclaimer"] == DISCLAIMER, example.name
+        assert f.to_dict()["disclaimer"] == DISCLAIMER, example.name
+        for rendering in (f.to_markdown(), f.to_text()):
+            assert DISCLAIMER in " ".join(rendering.split()), example.name

@@ -221,11 +221,22 @@ def test_accepts_model_dict_and_text(core_pack: RulePack) -> None:
     assert Formulation.model_validate_json(as_model).to_json() == as_model
 
 
-@pytest.mark.parametrize("bad", ["", "   ", "[]", "{", "null", '{"episode": 3}', b"\xff"])
-def test_bad_input_raises_typed_errors(bad: Any) -> None:
-    with pytest.raises(IptFormulateError) as info:
+@pytest.mark.parametrize(
+    ("bad", "cls", "code"),
+    [
+        ("", MalformedInputError, "input.malformed"),
+        ("   ", MalformedInputError, "input.malformed"),
+        ("[]", MalformedInputError, "input.malformed"),
+        ("{", MalformedInputError, "input.malformed"),
+        ("null", MalformedInputError, "input.malformed"),
+        (b"\xff", MalformedInputError, "input.malformed"),
+        ('{"episode": 3}', InventoryError, "inventory.wrong_type"),
+    ],
+)
+def test_bad_input_raises_typed_errors(bad: Any, cls: type[IptFormulateError], code: str) -> None:
+    with pytest.raises(cls) as info:
         formulate(bad)
-    assert isinstance(info.value, MalformedInputError | InventoryError)
+    assert info.value.code == code
 
 
 def test_unknown_option_and_engine() -> None:
