@@ -22,6 +22,15 @@ EXAMPLES = ROOT / "examples"
 RULES = ROOT / "rules"
 
 
+def sigint_default() -> None:
+    """``preexec_fn`` for a child that must see Ctrl-C: a shell without job control starts
+    background jobs with SIGINT ignored, children inherit that, and Python then keeps it
+    ignored, so an interrupt test run from ``cmd &`` would hang or check nothing."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def in_threads(work: Callable[[int], list[str]], threads: int = 4) -> list[str]:
     """Run ``work(offset)`` in several threads at once; the problems each reports, plus any
     exception a thread raised (an exception in a thread would not fail the test by itself)."""

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from conftest import EXAMPLES
+from conftest import EXAMPLES, sigint_default
 from ipt_formulate import IptFormulateError, RulePack, formulate
 from ipt_formulate.audit import (
     BatchSummary,
@@ -209,6 +209,7 @@ def test_interrupt_then_resume(tmp_path: Path, core_pack: RulePack) -> None:
         [sys.executable, "-m", "ipt_formulate", "batch", str(src), "-o", str(out), "--chunksize=2"],
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=sigint_default,
     )
     writer = _open_writer(src)
     os.set_blocking(writer, True)

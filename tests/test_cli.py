@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from conftest import EXAMPLES, RULES
+from conftest import EXAMPLES, RULES, sigint_default
 from ipt_formulate import Formulation
 
 
@@ -237,7 +237,10 @@ raise SystemExit(main(["schema", "inventory"]))
 
 
 def test_ctrl_c_during_start_up(tmp_path: Path) -> None:
-    res = subprocess.run([sys.executable, "-c", START_UP_INTERRUPT], capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-c", START_UP_INTERRUPT],
+        capture_output=True, text=True, preexec_fn=sigint_default,
+    )  # fmt: skip
     _one_paragraph(res, "interrupted", exit_code=130)
     # blocked opening its input (a FIFO nobody writes): Ctrl-C, then SIGTERM
     for sig, word, code in (
@@ -248,7 +251,7 @@ def test_ctrl_c_during_start_up(tmp_path: Path) -> None:
         os.mkfifo(fifo)
         proc = subprocess.Popen(
             [sys.executable, "-m", "ipt_formulate", "batch", str(fifo), "-o", str(tmp_path / "o")],
-            stderr=subprocess.PIPE, text=True,
+            stderr=subprocess.PIPE, text=True, preexec_fn=sigint_default,
         )  # fmt: skip
         writer = _open_writer(fifo)  # the run has opened its input; it waits for lines
         time.sleep(0.3)  # ... in its start-up (pack, workers)
