@@ -18,7 +18,7 @@ from .errors import (
 )
 from .formulation import DISCLAIMER, Formulation, Question
 from .inventory import Inventory, inventory_json_schema, parse_inventory
-from .rulepack import RulePack, default_pack, load_pack, rulepack_json_schema
+from .rulepack import RulePack, bundled_packs, default_pack, load_pack, rulepack_json_schema
 
 __all__ = [
     "DISCLAIMER",
@@ -35,6 +35,7 @@ __all__ = [
     "RulePackError",
     "__version__",
     "answer",
+    "bundled_packs",
     "default_pack",
     "formulate",
     "inventory_json_schema",

@@ -332,7 +332,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="cmd", required=True)
 
     def pack_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--pack", metavar="DIR", help="rule pack directory (default: ipt-core)")
+        p.add_argument(
+            "--pack",
+            metavar="PACK",
+            help="a bundled pack by name (ipt-core, ipsrt) or a pack directory (default: ipt-core)",
+        )
         p.add_argument(
             "--option",
             metavar="KEY=VALUE",

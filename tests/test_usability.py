@@ -1,0 +1,63 @@
+"""Issue #13: the library as a new user meets it (outside the checkout, in code, on errors)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import ipt_formulate as ipt
+from conftest import EXAMPLES
+
+HERE = Path(__file__).resolve().parent
+
+
+def _run(args: list[str], cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, cwd=cwd, input=stdin
+    )
+
+
+# ------------------------------------------------------------------ 1 bundled packs by name
+def test_bundled_packs_load_by_name_from_any_folder(tmp_path: Path) -> None:
+    user = tmp_path / "mine"
+    user.mkdir()
+    (user / "pack.toml").write_text(
+        '[pack]\nname = "mine"\nversion = "0.1.0"\ndescription = "x"\nextends = ["ipt-core"]\n'
+    )
+    code = (
+        "import ipt_formulate as ipt\n"
+        "assert ipt.bundled_packs() == ('ipt-core', 'ipsrt'), ipt.bundled_packs()\n"
+        "print(ipt.load_pack('ipsrt').name, ipt.load_pack('ipt-core').name,"
+        " ipt.load_pack('mine').name, len(ipt.load_pack('mine').rules) > 40)\n"
+    )
+    res = _run(["-c", code], tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["ipsrt", "ipt-core", "mine", "True"]
+    bip = str(EXAMPLES / "bipolar-lost-healthy-self.json")
+    res = _run(["-m", "ipt_formulate", "formulate", bip, "--pack", "ipsrt"], tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["primary"]["area"] == "lost_healthy_self"
+    res = _run(["-m", "ipt_formulate", "rules", "list", "--pack", "ipsrt"], tmp_path)
+    assert res.returncode == 0 and "ipsrt.lost-healthy-self" in res.stdout, res.stderr
+
+
+def test_a_path_is_still_a_path_and_a_missing_one_names_the_bundled_packs(tmp_path: Path) -> None:
+    from conftest import RULES
+
+    assert ipt.load_pack(RULES / "ipsrt").name == "ipsrt"
+    assert ipt.load_pack(str(RULES / "ipsrt")).hash == ipt.load_pack("ipsrt").hash
+    with pytest.raises(ipt.RulePackError, match="by name: ipt-core, ipsrt"):
+        ipt.load_pack(tmp_path)
+
+
+def test_mania_advisory_says_how_to_use_the_ipsrt_pack() -> None:
+    inv = json.loads((EXAMPLES / "bipolar-lost-healthy-self.json").read_text())
+    advisories = ipt.formulate(inv).advisories
+    msgs = [a.message for a in advisories if a.rule_id == "clinical.mania-history"]
+    assert msgs and "--pack ipsrt" in msgs[0] and 'load_pack("ipsrt")' in msgs[0]
+    # and what it says works
+    assert ipt.formulate(inv, ipt.load_pack("ipsrt")).primary is not None
