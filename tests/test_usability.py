@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,3 +62,67 @@ def test_mania_advisory_says_how_to_use_the_ipsrt_pack() -> None:
     assert msgs and "--pack ipsrt" in msgs[0] and 'load_pack("ipsrt")' in msgs[0]
     # and what it says works
     assert ipt.formulate(inv, ipt.load_pack("ipsrt")).primary is not None
+
+
+# ------------------------------------------------------------------ 2 inventories built in code
+def test_inventory_built_in_code_like_a_dict() -> None:
+    inv = ipt.Inventory(
+        patient=ipt.Patient(age=52, populations=["adult"], risk=ipt.Risk(suicidal_ideation=False)),
+        episode=ipt.Episode(
+            assessment_date="2024-03-01", onset="2024-01", measures=[ipt.PHQ9(total=16)]
+        ),
+        persons=[ipt.Person(id="mum", role="parent", deceased=True, ring="inner")],
+        events=[{"id": "e1", "kind": "death", "subject": "mum", "date": "2023-12"}],
+    )
+    assert inv.patient.populations == ("adult",)
+    assert isinstance(inv.persons, tuple) and isinstance(inv.events, tuple)
+    assert inv.episode.measures[0].instrument == "phq9"
+    as_dict = ipt.parse_inventory(json.loads(inv.model_dump_json()))
+    assert as_dict == inv
+    assert ipt.formulate(inv).to_json() == ipt.formulate(as_dict).to_json()
+
+
+@pytest.mark.parametrize(
+    ("build", "path", "code", "cls"),
+    [
+        (lambda: ipt.Person(id="x", role="aunt"), "$.role", "inventory.unknown_value", None),
+        (lambda: ipt.Patient(age="40"), "$.age", "inventory.wrong_type", None),
+        (lambda: ipt.PHQ9(total=30), "$.total", "inventory.out_of_range", "InventoryRangeError"),
+        (
+            lambda: ipt.Inventory(
+                episode={"assessment_date": "2024-01-01"},
+                persons=[{"id": "a", "role": "aunt"}],
+            ),
+            "$.persons[0].role",
+            "inventory.unknown_value",
+            None,
+        ),
+        (
+            lambda: ipt.Inventory(
+                episode=ipt.Episode(assessment_date="2024-01-01"),
+                events=[ipt.LifeEvent(id="e", kind="death", subject="nobody")],
+            ),
+            "$.events[0].subject",
+            "inventory.unknown_person",
+            "InventoryReferenceError",
+        ),
+        (lambda: ipt.Episode(assessment_date="2024-02-30"), "$.assessment_date", None, None),
+    ],
+)
+def test_constructor_errors_are_the_librarys(
+    build: Any, path: str, code: str | None, cls: str | None
+) -> None:
+    with pytest.raises(ipt.InventoryError) as info:
+        build()
+    assert info.value.issues[0].path == path
+    if code is not None:
+        assert info.value.code == code
+    if cls is not None:
+        assert type(info.value).__name__ == cls
+
+
+def test_constructor_rejects_what_json_cannot_hold_with_a_typed_error() -> None:
+    with pytest.raises(ipt.MalformedInputError):
+        ipt.SASSR(mean=float("nan"))
+    with pytest.raises(ipt.InventoryError):  # strict as JSON: 1 is not true
+        ipt.Risk(self_harm=1)
