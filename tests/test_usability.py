@@ -126,3 +126,36 @@ def test_constructor_rejects_what_json_cannot_hold_with_a_typed_error() -> None:
         ipt.SASSR(mean=float("nan"))
     with pytest.raises(ipt.InventoryError):  # strict as JSON: 1 is not true
         ipt.Risk(self_harm=1)
+
+
+# ------------------------------------------------------------------ 3 every issue on the CLI
+def test_cli_prints_every_issue_one_per_line(tmp_path: Path) -> None:
+    bad = {
+        "episode": {"assessment_date": "2026-01-01"},
+        "persons": [{"id": "x", "role": "aunt", "ring": 3}, {"id": "y"}],
+        "foo": 1,
+    }
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(bad))
+    res = _run(["-m", "ipt_formulate", "formulate", str(path)], tmp_path)
+    assert res.returncode == 2 and res.stdout == "" and "Traceback" not in res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert lines[0].startswith("ipt-formulate: error [inventory.unknown_field]: invalid inventory")
+    assert "4 issues" in lines[0]
+    assert [ln.split(":")[0].strip() for ln in lines[1:]] == [
+        "$.foo",
+        "$.persons[0].ring",
+        "$.persons[0].role",
+        "$.persons[1].role",
+    ]
+    assert lines[4].endswith("[inventory.missing_field]")
+
+
+def test_cli_caps_the_issue_lines_with_a_count(tmp_path: Path) -> None:
+    bad = {"episode": {"assessment_date": "2026-01-01"}, **{f"k{i}": i for i in range(70)}}
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(bad))
+    res = _run(["-m", "ipt_formulate", "formulate", str(path)], tmp_path)
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 2 and len(lines) == 1 + 50 + 1, res.stderr
+    assert lines[-1] == "  ... and 20 more issue(s)"

@@ -558,6 +558,25 @@ def _expected_failure(exc: BaseException) -> IptFormulateError | None:
     return None
 
 
+MAX_ISSUE_LINES = 50
+"""Issues printed one per line on an error; the rest are counted."""
+
+
+def _error_text(error: IptFormulateError) -> str:
+    """One line; with several issues, every issue on its own line (path, message, code), capped."""
+    issues = getattr(error, "issues", ())
+    if len(issues) <= 1:
+        return f"ipt-formulate: error [{error.code}]: {error}"
+    what = str(error).split(":", 1)[0]  # "invalid inventory"
+    n = sum(1 for i in issues if i.code != "inventory.more_issues")
+    many = "more than " if n < len(issues) else ""
+    lines = [f"ipt-formulate: error [{error.code}]: {what}, {many}{n} issues:"]
+    lines += [f"  {issue}" for issue in issues[:MAX_ISSUE_LINES]]
+    if len(issues) > MAX_ISSUE_LINES:
+        lines.append(f"  ... and {len(issues) - MAX_ISSUE_LINES:,} more issue(s)")
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; every expected failure becomes exit 2 and one paragraph."""
     previous = None
@@ -583,7 +602,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         error = _expected_failure(exc)
         if error is None:
             raise
-        print(f"ipt-formulate: error [{error.code}]: {error}", file=sys.stderr)
+        print(_error_text(error), file=sys.stderr)
         _discard_stdout()
         return 2
     finally:
