@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 
 import ipt_formulate as ipt
-from conftest import EXAMPLES
+from conftest import EXAMPLES, ROOT, RULES
 
 HERE = Path(__file__).resolve().parent
 
@@ -47,8 +48,6 @@ def test_bundled_packs_load_by_name_from_any_folder(tmp_path: Path) -> None:
 
 
 def test_a_path_is_still_a_path_and_a_missing_one_names_the_bundled_packs(tmp_path: Path) -> None:
-    from conftest import RULES
-
     assert ipt.load_pack(RULES / "ipsrt").name == "ipsrt"
     assert ipt.load_pack(str(RULES / "ipsrt")).hash == ipt.load_pack("ipsrt").hash
     with pytest.raises(ipt.RulePackError, match="by name: ipt-core, ipsrt"):
@@ -159,3 +158,73 @@ def test_cli_caps_the_issue_lines_with_a_count(tmp_path: Path) -> None:
     lines = res.stderr.strip().splitlines()
     assert res.returncode == 2 and len(lines) == 1 + 50 + 1, res.stderr
     assert lines[-1] == "  ... and 20 more issue(s)"
+
+
+# ------------------------------------------------------------------ 4 testing your own pack
+def _pasted_module() -> str:
+    doc = (ROOT / "docs" / "testing-your-pack.md").read_text(encoding="utf-8")
+    section = doc.split("A complete test module to paste")[1]
+    return section.split("```python\n", 1)[1].split("\n```", 1)[0] + "\n"
+
+
+def test_the_pasted_test_module_runs_as_pasted(tmp_path: Path) -> None:
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_my_pack.py").write_text(_pasted_module())
+    (tmp_path / "rules" / "my-pack").mkdir(parents=True)
+    (tmp_path / "rules" / "my-pack" / "pack.toml").write_text(
+        '[pack]\nname = "my-pack"\nversion = "0.1.0"\ndescription = "x"\nextends = ["ipt-core"]\n'
+    )
+    res = _run(["-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error", "tests"], tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "3 passed, 1 skipped" in res.stdout and "warning" not in res.stdout, res.stdout
+
+
+SIGN_VIOLATION = """
+[[rule]]
+id = "mutant.death-against-grief"
+version = 1
+title = "A death counted against grief"
+area = "grief"
+weight = -0.8
+focus = "deceased"
+explain = "{deceased.name} died."
+cite = [{ source = "weissman2018_grief" }]
+  [[rule.when]]
+  fact = "event"
+  bind = "death"
+  where = [["kind", "==", "death"], ["linked_to_onset", "==", true]]
+  [[rule.when]]
+  fact = "person"
+  bind = "deceased"
+  where = [["id", "==", "@death.subject"]]
+  [[rule.examples]]
+  name = "death"
+  fires = true
+  facts = [
+    { fact = "event", id = "e", kind = "death", linked_to_onset = true, subject = "m" },
+    { fact = "person", id = "m" },
+  ]
+  [[rule.examples]]
+  name = "no death"
+  fires = false
+  facts = [{ fact = "person", id = "m" }]
+"""
+
+
+def test_monotonicity_failure_shows_the_added_fact_and_a_deep_run_its_seed(
+    tmp_path: Path,
+) -> None:
+    from ipt_formulate.testing import check_pack
+
+    pack = tmp_path / "p"
+    shutil.copytree(RULES / "ipt-core", pack)
+    (pack / "mutant.toml").write_text(SIGN_VIOLATION)
+    report = check_pack(pack, profile="deep", checks=["monotonicity"], max_examples=20)
+    assert report.seed is not None and f"seed={report.seed}" in str(report)
+    (failure,) = report.failures
+    assert failure.added is not None and '"kind": "death"' in failure.added
+    assert "added: " in str(failure) and f"seed={report.seed}" in (failure.reproduce or "")
+    again = check_pack(
+        pack, profile="deep", checks=["monotonicity"], max_examples=20, seed=report.seed
+    )
+    assert again.failures == report.failures
