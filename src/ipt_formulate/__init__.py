@@ -16,7 +16,7 @@ from .errors import (
     OptionError,
     RulePackError,
 )
-from .formulation import DISCLAIMER, Formulation, Question
+from .formulation import DISCLAIMER, Formulation, Question, formulation_json_schema
 from .inventory import (
     HAMD17,
     ICG,
@@ -70,6 +70,7 @@ __all__ = [
     "bundled_packs",
     "default_pack",
     "formulate",
+    "formulation_json_schema",
     "inventory_json_schema",
     "load_pack",
     "next_questions",

@@ -86,6 +86,10 @@ def _read_input(name: str) -> str:
 
 
 def _cmd_formulate(args: argparse.Namespace) -> int:
+    if args.hypothesis and not args.graph:
+        raise IptFormulateError(
+            "--hypothesis selects what --graph writes: give --graph FILE too", code="cli.usage"
+        )
     want_trace = bool(args.trace or args.graph)
     result = formulate(
         _read_input(args.file),
@@ -346,9 +350,19 @@ def build_parser() -> argparse.ArgumentParser:
         )
 
     f = sub.add_parser("formulate", help="formulate one inventory (JSON file, or - for stdin)")
-    f.add_argument("file")
-    f.add_argument("--format", choices=("json", "markdown", "text"), default="json")
-    f.add_argument("--engine", choices=ENGINES, default="experta")
+    f.add_argument("file", help="inventory JSON file, or - for stdin")
+    f.add_argument(
+        "--format",
+        choices=("json", "markdown", "text"),
+        default="json",
+        help="output format (default: json)",
+    )
+    f.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="experta",
+        help="rule engine: experta, the reference (default), or compiled (faster, same output)",
+    )
     f.add_argument(
         "--trace",
         action="store_true",
@@ -445,7 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
     a = sub.add_parser(
         "agreement",
         help="agreement of the engine with clinician labels (Cohen's kappa)",
-        description="Compare the engine with clinician labels: Cohen's kappa with 95%% CI and "
+        description="Compare the engine with clinician labels: Cohen's kappa with 95% CI and "
         "percent agreement for the presence of each area and for the primary focus, confusion "
         "matrices, and the disagreeing records with the rules behind the engine's call. "
         "Label CSV header: id,<area>,...,primary (see docs/auditing.md).",
