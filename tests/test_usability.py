@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -228,3 +229,14 @@ def test_monotonicity_failure_shows_the_added_fact_and_a_deep_run_its_seed(
         pack, profile="deep", checks=["monotonicity"], max_examples=20, seed=report.seed
     )
     assert again.failures == report.failures
+
+
+# ------------------------------------------------------------------ 5 readable synthetic labels
+def test_synthetic_person_labels_are_readable() -> None:
+    from ipt_formulate.audit import synth_records
+
+    labels = [
+        p["label"] for line in synth_records(30, 1) for p in json.loads(line).get("persons", [])
+    ]
+    assert labels and all(re.fullmatch(r"[A-Z][a-z-]+( [a-z]+)?( [0-9]+)?", lb) for lb in labels)
+    assert "Friend 2" in labels or any(lb.endswith(" 2") for lb in labels)
