@@ -86,6 +86,10 @@ def _read_input(name: str) -> str:
 
 
 def _cmd_formulate(args: argparse.Namespace) -> int:
+    if args.hypothesis and not args.graph:
+        raise IptFormulateError(
+            "--hypothesis selects what --graph writes: give --graph FILE too", code="cli.usage"
+        )
     want_trace = bool(args.trace or args.graph)
     result = formulate(
         _read_input(args.file),
@@ -332,7 +336,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="cmd", required=True)
 
     def pack_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--pack", metavar="DIR", help="rule pack directory (default: ipt-core)")
+        p.add_argument(
+            "--pack",
+            metavar="PACK",
+            help="a bundled pack by name (ipt-core, ipsrt) or a pack directory (default: ipt-core)",
+        )
         p.add_argument(
             "--option",
             metavar="KEY=VALUE",
@@ -342,9 +350,19 @@ def build_parser() -> argparse.ArgumentParser:
         )
 
     f = sub.add_parser("formulate", help="formulate one inventory (JSON file, or - for stdin)")
-    f.add_argument("file")
-    f.add_argument("--format", choices=("json", "markdown", "text"), default="json")
-    f.add_argument("--engine", choices=ENGINES, default="experta")
+    f.add_argument("file", help="inventory JSON file, or - for stdin")
+    f.add_argument(
+        "--format",
+        choices=("json", "markdown", "text"),
+        default="json",
+        help="output format (default: json)",
+    )
+    f.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="experta",
+        help="rule engine: experta, the reference (default), or compiled (faster, same output)",
+    )
     f.add_argument(
         "--trace",
         action="store_true",
@@ -441,7 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
     a = sub.add_parser(
         "agreement",
         help="agreement of the engine with clinician labels (Cohen's kappa)",
-        description="Compare the engine with clinician labels: Cohen's kappa with 95%% CI and "
+        description="Compare the engine with clinician labels: Cohen's kappa with 95% CI and "
         "percent agreement for the presence of each area and for the primary focus, confusion "
         "matrices, and the disagreeing records with the rules behind the engine's call. "
         "Label CSV header: id,<area>,...,primary (see docs/auditing.md).",
@@ -554,6 +572,25 @@ def _expected_failure(exc: BaseException) -> IptFormulateError | None:
     return None
 
 
+MAX_ISSUE_LINES = 50
+"""Issues printed one per line on an error; the rest are counted."""
+
+
+def _error_text(error: IptFormulateError) -> str:
+    """One line; with several issues, every issue on its own line (path, message, code), capped."""
+    issues = getattr(error, "issues", ())
+    if len(issues) <= 1:
+        return f"ipt-formulate: error [{error.code}]: {error}"
+    what = str(error).split(":", 1)[0]  # "invalid inventory"
+    n = sum(1 for i in issues if i.code != "inventory.more_issues")
+    many = "more than " if n < len(issues) else ""
+    lines = [f"ipt-formulate: error [{error.code}]: {what}, {many}{n} issues:"]
+    lines += [f"  {issue}" for issue in issues[:MAX_ISSUE_LINES]]
+    if len(issues) > MAX_ISSUE_LINES:
+        lines.append(f"  ... and {len(issues) - MAX_ISSUE_LINES:,} more issue(s)")
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; every expected failure becomes exit 2 and one paragraph."""
     previous = None
@@ -579,7 +616,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         error = _expected_failure(exc)
         if error is None:
             raise
-        print(f"ipt-formulate: error [{error.code}]: {error}", file=sys.stderr)
+        print(_error_text(error), file=sys.stderr)
         _discard_stdout()
         return 2
     finally:
