@@ -240,3 +240,42 @@ def test_synthetic_person_labels_are_readable() -> None:
     ]
     assert labels and all(re.fullmatch(r"[A-Z][a-z-]+( [a-z]+)?( [0-9]+)?", lb) for lb in labels)
     assert "Friend 2" in labels or any(lb.endswith(" 2") for lb in labels)
+
+
+# ------------------------------------------------------------------ ties (#13 item 6)
+TWO_DEATHS: dict[str, Any] = {
+    "episode": {"assessment_date": "2026-03-01", "onset": "2025-12"},
+    "persons": [
+        {"id": "mum", "role": "parent", "label": "Mother", "ring": "inner", "deceased": True},
+        {"id": "dad", "role": "parent", "label": "Father", "ring": "inner", "deceased": True},
+    ],
+    "events": [
+        {"id": "e1", "kind": "death", "subject": "mum", "months_before_onset": 2,
+         "response": "mourning_avoided"},
+        {"id": "e2", "kind": "death", "subject": "dad", "months_before_onset": 2,
+         "response": "mourning_avoided"},
+    ],
+}  # fmt: skip
+
+
+def test_an_exact_tie_for_primary_is_marked_and_rendered() -> None:
+    f = ipt.formulate(TWO_DEATHS)
+    assert f.primary is not None and f.primary.focus.id == "dad"  # id order: "dad" < "mum"
+    (tie,) = f.ties
+    assert tie.role == "primary" and tie.chosen.id == "dad" and tie.score == f.primary.score
+    assert tie.others == ("Grief (complicated bereavement): Mother",)
+    assert "the clinician's" in tie.note
+    for text in (f.to_text(), f.to_markdown()):
+        assert "ties at" in text and "Mother" in text
+    assert ipt.formulate(TWO_DEATHS, engine="compiled").ties == f.ties
+    # renamed so that Mother's id sorts first: she becomes primary, and the tie still shows
+    renamed = json.loads(json.dumps(TWO_DEATHS).replace('"mum"', '"a-mum"'))
+    g = ipt.formulate(renamed)
+    assert g.primary is not None and g.primary.focus.id == "a-mum"
+    assert g.ties and g.ties[0].others == ("Grief (complicated bereavement): Father",)
+
+
+def test_no_tie_no_mark() -> None:
+    one = json.loads(json.dumps(TWO_DEATHS))
+    one["events"][1]["response"] = "adapting"
+    assert ipt.formulate(one).ties == ()

@@ -19,7 +19,7 @@ from .formulation import Finding, Formulation, FormulationStatus, Provenance, Qu
 from .inventory import Inventory, parse_inventory
 from .limits import Limits, current_limits
 from .rulepack import RulePack, default_pack
-from .scoring import PossibleReading, rank_hypotheses, select_focus
+from .scoring import PossibleReading, focus_ties, rank_hypotheses, select_focus
 
 try:
     __version__ = version("ipt-formulate")
@@ -155,6 +155,7 @@ def formulate(
             input_digest=input_digest(inv),
         ),
         trace=recorded,
+        ties=focus_ties(pack, hyps, primary, secondary),
         questions=questions_for(inv, pack, hyps, questions, max_firings=max_firings),
     )
 

@@ -29,6 +29,7 @@ __all__ = [
     "Provenance",
     "Question",
     "RuleCheck",
+    "Tie",
     "Trace",
     "TraceBinding",
     "TraceHypothesis",
@@ -144,6 +145,18 @@ def path_order(path: str) -> tuple[Any, ...]:
     the same few paths are sorted on every formulation)."""
     parts = re.split(r"([0-9]+)", path)
     return tuple((0, int(p)) if i % 2 else (1, p) for i, p in enumerate(parts))
+
+
+class Tie(_Out):
+    """The primary or secondary was chosen among hypotheses with exactly the same score: by
+    the pack's area order, then focus id. Nothing clinical decides between them."""
+
+    role: Literal["primary", "secondary"]
+    score: float
+    chosen: Focus
+    chosen_area: str
+    others: tuple[str, ...] = Field(description="The tied alternatives, as 'area: focus name'.")
+    note: str
 
 
 class Answer(_Out):
@@ -274,6 +287,11 @@ class Formulation(_Out):
     primary: Hypothesis | None
     secondary: Hypothesis | None
     hypotheses: tuple[Hypothesis, ...]
+    ties: tuple[Tie, ...] = Field(
+        default=(),
+        description="Where the primary or secondary was chosen among equal scores by id order "
+        "(the choice between them is the clinician's, with the patient).",
+    )
     questions: tuple[Question, ...] = Field(
         default=(),
         description="Unknown values whose answer could change the primary or secondary focus, "

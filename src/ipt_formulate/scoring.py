@@ -23,14 +23,14 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, NamedTuple, Protocol, TypeVar
+from typing import Any, Literal, NamedTuple, Protocol, TypeVar
 
 from pydantic import TypeAdapter
 
 from ._bounds import OpenFacts
 from ._evaluate import Firing
 from ._memo import PackMemo, SharedParts
-from .formulation import Citation, FactRef, Focus, Hypothesis
+from .formulation import Citation, FactRef, Focus, Hypothesis, Tie
 from .rulepack import Rule, RulePack
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "PossibleReading",
     "Scored",
     "combine",
+    "focus_ties",
     "group_firings",
     "rank_hypotheses",
     "score_groups",
@@ -436,6 +437,54 @@ class _Ranked(Protocol):
 
 
 R = TypeVar("R", bound=_Ranked)
+
+
+def focus_ties(
+    pack: RulePack,
+    hypotheses: Sequence[Hypothesis],
+    primary: Hypothesis | None,
+    secondary: Hypothesis | None,
+) -> tuple[Tie, ...]:
+    """Ties that ranking broke by area order and focus id: for the primary, other
+    established hypotheses with exactly its score; for the secondary, other hypotheses that
+    qualify as secondary with exactly its score."""
+    t = pack.thresholds
+    out = []
+    roles: tuple[tuple[Literal["primary", "secondary"], Hypothesis | None], ...] = (
+        ("primary", primary),
+        ("secondary", secondary),
+    )
+    for role, chosen in roles:
+        if chosen is None:
+            continue
+        others = [
+            h
+            for h in hypotheses
+            if h is not chosen
+            and h.score == chosen.score
+            and h.status == "established"
+            and (role == "primary" or (primary is not None and h.area != primary.area))
+            and (role == "primary" or h.score >= t.secondary_min)
+        ]
+        if not others:
+            continue
+        names = tuple(f"{h.area_label}: {h.focus.name}" for h in others)
+        out.append(
+            Tie(
+                role=role,
+                score=chosen.score,
+                chosen=chosen.focus,
+                chosen_area=chosen.area,
+                others=names,
+                note=(
+                    f"{chosen.area_label}: {chosen.focus.name} is {role} by the pack's area "
+                    f"order and id order only: it ties at {chosen.score:g} with "
+                    f"{'; '.join(names)}. The choice between them is the clinician's, with "
+                    "the patient."
+                ),
+            )
+        )
+    return tuple(out)
 
 
 def select_focus(pack: RulePack, hypotheses: Sequence[R]) -> tuple[R | None, R | None]:
