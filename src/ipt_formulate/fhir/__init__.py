@@ -16,6 +16,7 @@ from ._questionnaire import (
     bundled_questionnaire,
     inventory_from_questionnaire_response,
     inventory_to_questionnaire_response,
+    questionnaire_json,
 )
 
 __all__ = [
@@ -31,5 +32,6 @@ __all__ = [
     "formulation_to_fhir",
     "inventory_from_questionnaire_response",
     "inventory_to_questionnaire_response",
+    "questionnaire_json",
     "service_definition",
 ]

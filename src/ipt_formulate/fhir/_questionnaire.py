@@ -26,6 +26,7 @@ __all__ = [
     "bundled_questionnaire",
     "inventory_from_questionnaire_response",
     "inventory_to_questionnaire_response",
+    "questionnaire_json",
 ]
 
 QUESTIONNAIRE_URL = f"{BASE_URL}/Questionnaire/interpersonal-inventory"
@@ -126,6 +127,11 @@ def build_questionnaire() -> dict[str, Any]:
         ),
         "item": [_item(c) for c in root.children.values()],
     }
+
+
+def questionnaire_json() -> str:
+    """The generated Questionnaire as committed (``python -m ipt_formulate.fhir`` prints it)."""
+    return json.dumps(build_questionnaire(), indent=2, ensure_ascii=False) + "\n"
 
 
 def bundled_questionnaire() -> dict[str, Any]:
