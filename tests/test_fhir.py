@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.questionnaire import Questionnaire
+from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 
 import ipt_formulate as ipt
 from ipt_formulate.fhir import (
@@ -22,11 +25,6 @@ from ipt_formulate.fhir import (
     inventory_to_questionnaire_response,
     questionnaire_json,
 )
-
-pytest.importorskip("fhir.resources")
-from fhir.resources.R4B.bundle import Bundle  # noqa: E402
-from fhir.resources.R4B.questionnaire import Questionnaire  # noqa: E402
-from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").glob("*.json"))
