@@ -185,8 +185,6 @@ def inventory_to_questionnaire_response(
         "status": status,
         "item": _response_items(spec_tree(), inv.model_dump(mode="json")),
     }
-    if inv.id is not None:
-        qr["identifier"] = {"system": f"{BASE_URL}/inventory-id", "value": inv.id}
     return qr
 
 
@@ -393,9 +391,6 @@ def inventory_from_questionnaire_response(qr: Any, *, limits: Limits | None = No
             f"answers {str(canonical)[:100]!r}, not {QUESTIONNAIRE_URL}",
         )
     inv = reader.group(spec_tree(), data.get("item"), "$", "")
-    ident = data.get("identifier")
-    if isinstance(ident, dict) and ident.get("system") == f"{BASE_URL}/inventory-id":
-        inv["id"] = ident.get("value")
     if reader.issues:
         _raise(sorted(set(reader.issues)))
     try:
