@@ -216,5 +216,5 @@ def test_safety_bundle_and_cards() -> None:
     cards = cards_for(f)
     assert [c["indicator"] for c in cards] == ["critical"] * 3 + ["info"]
     assert all(len(c["summary"]) < 140 for c in cards)
-    assert cards[-1]["source"]["label"].endswith("ipt-core 1.0.0")
+    assert cards[-1]["source"]["label"].endswith(f"ipt-core {ipt.default_pack().version}")
     assert "Role transition" in cards[-1]["summary"]

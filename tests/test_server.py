@@ -103,7 +103,10 @@ def test_grief(base_url: str) -> None:
     assert cards == _expected(text, body["hookInstance"])
     assert [c["indicator"] for c in cards] == ["info"]
     assert "Grief" in cards[0]["summary"] and len(cards[0]["summary"]) < 140
-    assert cards[0]["source"]["label"] == "ipt-formulate rule pack ipt-core 1.0.0"
+    assert (
+        cards[0]["source"]["label"]
+        == f"ipt-formulate rule pack ipt-core {ipt.default_pack().version}"
+    )
 
 
 def test_search_bundle_prefetch(base_url: str) -> None:
