@@ -534,7 +534,26 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("schema", help="print a JSON Schema")
     s.add_argument("which", choices=("inventory", "rules", "formulation"))
     s.set_defaults(func=_cmd_schema)
+
+    sv = sub.add_parser("serve", help="run the CDS Hooks service (needs the [server] extra)")
+    sv.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
+    sv.add_argument("--port", type=_non_negative, default=8080, help="port (default 8080)")
+    pack_args(sv)
+    sv.set_defaults(func=_cmd_serve)
     return parser
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        from ._server import serve
+    except ImportError as exc:
+        raise IptFormulateError(
+            f"serve needs the [server] extra ({exc.name} is missing): "
+            "pip install 'ipt-formulate[fhir,server]'",
+            code="extra.missing",
+        ) from None
+    serve(_pack(args), host=args.host, port=args.port)
+    return 0
 
 
 class Terminated(KeyboardInterrupt):
