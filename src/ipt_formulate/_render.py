@@ -70,6 +70,7 @@ def render_markdown(f: Formulation) -> str:
         lines.append(f"- **Primary**: {_hyp_line(f.primary)}")
         if f.secondary is not None:
             lines.append(f"- **Secondary**: {_hyp_line(f.secondary)}")
+        lines += [f"- **Tie**: {t.note}" for t in f.ties]
     elif f.status == "provisional":
         lines.append(
             "No problem area is established yet: the readings below are provisional, "
