@@ -153,6 +153,7 @@ def formulate(
             engine=run.engine,
             input_digest=input_digest(inv),
         ),
+        finding_labels=dict(pack.finding_labels),
         trace=recorded,
         questions=questions_for(inv, pack, hyps, questions),
     )
