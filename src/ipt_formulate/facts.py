@@ -197,7 +197,7 @@ FACT_TYPES: Mapping[str, Mapping[str, FieldSpec]] = {
         "timing": FieldSpec(
             "str",
             "When the event happened relative to onset, in words: 'about 3 months before "
-            "onset (2 to 4)' from month-level dates (the midpoint, the range in brackets), "
+            "onset, range 2 to 4' from month-level dates (the midpoint, then the range), "
             "else from onset_relation, else 'timing unknown'.",
         ),
         "recent": FieldSpec(
@@ -318,7 +318,7 @@ def _months(x: float) -> str:
 def timing_phrase(span: tuple[float, float] | None, relation: str | None) -> str:
     """When an event happened relative to onset, in words. ``span`` is
     :meth:`Inventory.months_before_onset_span`: a range from month-level dates reads as its
-    midpoint, rounded to the half month, with the whole months of the range in brackets."""
+    midpoint, rounded to the half month, with the whole months of the range after it."""
     if span is None:
         return _RELATION_WORDS[relation] if relation is not None else "timing unknown"
     lo, hi = span
@@ -331,9 +331,9 @@ def timing_phrase(span: tuple[float, float] | None, relation: str | None) -> str
     if hi - lo > 1.0:
         a, b = sorted((abs(round(lo)), abs(round(hi))))
         if lo < 0 < hi:
-            text += f" ({round(-lo)} after to {round(hi)} before)"
+            text += f", range {round(-lo)} after to {round(hi)} before"
         elif a != b:
-            text += f" ({a} to {b})"
+            text += f", range {a} to {b}"
     return text
 
 
@@ -343,8 +343,9 @@ _KIND_WORDS: Mapping[str, str] = {
     "other": "event",
 }
 _MONTHS = (
-    "January February March April May June July August September October November December"
-).split()
+    *("January", "February", "March", "April", "May", "June"),
+    *("July", "August", "September", "October", "November", "December"),
+)
 
 
 def date_words(d: str) -> str:
