@@ -31,7 +31,7 @@ RING_RADIUS = {"inner": 105.0, "middle": 190.0, "outer": 275.0}
 RING_ORDER = ("inner", "middle", "outer")
 NODE_R = 9.0
 CIRCLE_W = 940
-LABEL_MAX = 26  # characters of a label drawn in the SVG (the full label is in <title>)
+LABEL_MAX = 22  # characters of a label drawn in the SVG (the full label is in <title>)
 LABELLED_PER_RING = 18  # beyond this, persons are drawn without labels (titles only)
 UNKNOWN_PER_ROW = 4
 UNKNOWN_ROW_H = 46.0
@@ -266,7 +266,7 @@ TL_W = 720
 TL_LEFT, TL_RIGHT = 30.0, 690.0
 TL_AXIS_Y = 40.0
 TL_ROW_H = 34.0
-CHAR_W = 6.2  # estimated label width per character at the timeline's font size
+CHAR_W = 6.6  # estimated label width per character at the timeline's font size
 _RELATION_MONTHS = {  # where a qualitative onset_relation is drawn (months before onset)
     "long_before": None,  # at the left edge
     "months_before": "window_mid",
@@ -385,11 +385,12 @@ def timeline_layout(inv: Inventory, f: Formulation, window: float) -> Timeline:
             when = f"about {(lo + hi) / 2 / 12:.0f} years before onset (off the scale)"
         label = f"{name}: {when}"
         width = len(label) * CHAR_W
+        # right of the dot if it fits, else left of it, else shifted to fit the picture
         anchor = "start"
         lx = x + 7
-        if lx + width > TL_RIGHT + 20:
-            anchor, lx = "end", x - 7
-        start, end = (lx, lx + width) if anchor == "start" else (lx - width, lx)
+        if lx + width > TL_W - 4:
+            lx = x - 7 - width if x - 7 - width >= 4 else max(4.0, TL_W - 4 - width)
+        start, end = lx, lx + width
         row = next((i for i, r in enumerate(rows_end) if r + 12 < start), len(rows_end))
         if row == len(rows_end):
             rows_end.append(end)

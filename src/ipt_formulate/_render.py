@@ -244,7 +244,8 @@ def render_summary(f: Formulation) -> str:
         ("Secondary", f.secondary),
     ]
     if f.primary is None:
-        chosen = [("Provisional", h) for h in f.hypotheses if h.status == "provisional"][:1]
+        provisional = [h for h in f.hypotheses if h.status == "provisional"][:1]
+        chosen = [("Provisional", h) for h in provisional]
         if not chosen:
             lines.append("No problem area reached the pack's threshold.")
     for title, h in chosen:
