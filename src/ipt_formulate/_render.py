@@ -39,7 +39,7 @@ class Footnotes:
         return out
 
     def mark(self, citations: Iterable[Citation]) -> str:
-        return "".join(f"[{n}]" for n in self.refs(citations))
+        return "".join(f"[{n}]" for n in sorted(self.refs(citations)))
 
     def lines(self) -> list[str]:
         """Each footnote, wrapped at :data:`FOOTNOTE_WIDTH` with a hanging indent."""
