@@ -182,8 +182,15 @@ def test_month_level_dates_read_as_months() -> None:
 
 def test_cli_summary_format() -> None:
     res = subprocess.run(
-        [sys.executable, "-m", "ipt_formulate", "formulate", str(EXAMPLES / "safety-risk.json")]
-        + ["--format", "summary"],
+        [
+            sys.executable,
+            "-m",
+            "ipt_formulate",
+            "formulate",
+            str(EXAMPLES / "safety-risk.json"),
+            "--format",
+            "summary",
+        ],
         capture_output=True,
         text=True,
     )
