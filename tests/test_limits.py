@@ -278,3 +278,61 @@ def _link_lists(draw: st.DrawFn) -> nx.Graph[str]:
 @given(_link_lists())
 def test_bridge_matches_on_small_dense_graphs(g: nx.Graph[str]) -> None:
     assert bridge_persons_lost(g) == _bridge_by_copies(g)
+
+
+# ---------------------------------------------------------------- rules that pair facts
+def _pairs(n: int) -> dict[str, Any]:
+    """n stalled disputes and n life changes linked to onset: the impasse-beside-transition
+    advisory pairs every dispute with every change (n * n activations)."""
+    person = {
+        "role": "friend",
+        "ring": "inner",
+        "conflict": "high",
+        "patient_expectations_met": False,
+        "other_expectations_met": False,
+        "dispute_stage_evidence": "stalled",
+        "quality_before_onset": "good",
+        "quality_now": "poor",
+    }
+    return {
+        "episode": {"assessment_date": "2026-01-01", "onset": "2025-10"},
+        "persons": [{"id": f"p{i}", **person} for i in range(n)],
+        "events": [
+            {"id": f"e{i}", "kind": "move", "months_before_onset": 1, "response": "ongoing"}
+            for i in range(n)
+        ],
+    }
+
+
+@pytest.mark.parametrize("engine", ["compiled", "experta"])
+def test_activations_past_the_limit_are_input_too_large(engine: str) -> None:
+    # 140 x 140 pairs; under 300 facts, so experta itself stops (no compiled guard run)
+    with pytest.raises(InputTooLargeError) as err:
+        ipt.formulate(_pairs(140), engine=engine, limits=Limits(max_firings=5_000))
+    assert err.value.code == "input.too_large" and err.value.limit == "max_firings"
+    assert "dispute.impasse-beside-transition" in err.value.message
+    assert "max_firings=N" in err.value.message
+
+
+def test_experta_is_guarded_before_it_builds_every_activation() -> None:
+    # 1,000 x 1,000 pairs would take experta minutes and gigabytes; the compiled guard
+    # (same firings) stops it first
+    with pytest.raises(InputTooLargeError) as err:
+        ipt.formulate(_pairs(1_000), engine="experta")
+    assert err.value.limit == "max_firings"  # time and memory: benchmarks/bench_limits.py
+
+
+def test_advisories_of_a_pairing_rule_are_capped() -> None:
+    from ipt_formulate.explain import MAX_ADVISORIES_PER_RULE
+
+    f = ipt.formulate(_pairs(40), engine="compiled")  # 1,600 pairs: under the limit
+    impasse = [a for a in f.advisories if a.rule_id == "dispute.impasse-beside-transition"]
+    assert len(impasse) == MAX_ADVISORIES_PER_RULE
+    (summary,) = [a for a in impasse if "more like the above" in a.message]
+    assert summary.message == (
+        "An impasse-stage dispute beside an acute life change: choose with the patient: "
+        f"{40 * 40 - MAX_ADVISORIES_PER_RULE + 1:,} more like the above "
+        "(rule dispute.impasse-beside-transition)."
+    )
+    small = ipt.formulate(_pairs(2), engine="compiled")
+    assert len([a for a in small.advisories if a.rule_id == impasse[0].rule_id]) == 4

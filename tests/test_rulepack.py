@@ -48,7 +48,7 @@ def test_shipped_packs_lint_clean(pack_name: str) -> None:
 
 
 def test_ipsrt_composes_with_core(core_pack: RulePack, ipsrt_pack: RulePack) -> None:
-    assert ipsrt_pack.lineage == ("ipt-core@1.0.0", "ipsrt@1.0.0")
+    assert ipsrt_pack.lineage == ("ipt-core@1.1.0", "ipsrt@1.1.0")
     assert [a.id for a in ipsrt_pack.areas] == [a.id for a in core_pack.areas] + [
         "lost_healthy_self"
     ]

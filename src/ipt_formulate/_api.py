@@ -17,7 +17,7 @@ from .explain import advisories, area_checks, why_not
 from .facts import FactSet, SourceMap, derive_facts
 from .formulation import Finding, Formulation, FormulationStatus, Provenance, Question
 from .inventory import Inventory, parse_inventory
-from .limits import Limits
+from .limits import Limits, current_limits
 from .rulepack import RulePack, default_pack
 from .scoring import PossibleReading, rank_hypotheses, select_focus
 
@@ -55,9 +55,10 @@ def _possible(
     facts: FactSet,
     run: EngineRun,
     lookup: Mapping[tuple[str, str], Mapping[str, Any]],
+    max_firings: int,
 ) -> PossibleReading:
     """The possible reading of the inventory (score bounds, what pending rules wait on)."""
-    firings, findings = possible_run(pack, facts, run.findings)
+    firings, findings = possible_run(pack, facts, run.findings, max_firings)
     certain = frozenset(str(f["id"]) for f in run.findings)
     open_facts = OpenFacts(pack, facts, lookup, firings, certain, findings, SourceMap(inv))
     return PossibleReading(frozenset(firings), open_facts)
@@ -100,11 +101,11 @@ def formulate(
     facts = derive_facts(
         inv, pack.options, fact_types=pack.fact_types_used(), features=pack.graph_features_used()
     )
-    run = run_engine(pack, facts, engine)
+    max_firings = (limits or current_limits()).max_firings
+    run = run_engine(pack, facts, engine, max_firings=max_firings)
     lookup = {(t, str(f["id"])): f for t, fs in run.index.by_type.items() for f in fs}
-    hyps = rank_hypotheses(
-        pack, run.firings, lookup, run.findings, _possible(inv, pack, facts, run, lookup)
-    )
+    possible = _possible(inv, pack, facts, run, lookup, max_firings)
+    hyps = rank_hypotheses(pack, run.firings, lookup, run.findings, possible)
     primary, secondary = select_focus(pack, hyps)
     status: FormulationStatus = (
         "established"
@@ -155,7 +156,7 @@ def formulate(
         ),
         finding_labels=dict(pack.finding_labels),
         trace=recorded,
-        questions=questions_for(inv, pack, hyps, questions),
+        questions=questions_for(inv, pack, hyps, questions, max_firings=max_firings),
     )
 
 
