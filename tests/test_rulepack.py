@@ -114,7 +114,8 @@ def test_bad_enum_value(pack_copy: Path) -> None:
 def test_dangling_finding(pack_copy: Path) -> None:
     _edit(
         pack_copy / "dispute.toml",
-        'asserts = { finding = "dispute_candidate", focus = "other" }',
+        'asserts = { finding = "dispute_candidate", focus = "other", '
+        'label = "a possible role dispute" }',
         "",
         count=2,  # two rules assert it since #17 (close-ring and outer-ring disputes)
     )

@@ -6,6 +6,7 @@ Decision support for clinicians, not a diagnosis. The pipeline, one module per s
 """
 
 from ._api import __version__, formulate, next_questions
+from ._html import render_html, report
 from ._questions import answer
 from .errors import (
     EngineError,
@@ -75,5 +76,7 @@ __all__ = [
     "load_pack",
     "next_questions",
     "parse_inventory",
+    "render_html",
+    "report",
     "rulepack_json_schema",
 ]

@@ -154,6 +154,7 @@ def formulate(
             engine=run.engine,
             input_digest=input_digest(inv),
         ),
+        finding_labels=dict(pack.finding_labels),
         trace=recorded,
         ties=focus_ties(pack, hyps, primary, secondary),
         questions=questions_for(inv, pack, hyps, questions, max_firings=max_firings),

@@ -117,8 +117,20 @@ def _cmd_formulate(args: argparse.Namespace) -> int:
         sys.stdout.write(result.to_json())
     elif args.format == "markdown":
         sys.stdout.write(result.to_markdown())
+    elif args.format == "summary":
+        sys.stdout.write(result.to_summary())
     else:
         sys.stdout.write(result.to_text())
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from ._html import render_html
+    from .inventory import parse_inventory
+
+    inv = parse_inventory(_read_input(args.file))
+    result = formulate(inv, _pack(args), engine=args.engine, questions=args.questions)
+    _write_output(args.output, render_html(result, inv))
     return 0
 
 
@@ -353,9 +365,10 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("file", help="inventory JSON file, or - for stdin")
     f.add_argument(
         "--format",
-        choices=("json", "markdown", "text"),
+        choices=("json", "markdown", "text", "summary"),
         default="json",
-        help="output format (default: json)",
+        help="output format (default: json); summary: at most about eight lines (safety, "
+        "focus, strongest reasons, next question)",
     )
     f.add_argument(
         "--engine",
@@ -387,6 +400,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pack_args(f)
     f.set_defaults(func=_cmd_formulate)
+
+    rp = sub.add_parser(
+        "report",
+        help="write the HTML report of one inventory: circle, timeline, explained formulation",
+    )
+    rp.add_argument("file")
+    rp.add_argument("-o", "--output", default="-", help="HTML file to write (default: stdout)")
+    rp.add_argument("--engine", choices=ENGINES, default="experta")
+    rp.add_argument(
+        "--questions",
+        metavar="N",
+        type=_non_negative,
+        default=5,
+        help="list at most N questions to ask next (default 5; 0: none)",
+    )
+    pack_args(rp)
+    rp.set_defaults(func=_cmd_report)
 
     iv = sub.add_parser(
         "interview",

@@ -301,6 +301,10 @@ class Formulation(_Out):
     findings: tuple[Finding, ...]
     advisories: tuple[Advisory, ...]
     provenance: Provenance
+    finding_labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="Finding name -> the pack's human label (asserts.label), for renderings.",
+    )
     trace: Trace | None = Field(
         default=None,
         description="Rule activations, only when requested (formulate(..., trace=True)).",
@@ -327,6 +331,13 @@ class Formulation(_Out):
         from ._render import render_text
 
         return render_text(self)
+
+    def to_summary(self) -> str:
+        """At most about eight lines: safety, the focus with the strongest reasons, the top
+        open question."""
+        from ._render import render_summary
+
+        return render_summary(self)
 
 
 def formulation_json_schema() -> dict[str, Any]:

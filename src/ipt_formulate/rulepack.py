@@ -95,6 +95,13 @@ class PatternSpec(_Strict):
 class AssertSpec(_Strict):
     finding: Name
     focus: Name | None = Field(default=None, description="Bound variable the finding is about.")
+    label: str | None = Field(
+        default=None,
+        min_length=3,
+        max_length=120,
+        description="What the finding means, in words a clinician reads in reports "
+        "(the name is shown where no rule gives a label).",
+    )
 
 
 class AdvisorySpec(_Strict):
@@ -313,6 +320,16 @@ class RulePack:
 
     def rule(self, rule_id: str) -> Rule:
         return self._by_id[rule_id]
+
+    @cached_property
+    def finding_labels(self) -> Mapping[str, str]:
+        """Finding name -> human label, from the rules' ``asserts.label`` (the first rule by
+        id that labels a finding wins), sorted by name."""
+        labels: dict[str, str] = {}
+        for r in sorted(self.rules, key=lambda r: r.id):
+            if r.asserts is not None and r.asserts.label is not None:
+                labels.setdefault(r.asserts.finding, r.asserts.label)
+        return dict(sorted(labels.items()))
 
     def area(self, area_id: str) -> AreaSpec:
         for a in self.areas:
