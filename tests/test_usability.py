@@ -265,7 +265,9 @@ def test_an_exact_tie_for_primary_is_marked_and_rendered() -> None:
     assert tie.role == "primary" and tie.chosen.id == "dad" and tie.score == f.primary.score
     assert tie.others == ("Grief (complicated bereavement): Mother",)
     assert "the clinician's" in tie.note
-    for text in (f.to_text(), f.to_markdown()):
+    from ipt_formulate import render_html
+
+    for text in (f.to_text(), f.to_markdown(), render_html(f, ipt.parse_inventory(TWO_DEATHS))):
         assert "ties at" in text and "Mother" in text
     assert ipt.formulate(TWO_DEATHS, engine="compiled").ties == f.ties
     # renamed so that Mother's id sorts first: she becomes primary, and the tie still shows

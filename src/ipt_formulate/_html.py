@@ -568,6 +568,7 @@ def render_html(f: Formulation, inventory: Inventory, *, recent_window_months: f
         timeline=timeline_layout(inventory, f, window),
         hypotheses=hyps,
         provisional=provisional,
+        ties=[t.note for t in f.ties],
         questions=questions,
         why_not=why_not,
         footnotes=footnotes,
