@@ -19,7 +19,13 @@ from .formulation import Finding, Formulation, FormulationStatus, Provenance, Qu
 from .inventory import Inventory, parse_inventory
 from .limits import Limits, current_limits
 from .rulepack import RulePack, default_pack
-from .scoring import PossibleReading, focus_ties, rank_hypotheses, select_focus
+from .scoring import (
+    PossibleReading,
+    cited_sources,
+    focus_ties,
+    rank_hypotheses,
+    select_focus,
+)
 
 try:
     __version__ = version("ipt-formulate")
@@ -131,6 +137,9 @@ def formulate(
             for f in run.findings
         ]
     )
+    hyp_cites = (c.source for h in hyps for e in (*h.support, *h.against) for c in e.citations)
+    notes = advisories(pack, run.firings, lookup, checks, primary, hyps)
+    sources = cited_sources(pack, (*hyp_cites, *(c.source for a in notes for c in a.citations)))
     recorded = None
     if trace:
         from .audit._trace import build_trace
@@ -143,7 +152,8 @@ def formulate(
         hypotheses=hyps,
         not_chosen=why_not(pack, hyps, (primary, secondary), checks),
         findings=findings,
-        advisories=advisories(pack, run.firings, lookup, checks, primary, hyps),
+        advisories=notes,
+        sources=sources,
         provenance=Provenance(
             pack_name=pack.name,
             pack_version=pack.version,

@@ -30,7 +30,7 @@ from pydantic import TypeAdapter
 from ._bounds import OpenFacts
 from ._evaluate import Firing
 from ._memo import PackMemo, SharedParts
-from .formulation import Citation, FactRef, Focus, Hypothesis, Tie
+from .formulation import Citation, FactRef, Focus, Hypothesis, Source, Tie
 from .rulepack import Rule, RulePack
 
 __all__ = [
@@ -170,11 +170,24 @@ def citations_of(rule: Rule, pack: RulePack) -> tuple[Citation, ...]:
 def _resolve_citations(rule: Rule, pack: RulePack) -> tuple[Citation, ...]:
     out = []
     for c in rule.cite:
-        src = pack.sources[c.source]
-        out.append(
-            Citation(source=c.source, text=src.text, url=src.url, locator=c.locator, note=c.note)
-        )
+        out.append(Citation(source=c.source, locator=c.locator, note=c.note))
     return tuple(out)
+
+
+def _build_sources(pack: RulePack) -> dict[str, Source]:
+    return {
+        k: Source(key=k, text=s.text, url=s.url, quality=s.quality)
+        for k, s in sorted(pack.sources.items())
+    }
+
+
+_SOURCES: PackMemo[dict[str, Source]] = PackMemo(_build_sources)
+
+
+def cited_sources(pack: RulePack, keys: Iterable[str]) -> tuple[Source, ...]:
+    """The pack's sources with these keys, once each, by key (shared, frozen models)."""
+    table = _SOURCES(pack)
+    return tuple(table[k] for k in sorted(set(keys)))
 
 
 FocusKey = tuple[str, str | None, str]  # (kind, id, display name)
