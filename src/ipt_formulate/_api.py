@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import TypeAdapter
 from pydantic_core import to_json
@@ -15,7 +15,17 @@ from ._questions import questions_for
 from .engine import EngineRun, run_engine
 from .explain import advisories, area_checks, why_not
 from .facts import FactSet, SourceMap, derive_facts
-from .formulation import Finding, Formulation, FormulationStatus, Provenance, Question
+from .formulation import (
+    Advisory,
+    Detail,
+    Finding,
+    Formulation,
+    FormulationStatus,
+    Hypothesis,
+    Provenance,
+    Question,
+    Source,
+)
 from .inventory import Inventory, parse_inventory
 from .limits import Limits, current_limits
 from .rulepack import RulePack, default_pack
@@ -78,6 +88,7 @@ def formulate(
     trace: bool = False,
     questions: int = 0,
     limits: Limits | None = None,
+    detail: Detail = "full",
 ) -> Formulation:
     """Formulate one inventory with a rule pack (default: the bundled ``ipt-core``).
 
@@ -96,12 +107,19 @@ def formulate(
 
     ``limits`` bounds the input (see :class:`~ipt_formulate.limits.Limits`; default: the
     defaults with ``IPT_FORMULATE_LIMITS`` applied).
+
+    ``detail`` is the output level (docs/output.md), each a strict subset of the next:
+    ``"full"``; ``"standard"``, without WHY-NOT's per-rule checks (and the data advisory
+    built from them); ``"brief"``, hypotheses as area, focus, status, score, bounds and rule
+    ids, with advisories and provenance. What a level leaves out is not computed.
     """
     if pack is not None and not isinstance(pack, RulePack):
         raise TypeError(
             f"pack must be a RulePack, got {type(pack).__name__}: load one with "
             "ipt_formulate.load_pack(path), or pass None for the bundled default pack"
         )
+    if detail not in _DETAILS:
+        raise ValueError(f"detail must be one of {', '.join(_DETAILS)}, got {detail!r}")
     inv = parse_inventory(inventory, limits=limits)
     pack = pack if pack is not None else default_pack()
     facts = derive_facts(
@@ -111,7 +129,16 @@ def formulate(
     run = run_engine(pack, facts, engine, max_firings=max_firings)
     lookup = {(t, str(f["id"])): f for t, fs in run.index.by_type.items() for f in fs}
     possible = _possible(inv, pack, facts, run, lookup, max_firings)
-    hyps = rank_hypotheses(pack, run.firings, lookup, run.findings, possible)
+    brief = detail == "brief"
+    hyps = rank_hypotheses(
+        pack,
+        run.firings,
+        lookup,
+        run.findings,
+        possible,
+        explain=not brief,
+        waits=not brief or questions > 0,
+    )
     primary, secondary = select_focus(pack, hyps)
     status: FormulationStatus = (
         "established"
@@ -120,40 +147,22 @@ def formulate(
         if any(h.status == "provisional" for h in hyps)
         else "insufficient_data"
     )
-    checks = area_checks(pack, run.firings, run.index)
-    producers: dict[str, set[str]] = {}
-    for fr in run.firings:
-        rule = pack.rule(fr.rule_id)
-        if rule.asserts is not None:
-            focus = None if rule.asserts.focus is None else fr.fact_id(rule.asserts.focus)
-            producers.setdefault(f"{rule.asserts.finding}@{focus}", set()).add(rule.id)
-    findings = _FINDINGS.validate_python(
-        [
-            {
-                "name": f["name"],
-                "focus": f["focus"],
-                "rule_ids": sorted(producers.get(f"{f['name']}@{f['focus']}", ())),
-            }
-            for f in run.findings
-        ]
-    )
-    hyp_cites = (c.source for h in hyps for e in (*h.support, *h.against) for c in e.citations)
-    notes = advisories(pack, run.firings, lookup, checks, primary, hyps)
-    sources = cited_sources(pack, (*hyp_cites, *(c.source for a in notes for c in a.citations)))
+    checks = area_checks(pack, run.firings, run.index) if detail == "full" else {}
+    notes = advisories(pack, run.firings, lookup, checks, primary, hyps, cite=not brief)
     recorded = None
     if trace:
         from .audit._trace import build_trace
 
         recorded = build_trace(pack, run.firings, lookup, hyps)
     return Formulation(
+        detail=detail,
         status=status,
         primary=primary,
         secondary=secondary,
         hypotheses=hyps,
-        not_chosen=why_not(pack, hyps, (primary, secondary), checks),
-        findings=findings,
+        not_chosen=() if brief else why_not(pack, hyps, (primary, secondary), checks),
+        findings=() if brief else _findings(pack, run),
         advisories=notes,
-        sources=sources,
         provenance=Provenance(
             pack_name=pack.name,
             pack_version=pack.version,
@@ -164,11 +173,44 @@ def formulate(
             engine=run.engine,
             input_digest=input_digest(inv),
         ),
-        finding_labels=dict(pack.finding_labels),
+        finding_labels={} if brief else dict(pack.finding_labels),
+        sources=() if brief else _sources(pack, hyps, notes),
         trace=recorded,
         ties=focus_ties(pack, hyps, primary, secondary),
         questions=questions_for(inv, pack, hyps, questions, max_firings=max_firings),
     )
+
+
+_DETAILS: tuple[str, ...] = get_args(Detail)
+
+
+def _findings(pack: RulePack, run: EngineRun) -> tuple[Finding, ...]:
+    """The findings the engine asserted, each with the rules that asserted it."""
+    producers: dict[str, set[str]] = {}
+    for fr in run.firings:
+        rule = pack.rule(fr.rule_id)
+        if rule.asserts is not None:
+            focus = None if rule.asserts.focus is None else fr.fact_id(rule.asserts.focus)
+            producers.setdefault(f"{rule.asserts.finding}@{focus}", set()).add(rule.id)
+    return _FINDINGS.validate_python(
+        [
+            {
+                "name": f["name"],
+                "focus": f["focus"],
+                "rule_ids": sorted(producers.get(f"{f['name']}@{f['focus']}", ())),
+            }
+            for f in run.findings
+        ]
+    )
+
+
+def _sources(
+    pack: RulePack, hyps: tuple[Hypothesis, ...], notes: tuple[Advisory, ...]
+) -> tuple[Source, ...]:
+    """Every source the evidence and advisories cite, once."""
+    keys = {c.source for h in hyps for e in (*h.support, *h.against) for c in e.citations}
+    keys.update(c.source for a in notes for c in a.citations)
+    return cited_sources(pack, keys)
 
 
 def next_questions(

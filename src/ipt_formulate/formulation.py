@@ -354,9 +354,12 @@ class Formulation(_Out):
         """Key -> cited source."""
         return {s.key: s for s in self.sources}
 
-    def _exclude(self) -> set[str] | None:
+    def _exclude(self) -> dict[str, Any] | None:
         # without a trace, the output is exactly what it was before traces existed
-        return {"trace"} if self.trace is None else None
+        out = dict(_LEVEL_EXCLUDE[self.detail])
+        if self.trace is None:
+            out["trace"] = True
+        return out or None
 
     def to_json(self, *, indent: int | None = 2) -> str:
         """Canonical JSON: same inventory + same pack -> the same bytes."""
@@ -382,6 +385,34 @@ class Formulation(_Out):
         from ._render import render_summary
 
         return render_summary(self)
+
+
+_BRIEF_EVIDENCE = {"__all__": set(Evidence.model_fields) - {"rule_id"}}  # rule ids only
+_BRIEF_HYPOTHESIS: dict[str, Any] = {
+    "area_label": True,
+    "findings": True,
+    "support": _BRIEF_EVIDENCE,
+    "against": _BRIEF_EVIDENCE,
+    "pending": {"__all__": set(Pending.model_fields) - {"rule_id"}},
+}
+_LEVEL_EXCLUDE: dict[str, dict[str, Any]] = {
+    "full": {},
+    # standard: WHY-NOT keeps each area's one-line reason, not the per-rule checks
+    "standard": {"not_chosen": {"__all__": {"rules"}}},
+    # brief: what a cohort needs (scores, bounds, rule ids, advisories, provenance)
+    "brief": {
+        "primary": _BRIEF_HYPOTHESIS,
+        "secondary": _BRIEF_HYPOTHESIS,
+        "hypotheses": {"__all__": _BRIEF_HYPOTHESIS},
+        "ties": {"__all__": {"others", "note"}},
+        "not_chosen": True,
+        "findings": True,
+        "advisories": {"__all__": {"citations"}},
+        "finding_labels": True,
+        "sources": True,
+    },
+}
+"""What each output level leaves out of the JSON (the models hold empty values there)."""
 
 
 def formulation_json_schema() -> dict[str, Any]:
