@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any, get_args
+from typing import Any, TypeVar, get_args
 
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 from pydantic_core import to_json
 
 from ._bounds import OpenFacts, possible_run
@@ -48,7 +48,39 @@ _FINDINGS: TypeAdapter[tuple[Finding, ...]] = TypeAdapter(tuple[Finding, ...])
 
 def input_digest(inv: Inventory) -> str:
     """sha256 of the inventory's canonical JSON: every order-free list sorted (so permuting
-    input lists does not change it), fields in the model's order, no whitespace."""
+    input lists does not change it), fields in the model's order, no whitespace.
+
+    Serialised from the models themselves (pydantic-core), not through a ``model_dump`` copy:
+    only a part whose order-free list is out of order is copied (:func:`_ordered`)."""
+    d: dict[str, Any] = {name: getattr(inv, name) for name in type(inv).model_fields}
+    d["patient"] = _ordered(inv.patient, "populations", tuple(sorted(set(inv.patient.populations))))
+    episode = inv.episode
+    d["episode"] = _ordered(
+        episode, "measures", tuple(sorted(episode.measures, key=lambda m: m.instrument))
+    )
+    persons = (_ordered(p, "changes_wanted", tuple(sorted(p.changes_wanted))) for p in inv.persons)
+    d["persons"] = sorted(persons, key=lambda p: p.id)
+    links = (
+        r if r.a <= r.b else r.model_copy(update={"a": r.b, "b": r.a}) for r in inv.relationships
+    )
+    d["relationships"] = sorted(links, key=lambda r: (r.a, r.b))
+    events = (_ordered(e, "others", tuple(sorted(e.others))) for e in inv.events)
+    d["events"] = sorted(events, key=lambda e: e.id)
+    # pydantic-core's serializer: compact UTF-8 JSON, several times faster than json.dumps
+    return "sha256:" + hashlib.sha256(to_json(d)).hexdigest()
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _ordered(model: M, name: str, value: tuple[Any, ...]) -> M:
+    """``model`` with field ``name`` set to ``value`` (itself when it already is)."""
+    return model if getattr(model, name) == value else model.model_copy(update={name: value})
+
+
+def _input_digest_by_dump(inv: Inventory) -> str:
+    """The digest as it was computed before :func:`input_digest` (a full ``model_dump``):
+    kept to test that both give the same bytes."""
     d = inv.model_dump()
     d["patient"]["populations"] = sorted(set(d["patient"]["populations"]))
     d["episode"]["measures"] = sorted(d["episode"]["measures"], key=lambda m: m["instrument"])
@@ -61,7 +93,6 @@ def input_digest(inv: Inventory) -> str:
     for e in d["events"]:
         e["others"] = sorted(e["others"])
     d["events"] = sorted(d["events"], key=lambda e: e["id"])
-    # pydantic-core's serializer: compact UTF-8 JSON, several times faster than json.dumps
     return "sha256:" + hashlib.sha256(to_json(d)).hexdigest()
 
 
