@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from conftest import EXAMPLES, RULES, example_text
-from ipt_formulate import Inventory, RulePack, formulate, load_pack
+from ipt_formulate import Inventory, RulePack, formulate, load_pack, parse_inventory, render_html
 from ipt_formulate.audit import batch_file
 from ipt_formulate.audit._synth import synth_records
 from ipt_formulate.testing import inventories
@@ -137,9 +137,11 @@ def test_work_a_level_leaves_out_is_not_done(
 
 
 def test_every_level_renders(core_pack: RulePack) -> None:
+    inv = parse_inventory(example_text("grief"))
     for d in ORDER:
-        f = formulate(example_text("grief"), core_pack, engine="compiled", detail=d)
+        f = formulate(inv, core_pack, engine="compiled", detail=d)
         assert "not a diagnosis" in f.to_markdown() and f.to_text() and f.to_summary()
+        assert "not a diagnosis" in render_html(f, inv)
         again = formulate(example_text("grief"), core_pack, engine="experta", detail=d)
         assert f.to_markdown() == again.to_markdown().replace("experta", "compiled")
 
