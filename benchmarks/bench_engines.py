@@ -285,8 +285,9 @@ def measure(
 def stage_breakdown(pack: ipt.RulePack, n: int, seed: int, network: str, rounds: int) -> None:
     """Median ms of each stage of ``formulate(engine="compiled")`` (as ``_api.formulate`` runs
     them), to show where the time goes."""
-    from ipt_formulate._api import input_digest
+    from ipt_formulate._api import _possible, input_digest
     from ipt_formulate.explain import advisories, area_checks, why_not
+    from ipt_formulate.limits import current_limits
     from ipt_formulate.scoring import rank_hypotheses, select_focus
 
     text = json.dumps(make_inventory(n, seed, network))
@@ -307,6 +308,9 @@ def stage_breakdown(pack: ipt.RulePack, n: int, seed: int, network: str, rounds:
             derive_facts, inv, pack.options, fact_types=pack.fact_types_used(), features=feats
         ),
         "run_engine, compiled": partial(run_engine, pack, facts, "compiled"),
+        "possible reading (bounds)": partial(
+            _possible, inv, pack, facts, run, lookup, current_limits().max_firings
+        ),
         "rank_hypotheses (scoring)": partial(
             rank_hypotheses, pack, run.firings, lookup, run.findings
         ),
