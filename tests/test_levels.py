@@ -19,10 +19,12 @@ from conftest import EXAMPLES, RULES, example_text
 from ipt_formulate import Inventory, RulePack, formulate, load_pack, parse_inventory, render_html
 from ipt_formulate.audit import batch_file
 from ipt_formulate.audit._synth import synth_records
+from ipt_formulate.explain import area_checks, why_not
+from ipt_formulate.formulation import Detail
 from ipt_formulate.testing import inventories
 
 EXAMPLE_NAMES = sorted(p.stem for p in EXAMPLES.glob("*.json"))
-ORDER = ("brief", "standard", "full")
+ORDER: tuple[Detail, ...] = ("brief", "standard", "full")
 
 
 def within(small: Any, big: Any, path: str = "$") -> list[str]:
@@ -123,8 +125,8 @@ def test_work_a_level_leaves_out_is_not_done(
 
         return wrapped
 
-    monkeypatch.setattr(api, "area_checks", spy("area_checks", api.area_checks))
-    monkeypatch.setattr(api, "why_not", spy("why_not", api.why_not))
+    monkeypatch.setattr(api, "area_checks", spy("area_checks", area_checks))
+    monkeypatch.setattr(api, "why_not", spy("why_not", why_not))
     monkeypatch.setattr(scoring, "fill", spy("fill", scoring.fill))
     text = example_text("mixed-dispute-transition")
     formulate(text, core_pack, engine="compiled", detail="standard")
