@@ -184,3 +184,14 @@ def test_batch_levels_match_formulate(tmp_path: Path, core_pack: RulePack) -> No
             formulate(r, core_pack, engine="compiled", detail="brief").to_dict() for r in records
         ]
         assert got == want
+
+
+def test_brief_asks_the_same_questions(core_pack: RulePack) -> None:
+    asked = 0
+    for name in EXAMPLE_NAMES:
+        text = example_text(name)
+        full = formulate(text, core_pack, engine="compiled", questions=5)
+        brief = formulate(text, core_pack, engine="compiled", questions=5, detail="brief")
+        assert brief.questions == full.questions, name
+        asked += len(full.questions)
+    assert asked  # some example has questions (the waits they need are computed for brief)
