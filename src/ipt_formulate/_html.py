@@ -511,7 +511,7 @@ def render_html(f: Formulation, inventory: Inventory, *, recent_window_months: f
     opt = f.provenance.options.get("recent_window_months", recent_window_months)
     window = float(opt) if isinstance(opt, int | float) and not isinstance(opt, bool) else 6.0
     labels = dict(f.finding_labels)
-    notes = Footnotes()
+    notes = Footnotes(f.sources_by_key())
     advisories = [
         {"level": a.level, "kind": a.kind, "message": a.message, "notes": notes.refs(a.citations)}
         for a in sorted(
@@ -549,8 +549,8 @@ def render_html(f: Formulation, inventory: Inventory, *, recent_window_months: f
     footnotes = [
         {
             "n": i,
-            "text": c.text + (f", {c.locator}" if c.locator else ""),
-            "url": c.url or "",
+            "text": notes.sources[c.source].text + (f", {c.locator}" if c.locator else ""),
+            "url": notes.sources[c.source].url or "",
         }
         for i, c in enumerate(notes.cited, start=1)
     ]

@@ -12,16 +12,26 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # types only: formulation.py imports this module to render itself
-    from .formulation import Citation, Evidence, Formulation, Hypothesis, Trace, TraceStep
+    from .formulation import (
+        Citation,
+        Evidence,
+        Formulation,
+        Hypothesis,
+        Source,
+        Trace,
+        TraceStep,
+    )
 
 FOOTNOTE_WIDTH = 100
 """Footnotes are wrapped at this width: no rendered line carries more citation text."""
 
 
 class Footnotes:
-    """Citations numbered in order of first use, each source (text and locator) once."""
+    """Citations numbered in order of first use, each source (key and locator) once; the
+    sources are the formulation's (citations refer to them by key)."""
 
-    def __init__(self) -> None:
+    def __init__(self, sources: Mapping[str, Source]) -> None:
+        self.sources = sources
         self.entries: dict[tuple[str, str | None], int] = {}
         self.cited: list[Citation] = []
 
@@ -29,7 +39,7 @@ class Footnotes:
         """The footnote numbers of ``citations``, numbering new ones."""
         out = []
         for c in citations:
-            key = (c.text, c.locator)
+            key = (c.source, c.locator)
             if key not in self.entries:
                 self.entries[key] = len(self.cited) + 1
                 self.cited.append(c)
@@ -45,8 +55,9 @@ class Footnotes:
         """Each footnote, wrapped at :data:`FOOTNOTE_WIDTH` with a hanging indent."""
         out: list[str] = []
         for i, c in enumerate(self.cited, start=1):
-            text = c.text + (f", {c.locator}" if c.locator else "")
-            text += f" <{c.url}>" if c.url else ""
+            src = self.sources[c.source]
+            text = src.text + (f", {c.locator}" if c.locator else "")
+            text += f" <{src.url}>" if src.url else ""
             head = f"[{i}] "
             out += textwrap.wrap(
                 head + text,
@@ -120,7 +131,7 @@ def _evidence_lines(ev: tuple[Evidence, ...], sign: str, notes: Footnotes) -> li
 
 def render_markdown(f: Formulation) -> str:
     labels = f.finding_labels
-    notes = Footnotes()
+    notes = Footnotes(f.sources_by_key())
     lines = ["# IPT formulation (tentative)", "", f"> {f.disclaimer}", ""]
     for a in f.advisories:
         mark = notes.mark(a.citations)

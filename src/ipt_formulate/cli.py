@@ -97,6 +97,7 @@ def _cmd_formulate(args: argparse.Namespace) -> int:
         engine=args.engine,
         trace=want_trace,
         questions=args.questions,
+        detail=args.detail,
     )
     if args.graph:
         from .audit import derivation_graph, graph_to_dot, graph_to_json
@@ -219,6 +220,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         "workers": args.workers,
         "engine": args.engine,
         "trace": args.trace,
+        "detail": args.detail,
         "resume": args.resume,
         "chunksize": args.chunksize,
         "progress": None if not args.quiet else False,
@@ -347,6 +349,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="cmd", required=True)
 
+    def detail_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--detail",
+            choices=("full", "standard", "brief"),
+            default="full",
+            help="output level (default full); standard: without WHY-NOT's per-rule checks; "
+            "brief: scores, bounds, rule ids, advisories, provenance (docs/output.md)",
+        )
+
     def pack_args(p: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--pack",
@@ -398,6 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=5,
         help="list at most N questions whose answer could change the focus (default 5; 0: none)",
     )
+    detail_arg(f)
     pack_args(f)
     f.set_defaults(func=_cmd_formulate)
 
@@ -475,6 +487,7 @@ def build_parser() -> argparse.ArgumentParser:
         "OUTPUT.resume.json proves they come from this input, pack and engine)",
     )
     b.add_argument("--trace", action="store_true", help="add a trace to every formulation")
+    detail_arg(b)
     b.add_argument("--chunksize", type=_positive, default=16, help="lines per task (default 16)")
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
     b.add_argument(

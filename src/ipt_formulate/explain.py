@@ -160,8 +160,11 @@ def advisories(
     checks_by_area: Mapping[str, Sequence[RuleCheck]],
     primary: Hypothesis | None,
     hypotheses: Sequence[Hypothesis] = (),
+    *,
+    cite: bool = True,
 ) -> tuple[Advisory, ...]:
-    """Advisories from advisory rules, plus data-quality advisories."""
+    """Advisories from advisory rules, plus data-quality advisories (``cite=False``: without
+    citations, for the brief output level)."""
     out: dict[tuple[str, str], Advisory] = {}
     by_rule: dict[str, list[Firing]] = {}
     for fr in firings:
@@ -182,7 +185,7 @@ def advisories(
                 level=rule.advisory.level,
                 message=msg,
                 rule_id=rule.id,
-                citations=citations_of(rule, pack),
+                citations=citations_of(rule, pack) if cite else (),
             )
     unknown_rules = [
         f"{c.rule_id} ({c.detail})"

@@ -158,8 +158,9 @@ def formulation_to_fhir(
         }
         if ref:
             di["patient"] = ref
-        if a.citations and a.citations[0].url:
-            di["reference"] = a.citations[0].url
+        url = f.source(a.citations[0].source).url if a.citations else None
+        if url:
+            di["reference"] = url
         issues.append((_urn(seed, f"issue/{i}"), di))
     gr: dict[str, Any] = {
         "resourceType": "GuidanceResponse",
