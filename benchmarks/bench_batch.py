@@ -30,9 +30,9 @@ from bench_engines import make_inventory
 _CHILD = """
 import json, resource, sys, time
 from ipt_formulate.audit import batch_file
-src, out, workers = sys.argv[1], sys.argv[2], int(sys.argv[3])
+src, out, workers, detail = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 t = time.perf_counter()
-summary = batch_file(src, out, workers=workers, progress=False)
+summary = batch_file(src, out, workers=workers, progress=False, detail=detail)
 wall = time.perf_counter() - t
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec, so this process's would include
 # the peak of whatever process started it; workers are forked from here (ru_maxrss is right)
@@ -54,10 +54,10 @@ def write_cohort(path: Path, lines: int, persons: int, seed: int) -> None:
             f.write(json.dumps(make_inventory(persons, seed + k), separators=(",", ":")) + "\n")
 
 
-def run_batch(src: Path, out: Path, workers: int) -> dict[str, float | int]:
+def run_batch(src: Path, out: Path, workers: int, detail: str = "full") -> dict[str, float | int]:
     t = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(src), str(out), str(workers)],
+        [sys.executable, "-c", _CHILD, str(src), str(out), str(workers), detail],
         check=True,
         capture_output=True,
         text=True,
@@ -71,6 +71,7 @@ def run_batch(src: Path, out: Path, workers: int) -> dict[str, float | int]:
         "total": total,
         "rss_mib": res["rss_kib"] / 1024,
         "out": n_out,
+        "bytes": out.stat().st_size,
         "ok": res["ok"],
     }
 
@@ -82,35 +83,56 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", default="1,2", help="worker counts, comma-separated")
     ap.add_argument("--seed", type=int, default=20260301)
     ap.add_argument("--scale", default="", help="also run these multiples of --lines, e.g. 4,16")
+    ap.add_argument(
+        "--detail", default="full,brief", help="output levels, comma-separated (default full,brief)"
+    )
     args = ap.parse_args(argv)
     workers = [int(w) for w in args.workers.split(",")]
     scale = [int(k) for k in args.scale.split(",") if k]
-    return report(args.lines, args.persons, workers, scale, args.seed)
+    details = args.detail.split(",")
+    return report(args.lines, args.persons, workers, scale, args.seed, details)
 
 
-def report(lines: int, persons: int, workers: list[int], scale: list[int], seed: int) -> int:
-    """Run the batches and print the table; 1 if any run lost or failed a line."""
+def report(
+    lines: int,
+    persons: int,
+    workers: list[int],
+    scale: list[int],
+    seed: int,
+    details: list[str] | None = None,
+) -> int:
+    """Run the batches (each worker count at each output level, in turn) and print the
+    table, then lines/s of each level against the first; 1 if any run lost or failed a
+    line."""
     ok = True
+    details = details or ["full"]
+    rate: dict[tuple[str, int], float] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        runs = [(lines, w) for w in workers] + [(k * lines, max(workers)) for k in scale]
+        runs = [(lines, w, d) for w in workers for d in details]
+        runs += [(k * lines, max(workers), details[0]) for k in scale]
         cohorts: dict[int, Path] = {}
         cpus = os.cpu_count()
         print(f"batch_file, default batch engine; {persons} persons per inventory; {cpus} CPUs")
         print(
-            f"{'lines':>7} {'workers':>7} | {'batch s':>8} {'/s':>7} | {'+ start s':>9} | "
-            f"{'peak RSS MiB':>12} | lines out"
+            f"{'lines':>7} {'workers':>7} {'detail':>8} | {'batch s':>8} {'/s':>7} | "
+            f"{'+ start s':>9} | {'peak RSS MiB':>12} | {'bytes/line':>10} | lines out"
         )
-        for n, w in runs:
+        for n, w, d in runs:
             if n not in cohorts:
                 cohorts[n] = Path(tmp) / f"cohort-{n}.jsonl"
                 write_cohort(cohorts[n], n, persons, seed)
-            r = run_batch(cohorts[n], Path(tmp) / "out.jsonl", w)
+            r = run_batch(cohorts[n], Path(tmp) / "out.jsonl", w, d)
             ok = ok and r["out"] == n == r["ok"]
+            rate.setdefault((d, w), n / r["wall"])
             print(
-                f"{n:>7} {w:>7} | {r['wall']:8.2f} {n / r['wall']:7.0f} | "
-                f"{r['total']:9.2f} | {r['rss_mib']:12.1f} | {r['out']}"
-                f"{'' if r['out'] == n == r['ok'] else '  MISMATCH'}"
+                f"{n:>7} {w:>7} {d:>8} | {r['wall']:8.2f} {n / r['wall']:7.0f} | "
+                f"{r['total']:9.2f} | {r['rss_mib']:12.1f} | {r['bytes'] / n:10,.0f} | "
+                f"{r['out']}{'' if r['out'] == n == r['ok'] else '  MISMATCH'}"
             )
+    for d in details[1:]:
+        for w in workers:
+            x = rate[(d, w)] / rate[(details[0], w)]
+            print(f"lines/s, {d} against {details[0]}, {w} worker(s): {x:.2f}x")
     return 0 if ok else 1
 
 

@@ -13,7 +13,9 @@ and measures, per N:
 * **engine alone**: ``run_engine(pack, facts, engine)`` on precomputed facts, for both engines
   ("bare experta"), and the ratio of experta's formulate() to bare experta (the cost of
   everything around the engine);
-* peak memory (tracemalloc) of one formulate() call per backend.
+* peak memory (tracemalloc) of one formulate() call per backend;
+* per output level (``detail`` full, standard, brief; N <= 200): compiled formulate() against
+  the floor, and bytes of compact JSON per formulation, with the targets at 15 persons.
 
 Then it fits the growth exponent ``k`` of ``time ~ N**k`` by least squares on log-log, and
 shows where the time of one compiled formulate() goes at 15 persons, and finally runs
@@ -45,6 +47,7 @@ from typing import Any, get_args
 import ipt_formulate as ipt
 from ipt_formulate.engine import run_engine
 from ipt_formulate.facts import derive_facts
+from ipt_formulate.formulation import Detail
 from ipt_formulate.graph import build_graph, compute_features
 from ipt_formulate.inventory import EventKind, Role, parse_inventory
 
@@ -282,8 +285,9 @@ def measure(
 def stage_breakdown(pack: ipt.RulePack, n: int, seed: int, network: str, rounds: int) -> None:
     """Median ms of each stage of ``formulate(engine="compiled")`` (as ``_api.formulate`` runs
     them), to show where the time goes."""
-    from ipt_formulate._api import input_digest
+    from ipt_formulate._api import _possible, input_digest
     from ipt_formulate.explain import advisories, area_checks, why_not
+    from ipt_formulate.limits import current_limits
     from ipt_formulate.scoring import rank_hypotheses, select_focus
 
     text = json.dumps(make_inventory(n, seed, network))
@@ -304,6 +308,9 @@ def stage_breakdown(pack: ipt.RulePack, n: int, seed: int, network: str, rounds:
             derive_facts, inv, pack.options, fact_types=pack.fact_types_used(), features=feats
         ),
         "run_engine, compiled": partial(run_engine, pack, facts, "compiled"),
+        "possible reading (bounds)": partial(
+            _possible, inv, pack, facts, run, lookup, current_limits().max_firings
+        ),
         "rank_hypotheses (scoring)": partial(
             rank_hypotheses, pack, run.firings, lookup, run.findings
         ),
@@ -320,6 +327,68 @@ def stage_breakdown(pack: ipt.RulePack, n: int, seed: int, network: str, rounds:
     print(f"where the time goes, N={n} ({network}), median ms per stage:")
     for k, v in ms.items():
         print(f"  {k:36} {v:7.3f}")
+
+
+LEVELS: tuple[Detail, ...] = ("full", "standard", "brief")
+TARGETS_15: dict[str, tuple[float, int]] = {"full": (3.0, 25_000), "brief": (2.0, 3_000)}
+"""At 15 persons: (most x floor, most bytes per formulation) per output level (issue 14)."""
+
+
+def level_rows(
+    pack: ipt.RulePack, n: int, seed: int, network: str, rounds: int, budget_s: float
+) -> dict[str, Any]:
+    """Output levels at N persons: median ms of compiled formulate() per level against the
+    floor (interleaved), and bytes of compact JSON (what batch writes) per formulation, median
+    and largest over 20 inventories."""
+    text = json.dumps(make_inventory(n, seed, network))
+    features = sorted(pack.graph_features_used())
+
+    def floor() -> None:
+        compute_features(build_graph(parse_inventory(text)), features)
+
+    fns: dict[str, Callable[[], Any]] = {"floor": floor}
+    for level in LEVELS:
+        fns[level] = partial(ipt.formulate, text, pack, engine="compiled", detail=level)
+    ms = _medians_ms(fns, rounds, budget_s)
+    sizes: dict[str, list[int]] = {level: [] for level in LEVELS}
+    for k in range(20):
+        inv = parse_inventory(json.dumps(make_inventory(n, seed + 1000 + k, network)))
+        for level in LEVELS:
+            f = ipt.formulate(inv, pack, engine="compiled", detail=level)
+            sizes[level].append(len(f.to_json(indent=None).encode("utf-8")))
+    return {
+        "N": n,
+        "ms": ms,
+        "bytes_median": {k: int(statistics.median(v)) for k, v in sizes.items()},
+        "bytes_max": {k: max(v) for k, v in sizes.items()},
+    }
+
+
+def print_levels(rows: Sequence[Mapping[str, Any]]) -> None:
+    """The output-level table, with the targets at 15 persons."""
+    print()
+    print(
+        "output levels, compiled formulate(): median ms and x floor (interleaved); bytes of "
+        "compact JSON per formulation (median / largest of 20 inventories)"
+    )
+    head = (
+        f"{'N':>5} {'level':>8} | {'ms':>7} {'x floor':>7} | {'bytes med':>9} {'max':>7} | target"
+    )
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        floor = r["ms"]["floor"]
+        for level in LEVELS:
+            ms, med = r["ms"][level], r["bytes_median"][level]
+            target = ""
+            if r["N"] == 15 and level in TARGETS_15:
+                x_max, b_max = TARGETS_15[level]
+                met = ms / floor <= x_max and med <= b_max
+                target = f"<= {x_max:g}x, <= {b_max // 1000} KB: {'met' if met else 'NOT met'}"
+            print(
+                f"{r['N']:>5} {level:>8} | {ms:7.3f} {ms / floor:7.2f} | {med:9,} "
+                f"{r['bytes_max'][level]:7,} | {target}"
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -404,17 +473,21 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {label:24} k = {_exponent(ns, [max(r[key], 1e-9) for r in rows]):.2f}")
         nlogn = _exponent(ns, [n * math.log(n) for n in ns])
         print(f"  (N log N over the same sizes fits k = {nlogn:.2f})")
+    levels = [
+        level_rows(pack, n, args.seed + n, args.network, rounds, budget) for n in sizes if n <= 200
+    ]
+    print_levels(levels)
     if 15 in sizes:
         stage_breakdown(pack, 15, args.seed + 15, args.network, rounds)
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+        args.json.write_text(json.dumps({"rows": rows, "levels": levels}, indent=2) + "\n")
     batch_ok = 0
     lines = args.batch_lines if args.batch_lines is not None else 1000 if args.quick else 4000
     if lines:
         from bench_batch import report
 
         print()
-        batch_ok = report(lines, 15, [1, 2], [], args.seed)
+        batch_ok = report(lines, 15, [1, 2], [], args.seed, ["full", "brief"])
     return 0 if all(r["same"] for r in rows) and batch_ok == 0 else 1
 
 

@@ -179,6 +179,8 @@ CASES: dict[str, Callable[[], tuple[str, int]]] = {
     "quadratic N=5000 (1.6 MB)": lambda: _formulate(_quadratic(5000)),
     "quadratic N=100, experta (within limits)": lambda: _formulate(_quadratic(100)),
     "quadratic N=100, compiled (within limits)": lambda: _formulate(_quadratic(100), "compiled"),
+    "quadratic N=1000 (max_persons), compiled": lambda: _formulate(_quadratic(1000), "compiled"),
+    "quadratic N=1000 (max_persons), experta": lambda: _formulate(_quadratic(1000)),
     "100 MB inventory": lambda: _formulate(" " * 100_000_000 + "{}"),
     "200k unknown keys": lambda: _formulate(
         _grief_with(lambda d: d.update({f"k{i}": 0 for i in range(200_000)}))

@@ -39,10 +39,10 @@ def _reformulations(text: str, pack: ipt.RulePack) -> int:
     count = 0
     original = _questions._top
 
-    def counting(inv: Any, p: Any) -> Any:
+    def counting(inv: Any, p: Any, cap: int) -> Any:
         nonlocal count
         count += 1
-        return original(inv, p)
+        return original(inv, p, cap)
 
     _questions._top = counting  # type: ignore[assignment]
     try:

@@ -450,6 +450,7 @@ def test_resume_refuses_another_input_pack_or_engine(tmp_path: Path, core_pack: 
         (src_a, {"pack": core_pack.with_options(grief_scope="broad_loss")}),  # other options
         (src_a, {"engine": "experta"}),
         (src_a, {"trace": True}),
+        (src_a, {"detail": "brief"}),  # another output level
     ):
         assert _refused(src, out, **{"pack": core_pack, **kw}) == "batch.resume_mismatch", kw
         assert out.read_bytes() == before, kw

@@ -14,7 +14,7 @@ import re
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
@@ -26,12 +26,14 @@ from ipt_formulate import engine as engine_mod
 from ipt_formulate._evaluate import run as reference_run
 from ipt_formulate.engine import DEFAULT_BATCH_ENGINE, ENGINES, backend, run_engine
 from ipt_formulate.facts import derive_facts
+from ipt_formulate.formulation import Detail
 from ipt_formulate.lint import run_examples
 from ipt_formulate.rulepack import Condition
 from ipt_formulate.testing import inventories
 
 PACKS = ("ipt-core", "ipsrt")
 EXAMPLE_NAMES = sorted(p.stem for p in EXAMPLES.glob("*.json"))
+DETAILS: tuple[Detail, ...] = get_args(Detail)
 
 # CI profile: deterministic, bounded, no per-example deadline (experta's first call builds
 # its network). Raise the count locally with IPT_DIFFERENTIAL_EXAMPLES.
@@ -74,12 +76,13 @@ def backend_disagreements(
         if got.findings != ref.findings:
             out.append(f"{label}: findings differ: {ref.findings} vs {got.findings}")
             continue
-        a = formulate(inv, pack, engine="experta").to_json()
-        b = formulate(inv, pack, engine=engine)
-        if b.provenance.engine != engine:
-            out.append(f"{label}: provenance.engine is {b.provenance.engine!r}")
-        elif _as_experta(b) != a:
-            out.append(f"{label}: formulations differ")
+        for detail in DETAILS:  # every output level is byte-identical across engines
+            a = formulate(inv, pack, engine="experta", detail=detail).to_json()
+            b = formulate(inv, pack, engine=engine, detail=detail)
+            if b.provenance.engine != engine:
+                out.append(f"{label}: provenance.engine is {b.provenance.engine!r}")
+            elif _as_experta(b) != a:
+                out.append(f"{label}: {detail} formulations differ")
     return out
 
 
@@ -112,9 +115,10 @@ def test_compiled_once_per_pack_and_shared() -> None:
 
 # ------------------------------------------------------------------ (a) bundled examples
 @pytest.mark.parametrize("name", EXAMPLE_NAMES)
-def test_examples_byte_identical(name: str, pack: RulePack) -> None:
-    experta = formulate(example_text(name), pack, engine="experta")
-    compiled = formulate(example_text(name), pack, engine="compiled")
+@pytest.mark.parametrize("detail", DETAILS)
+def test_examples_byte_identical(name: str, pack: RulePack, detail: Detail) -> None:
+    experta = formulate(example_text(name), pack, engine="experta", detail=detail)
+    compiled = formulate(example_text(name), pack, engine="compiled", detail=detail)
     assert compiled.provenance.engine == "compiled"
     assert _as_experta(compiled) == experta.to_json()
     assert compiled.to_markdown() == experta.to_markdown().replace("experta", "compiled")

@@ -140,7 +140,7 @@ def test_progressive_illness_ongoing(core_pack: RulePack) -> None:
     _provisional(f, "role_transition", "e-mci")
     path = "$.events[?@.id=='e-mci'].maintains_episode"
     assert f.questions[0].path == path
-    assert "illness diagnosis self (e-mci) becomes the primary focus" in _answer_of(f, path, True)
+    assert "own illness diagnosis (2023) becomes the primary focus" in _answer_of(f, path, True)
 
 
 def test_conflict_with_unrecorded_expectations(core_pack: RulePack) -> None:

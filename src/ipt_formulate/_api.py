@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import Any, TypeVar, get_args
 
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 from pydantic_core import to_json
 
 from ._bounds import OpenFacts, possible_run
@@ -15,11 +15,27 @@ from ._questions import questions_for
 from .engine import EngineRun, run_engine
 from .explain import advisories, area_checks, why_not
 from .facts import FactSet, SourceMap, derive_facts
-from .formulation import Finding, Formulation, FormulationStatus, Provenance, Question
+from .formulation import (
+    Advisory,
+    Detail,
+    Finding,
+    Formulation,
+    FormulationStatus,
+    Hypothesis,
+    Provenance,
+    Question,
+    Source,
+)
 from .inventory import Inventory, parse_inventory
-from .limits import Limits
+from .limits import Limits, current_limits
 from .rulepack import RulePack, default_pack
-from .scoring import PossibleReading, rank_hypotheses, select_focus
+from .scoring import (
+    PossibleReading,
+    cited_sources,
+    focus_ties,
+    rank_hypotheses,
+    select_focus,
+)
 
 try:
     __version__ = version("ipt-formulate")
@@ -32,7 +48,39 @@ _FINDINGS: TypeAdapter[tuple[Finding, ...]] = TypeAdapter(tuple[Finding, ...])
 
 def input_digest(inv: Inventory) -> str:
     """sha256 of the inventory's canonical JSON: every order-free list sorted (so permuting
-    input lists does not change it), fields in the model's order, no whitespace."""
+    input lists does not change it), fields in the model's order, no whitespace.
+
+    Serialised from the models themselves (pydantic-core), not through a ``model_dump`` copy:
+    only a part whose order-free list is out of order is copied (:func:`_ordered`)."""
+    d: dict[str, Any] = {name: getattr(inv, name) for name in type(inv).model_fields}
+    d["patient"] = _ordered(inv.patient, "populations", tuple(sorted(set(inv.patient.populations))))
+    episode = inv.episode
+    d["episode"] = _ordered(
+        episode, "measures", tuple(sorted(episode.measures, key=lambda m: m.instrument))
+    )
+    persons = (_ordered(p, "changes_wanted", tuple(sorted(p.changes_wanted))) for p in inv.persons)
+    d["persons"] = sorted(persons, key=lambda p: p.id)
+    links = (
+        r if r.a <= r.b else r.model_copy(update={"a": r.b, "b": r.a}) for r in inv.relationships
+    )
+    d["relationships"] = sorted(links, key=lambda r: (r.a, r.b))
+    events = (_ordered(e, "others", tuple(sorted(e.others))) for e in inv.events)
+    d["events"] = sorted(events, key=lambda e: e.id)
+    # pydantic-core's serializer: compact UTF-8 JSON, several times faster than json.dumps
+    return "sha256:" + hashlib.sha256(to_json(d)).hexdigest()
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _ordered(model: M, name: str, value: tuple[Any, ...]) -> M:
+    """``model`` with field ``name`` set to ``value`` (itself when it already is)."""
+    return model if getattr(model, name) == value else model.model_copy(update={name: value})
+
+
+def _input_digest_by_dump(inv: Inventory) -> str:
+    """The digest as it was computed before :func:`input_digest` (a full ``model_dump``):
+    kept to test that both give the same bytes."""
     d = inv.model_dump()
     d["patient"]["populations"] = sorted(set(d["patient"]["populations"]))
     d["episode"]["measures"] = sorted(d["episode"]["measures"], key=lambda m: m["instrument"])
@@ -45,7 +93,6 @@ def input_digest(inv: Inventory) -> str:
     for e in d["events"]:
         e["others"] = sorted(e["others"])
     d["events"] = sorted(d["events"], key=lambda e: e["id"])
-    # pydantic-core's serializer: compact UTF-8 JSON, several times faster than json.dumps
     return "sha256:" + hashlib.sha256(to_json(d)).hexdigest()
 
 
@@ -55,9 +102,10 @@ def _possible(
     facts: FactSet,
     run: EngineRun,
     lookup: Mapping[tuple[str, str], Mapping[str, Any]],
+    max_firings: int,
 ) -> PossibleReading:
     """The possible reading of the inventory (score bounds, what pending rules wait on)."""
-    firings, findings = possible_run(pack, facts, run.findings)
+    firings, findings = possible_run(pack, facts, run.findings, max_firings)
     certain = frozenset(str(f["id"]) for f in run.findings)
     open_facts = OpenFacts(pack, facts, lookup, firings, certain, findings, SourceMap(inv))
     return PossibleReading(frozenset(firings), open_facts)
@@ -71,6 +119,7 @@ def formulate(
     trace: bool = False,
     questions: int = 0,
     limits: Limits | None = None,
+    detail: Detail = "full",
 ) -> Formulation:
     """Formulate one inventory with a rule pack (default: the bundled ``ipt-core``).
 
@@ -89,21 +138,37 @@ def formulate(
 
     ``limits`` bounds the input (see :class:`~ipt_formulate.limits.Limits`; default: the
     defaults with ``IPT_FORMULATE_LIMITS`` applied).
+
+    ``detail`` is the output level (docs/output.md), each a strict subset of the next:
+    ``"full"``; ``"standard"``, without WHY-NOT's per-rule checks (and the data advisory
+    built from them); ``"brief"``, hypotheses as area, focus, status, score, bounds and rule
+    ids, with advisories and provenance. What a level leaves out is not computed.
     """
     if pack is not None and not isinstance(pack, RulePack):
         raise TypeError(
             f"pack must be a RulePack, got {type(pack).__name__}: load one with "
             "ipt_formulate.load_pack(path), or pass None for the bundled default pack"
         )
+    if detail not in _DETAILS:
+        raise ValueError(f"detail must be one of {', '.join(_DETAILS)}, got {detail!r}")
     inv = parse_inventory(inventory, limits=limits)
     pack = pack if pack is not None else default_pack()
     facts = derive_facts(
         inv, pack.options, fact_types=pack.fact_types_used(), features=pack.graph_features_used()
     )
-    run = run_engine(pack, facts, engine)
+    max_firings = (limits or current_limits()).max_firings
+    run = run_engine(pack, facts, engine, max_firings=max_firings)
     lookup = {(t, str(f["id"])): f for t, fs in run.index.by_type.items() for f in fs}
+    possible = _possible(inv, pack, facts, run, lookup, max_firings)
+    brief = detail == "brief"
     hyps = rank_hypotheses(
-        pack, run.firings, lookup, run.findings, _possible(inv, pack, facts, run, lookup)
+        pack,
+        run.firings,
+        lookup,
+        run.findings,
+        possible,
+        explain=not brief,
+        waits=not brief or questions > 0,
     )
     primary, secondary = select_focus(pack, hyps)
     status: FormulationStatus = (
@@ -113,36 +178,22 @@ def formulate(
         if any(h.status == "provisional" for h in hyps)
         else "insufficient_data"
     )
-    checks = area_checks(pack, run.firings, run.index)
-    producers: dict[str, set[str]] = {}
-    for fr in run.firings:
-        rule = pack.rule(fr.rule_id)
-        if rule.asserts is not None:
-            focus = None if rule.asserts.focus is None else fr.fact_id(rule.asserts.focus)
-            producers.setdefault(f"{rule.asserts.finding}@{focus}", set()).add(rule.id)
-    findings = _FINDINGS.validate_python(
-        [
-            {
-                "name": f["name"],
-                "focus": f["focus"],
-                "rule_ids": sorted(producers.get(f"{f['name']}@{f['focus']}", ())),
-            }
-            for f in run.findings
-        ]
-    )
+    checks = area_checks(pack, run.firings, run.index) if detail == "full" else {}
+    notes = advisories(pack, run.firings, lookup, checks, primary, hyps, cite=not brief)
     recorded = None
     if trace:
         from .audit._trace import build_trace
 
         recorded = build_trace(pack, run.firings, lookup, hyps)
     return Formulation(
+        detail=detail,
         status=status,
         primary=primary,
         secondary=secondary,
         hypotheses=hyps,
-        not_chosen=why_not(pack, hyps, (primary, secondary), checks),
-        findings=findings,
-        advisories=advisories(pack, run.firings, lookup, checks, primary, hyps),
+        not_chosen=() if brief else why_not(pack, hyps, (primary, secondary), checks),
+        findings=() if brief else _findings(pack, run),
+        advisories=notes,
         provenance=Provenance(
             pack_name=pack.name,
             pack_version=pack.version,
@@ -153,9 +204,44 @@ def formulate(
             engine=run.engine,
             input_digest=input_digest(inv),
         ),
+        finding_labels={} if brief else dict(pack.finding_labels),
+        sources=() if brief else _sources(pack, hyps, notes),
         trace=recorded,
-        questions=questions_for(inv, pack, hyps, questions),
+        ties=focus_ties(pack, hyps, primary, secondary),
+        questions=questions_for(inv, pack, hyps, questions, max_firings=max_firings),
     )
+
+
+_DETAILS: tuple[str, ...] = get_args(Detail)
+
+
+def _findings(pack: RulePack, run: EngineRun) -> tuple[Finding, ...]:
+    """The findings the engine asserted, each with the rules that asserted it."""
+    producers: dict[str, set[str]] = {}
+    for fr in run.firings:
+        rule = pack.rule(fr.rule_id)
+        if rule.asserts is not None:
+            focus = None if rule.asserts.focus is None else fr.fact_id(rule.asserts.focus)
+            producers.setdefault(f"{rule.asserts.finding}@{focus}", set()).add(rule.id)
+    return _FINDINGS.validate_python(
+        [
+            {
+                "name": f["name"],
+                "focus": f["focus"],
+                "rule_ids": sorted(producers.get(f"{f['name']}@{f['focus']}", ())),
+            }
+            for f in run.findings
+        ]
+    )
+
+
+def _sources(
+    pack: RulePack, hyps: tuple[Hypothesis, ...], notes: tuple[Advisory, ...]
+) -> tuple[Source, ...]:
+    """Every source the evidence and advisories cite, once."""
+    keys = {c.source for h in hyps for e in (*h.support, *h.against) for c in e.citations}
+    keys.update(c.source for a in notes for c in a.citations)
+    return cited_sources(pack, keys)
 
 
 def next_questions(

@@ -27,8 +27,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ._evaluate import Env, Fact, Firing, cond_truth
-from .engine import backend
+from ._evaluate import Env, Fact, Firing, TooManyFirings, cond_truth
+from .engine import backend, too_many_firings
 from .facts import FactSet, SourceMap
 from .formulation import path_order
 from .rulepack import RulePack
@@ -37,12 +37,19 @@ OpenKey = tuple[str, str, str]  # (fact type, fact id, field): one unknown value
 
 
 def possible_run(
-    pack: RulePack, facts: FactSet, certain_findings: Sequence[Mapping[str, Any]]
+    pack: RulePack,
+    facts: FactSet,
+    certain_findings: Sequence[Mapping[str, Any]],
+    max_firings: int | None = None,
 ) -> tuple[list[Firing], list[dict[str, Any]]]:
-    """Firings and findings of the possible reading (compiled backend, optimistic mode)."""
+    """Firings and findings of the possible reading (compiled backend, optimistic mode), at
+    most ``max_firings`` activations (more is ``input.too_large``)."""
     by_type = dict(facts.by_type)
     by_type["finding"] = tuple({**f, "certain": True} for f in certain_findings)
-    return backend(pack, "compiled", optimistic=True).run(FactSet(by_type))
+    try:
+        return backend(pack, "compiled", optimistic=True).run(FactSet(by_type), max_firings)
+    except TooManyFirings as exc:
+        raise too_many_firings(exc) from None
 
 
 class OpenFacts:

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ._evaluate import Firing, finding_fact
+from ._evaluate import Firing, TooManyFirings, finding_fact
 from .facts import FactSet
 from .rulepack import Condition, Pattern, Rule, RulePack
 
@@ -133,9 +133,10 @@ def _hashable(value: Any) -> bool:
 class _Run:
     """Per-run state: the facts, the findings so far, and the lookup and scan caches."""
 
-    __slots__ = ("_cache", "_fgroups", "_fscans", "facts", "finding_ids", "findings")
+    __slots__ = ("_cache", "_fgroups", "_fscans", "cap", "facts", "finding_ids", "findings")
 
-    def __init__(self, by_type: Mapping[str, Iterable[Fact]]) -> None:
+    def __init__(self, by_type: Mapping[str, Iterable[Fact]], cap: float = float("inf")) -> None:
+        self.cap = cap  # most bindings one rule may produce (the activation limit)
         self.facts: dict[str, Sequence[Fact]] = {
             t: fs if isinstance(fs, tuple | list) else tuple(fs) for t, fs in by_type.items()
         }
@@ -332,6 +333,8 @@ def _compile_steps(patterns: Sequence[Pattern], optimistic: bool) -> Step:
             positions[p.var] = len(positions)
 
     def done(env: Env, run: _Run, out: list[tuple[Fact, ...]]) -> None:
+        if len(out) >= run.cap:  # stop enumerating: a rule pairing many facts
+            raise TooManyFirings("", int(run.cap))
         out.append(tuple(env))
 
     step: Step = done
@@ -406,10 +409,14 @@ class CompiledBackend:
             for s in sorted(strata)
         )
 
-    def run(self, facts: FactSet | Mapping[str, Any]) -> tuple[list[Firing], list[dict[str, Any]]]:
-        """Fire the pack on the facts; returns (sorted firings, findings sorted by id)."""
+    def run(
+        self, facts: FactSet | Mapping[str, Any], max_firings: int | None = None
+    ) -> tuple[list[Firing], list[dict[str, Any]]]:
+        """Fire the pack on the facts; returns (sorted firings, findings sorted by id).
+        Raises :class:`._evaluate.TooManyFirings` past ``max_firings`` activations."""
+        cap = max_firings if max_firings is not None else -1
         by_type = facts.by_type if isinstance(facts, FactSet) else facts
-        run = _Run(by_type)
+        run = _Run(by_type, max_firings if max_firings is not None else float("inf"))
         fired: set[Firing] = set()
         for every, rerun in self._strata:
             todo = every
@@ -417,7 +424,10 @@ class CompiledBackend:
                 changed = False
                 for rule in todo:
                     envs: list[tuple[Fact, ...]] = []
-                    rule.match([], run, envs)
+                    try:
+                        rule.match([], run, envs)
+                    except TooManyFirings as exc:
+                        raise TooManyFirings(rule.rule_id, exc.limit) from None
                     for env in envs:
                         fr = Firing(
                             rule.rule_id,
@@ -426,6 +436,8 @@ class CompiledBackend:
                         if fr in fired:
                             continue
                         fired.add(fr)
+                        if len(fired) == cap + 1:
+                            raise TooManyFirings(rule.rule_id, cap)
                         if rule.asserts is not None:
                             pos = rule.asserts_focus
                             focus = None if pos is None else str(env[pos]["id"])

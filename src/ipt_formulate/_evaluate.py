@@ -37,6 +37,16 @@ class Firing(NamedTuple):
         return None
 
 
+class TooManyFirings(Exception):
+    """A backend stopped: a run made more than ``limit`` rule activations (the engine layer
+    turns this into :class:`~ipt_formulate.errors.InputTooLargeError`)."""
+
+    def __init__(self, rule_id: str, limit: int) -> None:
+        super().__init__(rule_id, limit)
+        self.rule_id = rule_id
+        self.limit = limit
+
+
 def finding_fact(name: str, focus: str | None) -> dict[str, Any]:
     return {"id": name if focus is None else f"{name}@{focus}", "name": name, "focus": focus}
 

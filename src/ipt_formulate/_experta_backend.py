@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ._evaluate import Firing, finding_fact
+from ._evaluate import Firing, TooManyFirings, finding_fact
 from ._experta_compat import experta
 from ._logic import all_of, predicate
 from .facts import FactSet
@@ -83,6 +83,8 @@ def _make_rhs(rule: Rule, vars_: tuple[str, ...]) -> Callable[..., None]:
             sorted((v, ctx[v].__class__.__name__[:-4].lower(), str(ctx[v]["id"])) for v in vars_)
         )
         engine.ipt_firings.add(Firing(rule.id, bindings))
+        if len(engine.ipt_firings) > engine.ipt_max_firings:
+            raise TooManyFirings(rule.id, engine.ipt_max_firings)
         if asserts is not None:
             focus = None if asserts.focus is None else str(ctx[asserts.focus]["id"])
             engine.declare(_FACT_CLASSES["finding"](**finding_fact(asserts.finding, focus)))
@@ -127,12 +129,16 @@ class ExpertaBackend:
             self._local.engine = eng
         return eng
 
-    def run(self, facts: FactSet | Mapping[str, Any]) -> tuple[list[Firing], list[dict[str, Any]]]:
-        """Fire the pack on the facts; returns (sorted firings, sorted findings)."""
+    def run(
+        self, facts: FactSet | Mapping[str, Any], max_firings: int | None = None
+    ) -> tuple[list[Firing], list[dict[str, Any]]]:
+        """Fire the pack on the facts; returns (sorted firings, sorted findings). Raises
+        :class:`._evaluate.TooManyFirings` past ``max_firings`` activations."""
         by_type = facts.by_type if isinstance(facts, FactSet) else facts
         eng = self._engine()
         eng.reset()
         eng.ipt_firings = set()
+        eng.ipt_max_firings = max_firings if max_firings is not None else float("inf")
         declared = [
             _FACT_CLASSES[t](**f) for t in sorted(by_type) if t in _FACT_CLASSES for f in by_type[t]
         ]

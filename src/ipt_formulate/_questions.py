@@ -45,6 +45,7 @@ from .inventory import (
     _semantic_issues,
     parse_inventory,
 )
+from .limits import current_limits
 from .rulepack import RulePack
 from .scoring import (
     Scored,
@@ -287,14 +288,15 @@ def top_of_hypotheses(pack: RulePack, hypotheses: Sequence[Hypothesis | Scored])
     return Top("provisional", _focus_key(lead), None, _bounds(lead))
 
 
-def _top(inv: Inventory, pack: RulePack) -> Top:
-    """The top of the formulation of ``inv``: scores and bounds only, compiled backend."""
+def _top(inv: Inventory, pack: RulePack, cap: int) -> Top:
+    """The top of the formulation of ``inv``: scores and bounds only, compiled backend, at
+    most ``cap`` rule activations per run."""
     facts = derive_facts(
         inv, pack.options, fact_types=pack.fact_types_used(), features=pack.graph_features_used()
     )
-    run = run_engine(pack, facts, "compiled")
+    run = run_engine(pack, facts, "compiled", max_firings=cap)
     lookup = {(t, str(f["id"])): f for t, fs in run.index.by_type.items() for f in fs}
-    possible, _ = possible_run(pack, facts, run.findings)
+    possible, _ = possible_run(pack, facts, run.findings, cap)
     rules = prepared(pack)
     maybe = group_firings(rules, set(possible).difference(run.firings), lookup)
     return top_of_hypotheses(
@@ -359,13 +361,19 @@ def _candidates(hypotheses: Sequence[Hypothesis]) -> list[tuple[str, str]]:
 
 
 def questions_for(
-    inv: Inventory, pack: RulePack, hypotheses: Sequence[Hypothesis], limit: int = 5
+    inv: Inventory,
+    pack: RulePack,
+    hypotheses: Sequence[Hypothesis],
+    limit: int = 5,
+    *,
+    max_firings: int | None = None,
 ) -> tuple[Question, ...]:
     """The questions for a formulated inventory (its ranked ``hypotheses``), at most
     ``limit``, most decisive first (see the module docstring)."""
     if limit <= 0:
         return ()
     base = top_of_hypotheses(pack, hypotheses)
+    cap = max_firings if max_firings is not None else current_limits().max_firings
     lead = next((h for h in hypotheses if h.status == "provisional"), None)
     # what the leading provisional reading waits on: each is needed to establish it, even
     # where no answer alone changes anything (a death needs its timing *and* closeness)
@@ -379,7 +387,7 @@ def questions_for(
             answered = _answered(inv, path, value)
             if answered is None:
                 continue  # this answer would contradict the rest of the inventory
-            impact, effect = base.describe(_top(answered, pack), pack)
+            impact, effect = base.describe(_top(answered, pack, cap), pack)
             answers.append((value, impact, effect))
         impact = max((i for _, i, _ in answers), default=0)
         if impact == 0 and path in needed and lead is not None and answers:

@@ -6,14 +6,85 @@ questions to ask next, the ranked hypotheses with their evidence, WHY-NOT, prove
 
 from __future__ import annotations
 
+import re
+import textwrap
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # types only: formulation.py imports this module to render itself
-    from .formulation import Evidence, Formulation, Hypothesis, Trace, TraceStep
+    from .formulation import (
+        Citation,
+        Evidence,
+        Formulation,
+        Hypothesis,
+        Source,
+        Trace,
+        TraceStep,
+    )
+
+FOOTNOTE_WIDTH = 100
+"""Footnotes are wrapped at this width: no rendered line carries more citation text."""
 
 
-def _hyp_line(h: Hypothesis) -> str:
-    extra = f" — findings: {', '.join(h.findings)}" if h.findings else ""
+class Footnotes:
+    """Citations numbered in order of first use, each source (key and locator) once; the
+    sources are the formulation's (citations refer to them by key)."""
+
+    def __init__(self, sources: Mapping[str, Source]) -> None:
+        self.sources = sources
+        self.entries: dict[tuple[str, str | None], int] = {}
+        self.cited: list[Citation] = []
+
+    def refs(self, citations: Iterable[Citation]) -> list[int]:
+        """The footnote numbers of ``citations``, numbering new ones."""
+        out = []
+        for c in citations:
+            key = (c.source, c.locator)
+            if key not in self.entries:
+                self.entries[key] = len(self.cited) + 1
+                self.cited.append(c)
+            n = self.entries[key]
+            if n not in out:
+                out.append(n)
+        return out
+
+    def mark(self, citations: Iterable[Citation]) -> str:
+        return "".join(f"[{n}]" for n in sorted(self.refs(citations)))
+
+    def lines(self) -> list[str]:
+        """Each footnote, wrapped at :data:`FOOTNOTE_WIDTH` with a hanging indent."""
+        out: list[str] = []
+        for i, c in enumerate(self.cited, start=1):
+            src = self.sources[c.source]
+            text = src.text + (f", {c.locator}" if c.locator else "")
+            text += f" <{src.url}>" if src.url else ""
+            head = f"[{i}] "
+            out += textwrap.wrap(
+                head + text,
+                FOOTNOTE_WIDTH,
+                subsequent_indent=" " * len(head),
+                break_long_words=True,
+                break_on_hyphens=False,
+            )
+        return out
+
+
+_FINDING_REF = re.compile(r"finding '([a-z][a-z0-9_]*)'")
+
+
+def finding_label(name: str, labels: Mapping[str, str]) -> str:
+    """A finding's human label, else its name with spaces."""
+    return labels.get(name, name.replace("_", " "))
+
+
+def humanize(detail: str, labels: Mapping[str, str]) -> str:
+    """Replace ``finding 'name'`` in a WHY-NOT detail by the finding's label."""
+    return _FINDING_REF.sub(lambda m: f'finding "{finding_label(m.group(1), labels)}"', detail)
+
+
+def _hyp_line(h: Hypothesis, labels: Mapping[str, str] | None = None) -> str:
+    names = [finding_label(n, labels or {}) for n in h.findings]
+    extra = f" — noted: {'; '.join(names)}" if names else ""
     bounds = (
         f"; {h.lower_bound:g} to {h.upper_bound:g} as unknown values resolve"
         if (h.lower_bound, h.upper_bound) != (h.score, h.score)
@@ -46,30 +117,34 @@ def _provisional_lines(f: Formulation) -> list[str]:
     return lines
 
 
-def _evidence_lines(ev: tuple[Evidence, ...], sign: str) -> list[str]:
+def _evidence_lines(ev: tuple[Evidence, ...], sign: str, notes: Footnotes) -> list[str]:
     out = []
     for e in ev:
-        cites = "; ".join(c.text + (f", {c.locator}" if c.locator else "") for c in e.citations)
+        mark = notes.mark(e.citations)
         for text in e.explanations:
             out.append(
-                f"  {sign} {text} [rule {e.rule_id} v{e.rule_version}, weight "
-                f"{e.weight:+g}, contribution {e.contribution:+g}] ({cites})"
+                f"  {sign} {text} {mark} (rule {e.rule_id} v{e.rule_version}, weight "
+                f"{e.weight:+g}, contribution {e.contribution:+g})"
             )
     return out
 
 
 def render_markdown(f: Formulation) -> str:
+    labels = f.finding_labels
+    notes = Footnotes(f.sources_by_key())
     lines = ["# IPT formulation (tentative)", "", f"> {f.disclaimer}", ""]
     for a in f.advisories:
-        lines.append(f"> **{a.level.upper()} ({a.kind})**: {a.message}")
+        mark = notes.mark(a.citations)
+        lines.append(f"> **{a.level.upper()} ({a.kind})**: {a.message}{' ' + mark if mark else ''}")
     if f.advisories:
         lines.append("")
     lines.append("## Focus")
     lines.append("")
     if f.primary is not None:
-        lines.append(f"- **Primary**: {_hyp_line(f.primary)}")
+        lines.append(f"- **Primary**: {_hyp_line(f.primary, labels)}")
         if f.secondary is not None:
-            lines.append(f"- **Secondary**: {_hyp_line(f.secondary)}")
+            lines.append(f"- **Secondary**: {_hyp_line(f.secondary, labels)}")
+        lines += [f"- **Tie**: {t.note}" for t in f.ties]
     elif f.status == "provisional":
         lines.append(
             "No problem area is established yet: the readings below are provisional, "
@@ -85,16 +160,19 @@ def render_markdown(f: Formulation) -> str:
     for h in f.hypotheses:
         if not h.support:  # provisional only: listed above, no evidence yet
             continue
-        lines.append(f"### {h.rank}. {_hyp_line(h)}")
+        lines.append(f"### {h.rank}. {_hyp_line(h, labels)}")
         lines.append("")
-        lines.extend(_evidence_lines(h.support, "+"))
-        lines.extend(_evidence_lines(h.against, "-"))
+        lines.extend(_evidence_lines(h.support, "+", notes))
+        lines.extend(_evidence_lines(h.against, "-", notes))
         lines.append("")
     lines += ["## Why not the other areas", ""]
     for w in f.not_chosen:
         lines.append(f"- **{w.area_label}**: {w.reason}")
         for c in w.rules:
-            lines.append(f"  - `{c.rule_id}` {c.status}: {c.detail}")
+            lines.append(f"  - `{c.rule_id}` {c.status}: {humanize(c.detail, labels)}")
+    if notes.cited:
+        lines += ["", "## Sources", ""]
+        lines += notes.lines()
     p = f.provenance
     lines += [
         "",
@@ -158,3 +236,37 @@ def render_text(f: Formulation) -> str:
         ln = ln.lstrip("#").strip() if ln.startswith("#") else ln
         out.append(ln)
     return "\n".join(out) + "\n"
+
+
+def _reason(e: Evidence) -> str:
+    return e.explanations[0] if e.explanations else e.title
+
+
+def render_summary(f: Formulation) -> str:
+    """At most about eight lines: safety, primary and secondary with focus and score, the one
+    or two strongest reasons of each, the top open question."""
+    safety = [a for a in f.advisories if a.kind == "safety"]
+    if safety:
+        top = min(safety, key=lambda a: ("urgent", "caution", "info").index(a.level))
+        lines = [f"SAFETY ({top.level}): {textwrap.shorten(top.message, 140)}"]
+    else:
+        lines = ["Safety: no safety advisory raised by the rules (the clinician still assesses)."]
+    chosen: list[tuple[str, Hypothesis | None]] = [
+        ("Primary", f.primary),
+        ("Secondary", f.secondary),
+    ]
+    if f.primary is None:
+        provisional = [h for h in f.hypotheses if h.status == "provisional"][:1]
+        chosen = [("Provisional", h) for h in provisional]
+        if not chosen:
+            lines.append("No problem area reached the pack's threshold.")
+    for title, h in chosen:
+        if h is None:
+            continue
+        lines.append(f"{title}: {h.area_label} — {h.focus.name} (score {h.score:g})")
+        strongest = sorted(h.support, key=lambda e: (-e.contribution, e.rule_id))[:2]
+        lines += [f"  - {textwrap.shorten(_reason(e), 150)}" for e in strongest]
+    if f.questions:
+        lines.append(f"Ask next: {textwrap.shorten(f.questions[0].question, 150)}")
+    lines.append("Decision support, not a diagnosis: the clinician decides, with the patient.")
+    return "\n".join(lines) + "\n"

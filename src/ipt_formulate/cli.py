@@ -86,6 +86,10 @@ def _read_input(name: str) -> str:
 
 
 def _cmd_formulate(args: argparse.Namespace) -> int:
+    if args.hypothesis and not args.graph:
+        raise IptFormulateError(
+            "--hypothesis selects what --graph writes: give --graph FILE too", code="cli.usage"
+        )
     want_trace = bool(args.trace or args.graph)
     result = formulate(
         _read_input(args.file),
@@ -93,6 +97,7 @@ def _cmd_formulate(args: argparse.Namespace) -> int:
         engine=args.engine,
         trace=want_trace,
         questions=args.questions,
+        detail=args.detail,
     )
     if args.graph:
         from .audit import derivation_graph, graph_to_dot, graph_to_json
@@ -113,8 +118,20 @@ def _cmd_formulate(args: argparse.Namespace) -> int:
         sys.stdout.write(result.to_json())
     elif args.format == "markdown":
         sys.stdout.write(result.to_markdown())
+    elif args.format == "summary":
+        sys.stdout.write(result.to_summary())
     else:
         sys.stdout.write(result.to_text())
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from ._html import render_html
+    from .inventory import parse_inventory
+
+    inv = parse_inventory(_read_input(args.file))
+    result = formulate(inv, _pack(args), engine=args.engine, questions=args.questions)
+    _write_output(args.output, render_html(result, inv))
     return 0
 
 
@@ -203,6 +220,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         "workers": args.workers,
         "engine": args.engine,
         "trace": args.trace,
+        "detail": args.detail,
         "resume": args.resume,
         "chunksize": args.chunksize,
         "progress": None if not args.quiet else False,
@@ -331,8 +349,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="cmd", required=True)
 
+    def detail_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--detail",
+            choices=("full", "standard", "brief"),
+            default="full",
+            help="output level (default full); standard: without WHY-NOT's per-rule checks; "
+            "brief: scores, bounds, rule ids, advisories, provenance (docs/output.md)",
+        )
+
     def pack_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--pack", metavar="DIR", help="rule pack directory (default: ipt-core)")
+        p.add_argument(
+            "--pack",
+            metavar="PACK",
+            help="a bundled pack by name (ipt-core, ipsrt) or a pack directory (default: ipt-core)",
+        )
         p.add_argument(
             "--option",
             metavar="KEY=VALUE",
@@ -342,9 +373,20 @@ def build_parser() -> argparse.ArgumentParser:
         )
 
     f = sub.add_parser("formulate", help="formulate one inventory (JSON file, or - for stdin)")
-    f.add_argument("file")
-    f.add_argument("--format", choices=("json", "markdown", "text"), default="json")
-    f.add_argument("--engine", choices=ENGINES, default="experta")
+    f.add_argument("file", help="inventory JSON file, or - for stdin")
+    f.add_argument(
+        "--format",
+        choices=("json", "markdown", "text", "summary"),
+        default="json",
+        help="output format (default: json); summary: at most about eight lines (safety, "
+        "focus, strongest reasons, next question)",
+    )
+    f.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="experta",
+        help="rule engine: experta, the reference (default), or compiled (faster, same output)",
+    )
     f.add_argument(
         "--trace",
         action="store_true",
@@ -367,8 +409,26 @@ def build_parser() -> argparse.ArgumentParser:
         default=5,
         help="list at most N questions whose answer could change the focus (default 5; 0: none)",
     )
+    detail_arg(f)
     pack_args(f)
     f.set_defaults(func=_cmd_formulate)
+
+    rp = sub.add_parser(
+        "report",
+        help="write the HTML report of one inventory: circle, timeline, explained formulation",
+    )
+    rp.add_argument("file")
+    rp.add_argument("-o", "--output", default="-", help="HTML file to write (default: stdout)")
+    rp.add_argument("--engine", choices=ENGINES, default="experta")
+    rp.add_argument(
+        "--questions",
+        metavar="N",
+        type=_non_negative,
+        default=5,
+        help="list at most N questions to ask next (default 5; 0: none)",
+    )
+    pack_args(rp)
+    rp.set_defaults(func=_cmd_report)
 
     iv = sub.add_parser(
         "interview",
@@ -427,6 +487,7 @@ def build_parser() -> argparse.ArgumentParser:
         "OUTPUT.resume.json proves they come from this input, pack and engine)",
     )
     b.add_argument("--trace", action="store_true", help="add a trace to every formulation")
+    detail_arg(b)
     b.add_argument("--chunksize", type=_positive, default=16, help="lines per task (default 16)")
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
     b.add_argument(
@@ -441,7 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
     a = sub.add_parser(
         "agreement",
         help="agreement of the engine with clinician labels (Cohen's kappa)",
-        description="Compare the engine with clinician labels: Cohen's kappa with 95%% CI and "
+        description="Compare the engine with clinician labels: Cohen's kappa with 95% CI and "
         "percent agreement for the presence of each area and for the primary focus, confusion "
         "matrices, and the disagreeing records with the rules behind the engine's call. "
         "Label CSV header: id,<area>,...,primary (see docs/auditing.md).",
@@ -516,7 +577,26 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("schema", help="print a JSON Schema")
     s.add_argument("which", choices=("inventory", "rules", "formulation"))
     s.set_defaults(func=_cmd_schema)
+
+    sv = sub.add_parser("serve", help="run the CDS Hooks service (needs the [server] extra)")
+    sv.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
+    sv.add_argument("--port", type=_non_negative, default=8080, help="port (default 8080)")
+    pack_args(sv)
+    sv.set_defaults(func=_cmd_serve)
     return parser
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        from ._server import serve
+    except ImportError as exc:
+        raise IptFormulateError(
+            f"serve needs the [server] extra ({exc.name} is missing): "
+            "pip install 'ipt-formulate[fhir,server]'",
+            code="extra.missing",
+        ) from None
+    serve(_pack(args), host=args.host, port=args.port)
+    return 0
 
 
 class Terminated(KeyboardInterrupt):
@@ -554,6 +634,25 @@ def _expected_failure(exc: BaseException) -> IptFormulateError | None:
     return None
 
 
+MAX_ISSUE_LINES = 50
+"""Issues printed one per line on an error; the rest are counted."""
+
+
+def _error_text(error: IptFormulateError) -> str:
+    """One line; with several issues, every issue on its own line (path, message, code), capped."""
+    issues = getattr(error, "issues", ())
+    if len(issues) <= 1:
+        return f"ipt-formulate: error [{error.code}]: {error}"
+    what = str(error).split(":", 1)[0]  # "invalid inventory"
+    n = sum(1 for i in issues if i.code != "inventory.more_issues")
+    many = "more than " if n < len(issues) else ""
+    lines = [f"ipt-formulate: error [{error.code}]: {what}, {many}{n} issues:"]
+    lines += [f"  {issue}" for issue in issues[:MAX_ISSUE_LINES]]
+    if len(issues) > MAX_ISSUE_LINES:
+        lines.append(f"  ... and {len(issues) - MAX_ISSUE_LINES:,} more issue(s)")
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; every expected failure becomes exit 2 and one paragraph."""
     previous = None
@@ -579,7 +678,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         error = _expected_failure(exc)
         if error is None:
             raise
-        print(f"ipt-formulate: error [{error.code}]: {error}", file=sys.stderr)
+        print(_error_text(error), file=sys.stderr)
         _discard_stdout()
         return 2
     finally:

@@ -13,8 +13,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from ._evaluate import FactIndex, Firing
-from .errors import EngineError, OptionError
+from ._evaluate import FactIndex, Firing, TooManyFirings
+from .errors import EngineError, InputTooLargeError, OptionError
 from .facts import FactSet
 from .rulepack import RulePack
 
@@ -38,7 +38,9 @@ class EngineRun:
 
 
 class _Backend(Protocol):
-    def run(self, facts: FactSet) -> tuple[list[Firing], list[dict[str, Any]]]: ...
+    def run(
+        self, facts: FactSet, max_firings: int | None = None
+    ) -> tuple[list[Firing], list[dict[str, Any]]]: ...
 
 
 _CACHE: dict[tuple[str, str, bool], _Backend] = {}
@@ -46,6 +48,19 @@ _MAX_BACKENDS = 32
 """Backends kept per process (oldest dropped first): a sensitivity sweep over hundreds of
 pack variants must not keep hundreds of experta networks alive."""
 _CACHE_LOCK = threading.Lock()
+
+
+def too_many_firings(exc: TooManyFirings) -> InputTooLargeError:
+    """The typed error for a run that passed the activation limit."""
+    return InputTooLargeError(
+        f"input too large: rule {exc.rule_id} and the others made more than {exc.limit:,} "
+        "activations (rules that pair facts grow with the product of their counts); raise the "
+        "limit with Limits(max_firings=N), IPT_FORMULATE_LIMITS='max_firings=N' or --limit "
+        "max_firings=N",
+        limit="max_firings",
+        value=exc.limit,
+        actual=exc.limit + 1,
+    )
 
 
 def backend(pack: RulePack, engine: str, *, optimistic: bool = False) -> _Backend:
@@ -72,14 +87,31 @@ def backend(pack: RulePack, engine: str, *, optimistic: bool = False) -> _Backen
     return be
 
 
-def run_engine(pack: RulePack, facts: FactSet, engine: str = "experta") -> EngineRun:
-    """Fire ``pack`` on ``facts`` with the named backend."""
+_GUARD_FACTS = 300
+"""From this many facts on, the experta engine runs only after a compiled run (the same
+firings, proven) has shown the activations stay under the limit: experta builds every
+activation in memory before it fires any."""
+
+
+def run_engine(
+    pack: RulePack, facts: FactSet, engine: str = "experta", *, max_firings: int | None = None
+) -> EngineRun:
+    """Fire ``pack`` on ``facts`` with the named backend, at most ``max_firings`` rule
+    activations (:class:`~ipt_formulate.limits.Limits`; more is ``input.too_large``)."""
     if engine not in ENGINES:
         raise OptionError(
             f"unknown engine {engine!r}; choose one of {list(ENGINES)}", code="options.engine"
         )
     try:
-        firings, findings = backend(pack, engine).run(facts)
+        if (
+            engine == "experta"
+            and max_firings is not None
+            and sum(map(len, facts.by_type.values())) >= _GUARD_FACTS
+        ):
+            backend(pack, "compiled").run(facts, max_firings)
+        firings, findings = backend(pack, engine).run(facts, max_firings)
+    except TooManyFirings as exc:
+        raise too_many_firings(exc) from None
     except Exception as exc:  # backend internals must not leak: wrap as our own error
         raise EngineError(f"the {engine} backend failed: {type(exc).__name__}: {exc}") from exc
     index = FactIndex(facts.by_type)

@@ -23,6 +23,9 @@ from .scoring import citations_of, fill, prepared
 __all__ = ["advisories", "area_checks", "why_not"]
 
 _LEVEL_ORDER = {"urgent": 0, "caution": 1, "info": 2}
+MAX_ADVISORIES_PER_RULE = 5
+"""Advisories one rule may raise; more are counted in one last advisory (output stays
+linear when a rule pairs many facts, as evidence does: docs/scoring.md)."""
 _KIND_ORDER = {"safety": 0, "clinical": 1, "data": 2}
 
 
@@ -157,21 +160,33 @@ def advisories(
     checks_by_area: Mapping[str, Sequence[RuleCheck]],
     primary: Hypothesis | None,
     hypotheses: Sequence[Hypothesis] = (),
+    *,
+    cite: bool = True,
 ) -> tuple[Advisory, ...]:
-    """Advisories from advisory rules, plus data-quality advisories."""
+    """Advisories from advisory rules, plus data-quality advisories (``cite=False``: without
+    citations, for the brief output level)."""
     out: dict[tuple[str, str], Advisory] = {}
+    by_rule: dict[str, list[Firing]] = {}
     for fr in firings:
-        rule = pack.rule(fr.rule_id)
-        if rule.advisory is None:
-            continue
-        msg = fill(prepared(pack)[rule.id].template, fr.bindings, lookup)
-        out[(rule.id, msg)] = Advisory(
-            kind=rule.advisory.kind,
-            level=rule.advisory.level,
-            message=msg,
-            rule_id=rule.id,
-            citations=citations_of(rule, pack),
-        )
+        if pack.rule(fr.rule_id).advisory is not None:
+            by_rule.setdefault(fr.rule_id, []).append(fr)
+    for rule_id, frs in by_rule.items():
+        rule = pack.rule(rule_id)
+        assert rule.advisory is not None
+        template = prepared(pack)[rule.id].template
+        messages = sorted({fill(template, fr.bindings, lookup) for fr in frs})
+        if len(messages) > MAX_ADVISORIES_PER_RULE:  # a rule that pairs many facts
+            rest = len(messages) - MAX_ADVISORIES_PER_RULE + 1
+            messages = messages[: MAX_ADVISORIES_PER_RULE - 1]
+            messages.append(f"{rule.title}: {rest:,} more like the above (rule {rule.id}).")
+        for msg in messages:
+            out[(rule.id, msg)] = Advisory(
+                kind=rule.advisory.kind,
+                level=rule.advisory.level,
+                message=msg,
+                rule_id=rule.id,
+                citations=citations_of(rule, pack) if cite else (),
+            )
     unknown_rules = [
         f"{c.rule_id} ({c.detail})"
         for checks in checks_by_area.values()

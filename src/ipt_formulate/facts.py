@@ -178,7 +178,11 @@ FACT_TYPES: Mapping[str, Mapping[str, FieldSpec]] = {
     },
     "event": {
         "id": FieldSpec("str", "Event id."),
-        "name": FieldSpec("str", "Display name: the kind and the id."),
+        "name": FieldSpec(
+            "str",
+            "Display name: the kind in words and the date; undated, the kind and the first "
+            "words of the description; else the kind and the id.",
+        ),
         "kind": _e("Event kind.", *sorted(_EVENT_CATEGORY)),
         "category": _e("Broad category of the event.", *sorted(set(_EVENT_CATEGORY.values()))),
         "non_death_loss": FieldSpec("bool", "A loss without a death (divorce, job loss, ...)."),
@@ -189,6 +193,12 @@ FACT_TYPES: Mapping[str, Mapping[str, FieldSpec]] = {
         "maintains_episode": FieldSpec("bool", "Clinician judges it keeps the episode going."),
         "months_before_onset": FieldSpec(
             "float", "Months from the event to onset (negative = after), when settled to 0.5."
+        ),
+        "timing": FieldSpec(
+            "str",
+            "When the event happened relative to onset, in words: 'about 3 months before "
+            "onset, range 2 to 4' from month-level dates (the midpoint, then the range), "
+            "else from onset_relation, else 'timing unknown'.",
         ),
         "recent": FieldSpec(
             "bool", "Falls in the recent window before onset (option recent_window_months)."
@@ -291,6 +301,84 @@ def _round_half(x: float) -> float:
     return round(x * 2) / 2
 
 
+_RELATION_WORDS: Mapping[str, str] = {
+    "long_before": "long before onset",
+    "months_before": "in the months before onset",
+    "before": "before onset (interval unknown)",
+    "around": "around onset",
+    "after": "after onset",
+}
+
+
+def _months(x: float) -> str:
+    n = f"{x:g}"
+    return f"{n} month" if n == "1" else f"{n} months"
+
+
+def timing_phrase(span: tuple[float, float] | None, relation: str | None) -> str:
+    """When an event happened relative to onset, in words. ``span`` is
+    :meth:`Inventory.months_before_onset_span`: a range from month-level dates reads as its
+    midpoint, rounded to the half month, with the whole months of the range after it."""
+    if span is None:
+        return _RELATION_WORDS[relation] if relation is not None else "timing unknown"
+    lo, hi = span
+    mid = _round_half((lo + hi) / 2)
+    side = "before" if mid > 0 else "after"
+    if abs(mid) < 0.5:
+        text = "around onset"
+    else:
+        text = f"{'about ' if hi - lo > 1.0 else ''}{_months(abs(mid))} {side} onset"
+    if hi - lo > 1.0:
+        a, b = sorted((abs(round(lo)), abs(round(hi))))
+        if lo < 0 < hi:
+            text += f", range {round(-lo)} after to {round(hi)} before"
+        elif a != b:
+            text += f", range {a} to {b}"
+    return text
+
+
+_KIND_WORDS: Mapping[str, str] = {
+    "illness_diagnosis_self": "own illness diagnosis",
+    "illness_diagnosis_other": "illness diagnosis of someone close",
+    "other": "event",
+}
+_MONTHS = (
+    *("January", "February", "March", "April", "May", "June"),
+    *("July", "August", "September", "October", "November", "December"),
+)
+
+
+def date_words(d: str) -> str:
+    """A partial date in words: '2025-09' -> 'September 2025', '2025-06-14' -> '14 June 2025'."""
+    parts = d.split("-")
+    if len(parts) == 1:
+        return parts[0]
+    month = _MONTHS[int(parts[1]) - 1]
+    return f"{month} {parts[0]}" if len(parts) == 2 else f"{int(parts[2])} {month} {parts[0]}"
+
+
+def short_text(text: str, limit: int = 40) -> str:
+    """The first clause of a free text, cut at a word to at most ``limit`` characters."""
+    out = " ".join(text.split())
+    for stop in (". ", "; ", ": "):
+        out = out.split(stop, 1)[0]
+    out = out.rstrip(".;: ")
+    if len(out) > limit:
+        out = out[:limit].rsplit(" ", 1)[0].rstrip(",;: ") + "…"
+    return out
+
+
+def event_name(e: LifeEvent) -> str:
+    """Display name of an event: its kind in words with the date ('retirement (September
+    2025)'); undated, with the first words of its description in quotes; else with its id."""
+    kind = _KIND_WORDS.get(e.kind, e.kind.replace("_", " "))
+    if e.date is not None:
+        return f"{kind} ({date_words(e.date)})"
+    if e.description and short_text(e.description):
+        return f"{kind} (\u201c{short_text(e.description)}\u201d)"
+    return f"{kind} ({e.id})"
+
+
 _RELATION_TIMING: Mapping[str, tuple[bool | None, bool | None]] = {
     # onset_relation -> (recent, after_onset) where the dates leave them open
     "long_before": (False, False),
@@ -351,7 +439,7 @@ def _event_fact(
     subj = persons.get(e.subject) if e.subject is not None else None
     return {
         "id": e.id,
-        "name": f"{e.kind.replace('_', ' ')} ({e.id})",
+        "name": event_name(e),
         "kind": e.kind,
         "category": _EVENT_CATEGORY[e.kind],
         "non_death_loss": e.kind in NON_DEATH_LOSS_KINDS,
@@ -359,6 +447,7 @@ def _event_fact(
         "response": e.response,
         "maintains_episode": maintains,
         "months_before_onset": months,
+        "timing": timing_phrase(span, e.onset_relation),
         "recent": recent,
         "after_onset": after,
         "linked_to_onset": linked,

@@ -15,9 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "DISCLAIMER",
+    "SCHEMA_VERSION",
     "Advisory",
     "Answer",
     "Citation",
+    "Detail",
     "Evidence",
     "FactRef",
     "Finding",
@@ -29,6 +31,8 @@ __all__ = [
     "Provenance",
     "Question",
     "RuleCheck",
+    "Source",
+    "Tie",
     "Trace",
     "TraceBinding",
     "TraceHypothesis",
@@ -48,10 +52,27 @@ class _Out(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class Citation(_Out):
-    source: str
-    text: str
+SCHEMA_VERSION: Literal["2"] = "2"
+"""Version of the output format: 2 holds each cited source once (:attr:`Formulation.sources`)
+and has output levels (:data:`Detail`); see docs/output.md."""
+
+Detail = Literal["full", "standard", "brief"]
+"""Output levels, each a strict subset of the next: see :func:`ipt_formulate.formulate`."""
+
+
+class Source(_Out):
+    """A cited source, held once per formulation; citations refer to it by key."""
+
+    key: str
+    text: str = Field(description="Full reference.")
     url: str | None = None
+    quality: str | None = Field(default=None, description="manual/author, peer-reviewed, ...")
+
+
+class Citation(_Out):
+    """A reference to a source of :attr:`Formulation.sources`, with where in it and why."""
+
+    source: str = Field(description="Key into the formulation's sources.")
     locator: str | None = None
     note: str | None = None
 
@@ -144,6 +165,18 @@ def path_order(path: str) -> tuple[Any, ...]:
     the same few paths are sorted on every formulation)."""
     parts = re.split(r"([0-9]+)", path)
     return tuple((0, int(p)) if i % 2 else (1, p) for i, p in enumerate(parts))
+
+
+class Tie(_Out):
+    """The primary or secondary was chosen among hypotheses with exactly the same score: by
+    the pack's area order, then focus id. Nothing clinical decides between them."""
+
+    role: Literal["primary", "secondary"]
+    score: float
+    chosen: Focus
+    chosen_area: str
+    others: tuple[str, ...] = Field(description="The tied alternatives, as 'area: focus name'.")
+    note: str
 
 
 class Answer(_Out):
@@ -264,6 +297,14 @@ class Trace(_Out):
 class Formulation(_Out):
     """The result of :func:`ipt_formulate.formulate`."""
 
+    schema_version: Literal["2"] = Field(
+        default=SCHEMA_VERSION, description="Version of this output format (docs/output.md)."
+    )
+    detail: Detail = Field(
+        default="full",
+        description="Output level: full, standard (no per-rule WHY-NOT checks) or brief "
+        "(scores, rule ids, advisories, provenance); each a strict subset of the next.",
+    )
     disclaimer: str = DISCLAIMER
     status: FormulationStatus = Field(
         description="established: a primary focus reaches the threshold on certain evidence; "
@@ -274,6 +315,11 @@ class Formulation(_Out):
     primary: Hypothesis | None
     secondary: Hypothesis | None
     hypotheses: tuple[Hypothesis, ...]
+    ties: tuple[Tie, ...] = Field(
+        default=(),
+        description="Where the primary or secondary was chosen among equal scores by id order "
+        "(the choice between them is the clinician's, with the patient).",
+    )
     questions: tuple[Question, ...] = Field(
         default=(),
         description="Unknown values whose answer could change the primary or secondary focus, "
@@ -283,14 +329,37 @@ class Formulation(_Out):
     findings: tuple[Finding, ...]
     advisories: tuple[Advisory, ...]
     provenance: Provenance
+    finding_labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="Finding name -> the pack's human label (asserts.label), for renderings.",
+    )
+    sources: tuple[Source, ...] = Field(
+        default=(),
+        description="Every source cited in this formulation, once, by key (citations refer "
+        "to them by key).",
+    )
     trace: Trace | None = Field(
         default=None,
         description="Rule activations, only when requested (formulate(..., trace=True)).",
     )
 
-    def _exclude(self) -> set[str] | None:
+    def source(self, key: str) -> Source:
+        """The cited source with this key (:class:`KeyError` if none is cited)."""
+        for s in self.sources:
+            if s.key == key:
+                return s
+        raise KeyError(key)
+
+    def sources_by_key(self) -> dict[str, Source]:
+        """Key -> cited source."""
+        return {s.key: s for s in self.sources}
+
+    def _exclude(self) -> dict[str, Any] | None:
         # without a trace, the output is exactly what it was before traces existed
-        return {"trace"} if self.trace is None else None
+        out = dict(_LEVEL_EXCLUDE[self.detail])
+        if self.trace is None:
+            out["trace"] = True
+        return out or None
 
     def to_json(self, *, indent: int | None = 2) -> str:
         """Canonical JSON: same inventory + same pack -> the same bytes."""
@@ -309,6 +378,41 @@ class Formulation(_Out):
         from ._render import render_text
 
         return render_text(self)
+
+    def to_summary(self) -> str:
+        """At most about eight lines: safety, the focus with the strongest reasons, the top
+        open question."""
+        from ._render import render_summary
+
+        return render_summary(self)
+
+
+_BRIEF_EVIDENCE = {"__all__": set(Evidence.model_fields) - {"rule_id"}}  # rule ids only
+_BRIEF_HYPOTHESIS: dict[str, Any] = {
+    "area_label": True,
+    "findings": True,
+    "support": _BRIEF_EVIDENCE,
+    "against": _BRIEF_EVIDENCE,
+    "pending": {"__all__": set(Pending.model_fields) - {"rule_id"}},
+}
+_LEVEL_EXCLUDE: dict[str, dict[str, Any]] = {
+    "full": {},
+    # standard: WHY-NOT keeps each area's one-line reason, not the per-rule checks
+    "standard": {"not_chosen": {"__all__": {"rules"}}},
+    # brief: what a cohort needs (scores, bounds, rule ids, advisories, provenance)
+    "brief": {
+        "primary": _BRIEF_HYPOTHESIS,
+        "secondary": _BRIEF_HYPOTHESIS,
+        "hypotheses": {"__all__": _BRIEF_HYPOTHESIS},
+        "ties": {"__all__": {"others", "note"}},
+        "not_chosen": True,
+        "findings": True,
+        "advisories": {"__all__": {"citations"}},
+        "finding_labels": True,
+        "sources": True,
+    },
+}
+"""What each output level leaves out of the JSON (the models hold empty values there)."""
 
 
 def formulation_json_schema() -> dict[str, Any]:

@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable, Mapping
 from datetime import date, timedelta
 from functools import lru_cache
-from typing import Annotated, Any, Literal, NoReturn
+from typing import Annotated, Any, Literal, NoReturn, get_args
 
 from pydantic import (
     AfterValidator,
@@ -48,8 +48,14 @@ from .limits import ENV_VAR, Limits, current_limits
 
 __all__ = [
     "DAYS_PER_MONTH",
+    "HAMD17",
+    "ICG",
     "PATIENT_NODE",
+    "PG13R",
+    "PHQ9",
+    "SASSR",
     "SCHEMA_VERSION",
+    "UCLA3",
     "ContactFrequency",
     "Course",
     "DisputeStageEvidence",
@@ -201,7 +207,37 @@ PartialDate = Annotated[
 
 
 class _Model(BaseModel):
+    """Strict, frozen; built in code with the same semantics as a JSON dict.
+
+    ``Model(...)`` takes what JSON takes as well as Python's own types (lists or tuples, ISO
+    strings or ``date`` objects, dicts or model instances) and raises the library's typed
+    errors (:class:`~ipt_formulate.errors.InventoryError` with paths relative to the model
+    built, :class:`~ipt_formulate.errors.MalformedInputError`), never pydantic's.
+    """
+
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    def __init__(self, /, **data: Any) -> None:
+        validator = self.__pydantic_validator__
+        try:  # fast path: already Python's strict types (tuples, dates, models)
+            validator.validate_python(data, self_instance=self)
+            return
+        except ValidationError:
+            pass
+        try:  # the path of a dict: through JSON, as parse_inventory validates it
+            text = json.dumps(data, allow_nan=False, default=_json_default)
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise MalformedInputError(
+                f"{type(self).__name__}(...) arguments are not JSON-like: {exc}"
+            ) from None
+        try:
+            validator.validate_json(text, self_instance=self)
+        except ValidationError as exc:
+            lim = current_limits()
+            _raise_issues(*_issues_from(exc, lim.max_issues), lim, what=type(self).__name__)
+
+    # nested models are validated by pydantic-core, not through this __init__ (paths stay whole)
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
 
 
 # ---------------------------------------------------------------- patient
@@ -229,6 +265,13 @@ class Patient(_Model):
 # ---------------------------------------------------------------- measures
 class _MeasureBase(_Model):
     date: PartialDate | None = None
+
+    def __init__(self, /, **data: Any) -> None:
+        # in code the class already says which instrument: PHQ9(total=3)
+        tag = get_args(type(self).model_fields["instrument"].annotation)[0]
+        super().__init__(**{"instrument": tag, **data})
+
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
 
 
 class PHQ9(_MeasureBase):
@@ -842,17 +885,26 @@ def _error_class(code: str) -> type[InventoryError]:
     return InventorySchemaError
 
 
-def _raise_issues(issues: list[Issue], total: int, limits: Limits) -> NoReturn:
+def _raise_issues(
+    issues: list[Issue], total: int, limits: Limits, what: str = "inventory"
+) -> NoReturn:
     listed = _capped(issues, total, limits)
     first = listed[0]
     more = f" (and {total - 1:,} more issue(s))" if total > 1 else ""
-    raise _error_class(first.code)(
-        f"invalid inventory: {first}{more}", code=first.code, issues=listed
-    )
+    raise _error_class(first.code)(f"invalid {what}: {first}{more}", code=first.code, issues=listed)
 
 
 def _reject_constant(name: str) -> Any:
     raise MalformedInputError(f"input is not valid JSON: {name} is not a JSON number")
+
+
+def _json_default(value: Any) -> Any:
+    """JSON form of what a model may be built from in code: models, dates, tuples."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, tuple | frozenset | set):
+        return sorted(value) if isinstance(value, frozenset | set) else list(value)
+    return _iso_date(value)
 
 
 def _iso_date(value: Any) -> str:

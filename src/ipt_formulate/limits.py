@@ -40,6 +40,11 @@ class Limits:
     """Entries of ``relationships``."""
     max_issues: int = 100
     """Issues listed in one error (the rest are counted, not listed)."""
+    max_firings: int = 20_000
+    """Rule activations in one run of a rule pack. A rule that pairs facts (every stalled
+    dispute with every life change linked to onset) fires on the product of their counts; a
+    real inventory makes a few hundred. Checked as the engine runs (the experta engine is
+    guarded by a compiled run first on large inventories), so cost stays bounded."""
 
     def __post_init__(self) -> None:
         for f in fields(self):

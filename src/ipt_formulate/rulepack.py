@@ -49,6 +49,7 @@ __all__ = [
     "Rule",
     "RulePack",
     "bundled_pack_path",
+    "bundled_packs",
     "default_pack",
     "load_pack",
     "rulepack_json_schema",
@@ -94,6 +95,13 @@ class PatternSpec(_Strict):
 class AssertSpec(_Strict):
     finding: Name
     focus: Name | None = Field(default=None, description="Bound variable the finding is about.")
+    label: str | None = Field(
+        default=None,
+        min_length=3,
+        max_length=120,
+        description="What the finding means, in words a clinician reads in reports "
+        "(the name is shown where no rule gives a label).",
+    )
 
 
 class AdvisorySpec(_Strict):
@@ -279,6 +287,13 @@ class RulePack:
     lineage: tuple[str, ...] = ()
     _specs: tuple[RuleSpec, ...] = field(default=(), repr=False, compare=False)
 
+    def __repr__(self) -> str:
+        """Short: name, version, hash prefix and rule count (the full content is >100 KB)."""
+        return (
+            f"RulePack(name={self.name!r}, version={self.version!r}, "
+            f"hash={self.hash[:19]!r}, rules={len(self.rules)})"
+        )
+
     @cached_property
     def hash(self) -> str:
         """sha256 of the canonical resolved content (rules, areas, options, thresholds)."""
@@ -305,6 +320,16 @@ class RulePack:
 
     def rule(self, rule_id: str) -> Rule:
         return self._by_id[rule_id]
+
+    @cached_property
+    def finding_labels(self) -> Mapping[str, str]:
+        """Finding name -> human label, from the rules' ``asserts.label`` (the first rule by
+        id that labels a finding wins), sorted by name."""
+        labels: dict[str, str] = {}
+        for r in sorted(self.rules, key=lambda r: r.id):
+            if r.asserts is not None and r.asserts.label is not None:
+                labels.setdefault(r.asserts.finding, r.asserts.label)
+        return dict(sorted(labels.items()))
 
     def area(self, area_id: str) -> AreaSpec:
         for a in self.areas:
@@ -641,7 +666,8 @@ class _Loader:
             )
         if not (root / "pack.toml").is_file():
             raise RulePackError(
-                "no pack.toml manifest in this directory",
+                "no pack.toml manifest in this directory (a bundled pack is loaded by name: "
+                f"{', '.join(_BUNDLED_NAMES)})",
                 file=str(root),
                 code="rulepack.no_manifest",
             )
@@ -675,12 +701,17 @@ def _own_rules(root: Path) -> list[tuple[RuleSpec, str, int]]:
 
 
 def load_pack(path: str | Path, *, allow_outside: bool = False, **options: Scalar) -> RulePack:
-    """Load, validate and resolve the rule pack in directory ``path``.
+    """Load, validate and resolve a bundled pack by name, or the rule pack in directory ``path``.
 
+    A string naming a bundled pack (``"ipt-core"``, ``"ipsrt"``, see ``bundled_packs()``) loads
+    the pack shipped with the library, from any working directory; anything else is a directory
+    (``"./ipsrt"`` or a ``Path`` for a local folder of that name).
     Keyword arguments override the pack's options (e.g. ``grief_scope="broad_loss"``).
-    ``extends`` may name a bundled pack (``"ipt-core"``, ``"ipsrt"``) or a directory inside
-    this pack's folder; ``allow_outside=True`` lets it name any directory.
+    ``extends`` may name a bundled pack or a directory inside this pack's folder;
+    ``allow_outside=True`` lets it name any directory.
     """
+    if isinstance(path, str) and path in _BUNDLED_NAMES:
+        path = bundled_pack_path(path)
     root = _real(Path(path))
     tree = _Loader(root, allow_outside).load(root, ())
     manifest, specs, parents = tree.manifest, tree.specs, tree.parents
@@ -1087,6 +1118,11 @@ def bundled_pack_path(name: str = "ipt-core") -> Path:
     if checkout.is_dir():
         return checkout
     raise RulePackError(f"bundled rule pack {name!r} not found", code="rulepack.not_found")
+
+
+def bundled_packs() -> tuple[str, ...]:
+    """Names of the packs shipped with the library; ``load_pack(name)`` loads one."""
+    return _BUNDLED_NAMES
 
 
 _DEFAULT: dict[str, RulePack] = {}

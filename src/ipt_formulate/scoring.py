@@ -23,14 +23,14 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, NamedTuple, Protocol, TypeVar
+from typing import Any, Literal, NamedTuple, Protocol, TypeVar
 
 from pydantic import TypeAdapter
 
 from ._bounds import OpenFacts
 from ._evaluate import Firing
 from ._memo import PackMemo, SharedParts
-from .formulation import Citation, FactRef, Focus, Hypothesis
+from .formulation import Citation, FactRef, Focus, Hypothesis, Source, Tie
 from .rulepack import Rule, RulePack
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "PossibleReading",
     "Scored",
     "combine",
+    "focus_ties",
     "group_firings",
     "rank_hypotheses",
     "score_groups",
@@ -169,11 +170,24 @@ def citations_of(rule: Rule, pack: RulePack) -> tuple[Citation, ...]:
 def _resolve_citations(rule: Rule, pack: RulePack) -> tuple[Citation, ...]:
     out = []
     for c in rule.cite:
-        src = pack.sources[c.source]
-        out.append(
-            Citation(source=c.source, text=src.text, url=src.url, locator=c.locator, note=c.note)
-        )
+        out.append(Citation(source=c.source, locator=c.locator, note=c.note))
     return tuple(out)
+
+
+def _build_sources(pack: RulePack) -> dict[str, Source]:
+    return {
+        k: Source(key=k, text=s.text, url=s.url, quality=s.quality)
+        for k, s in sorted(pack.sources.items())
+    }
+
+
+_SOURCES: PackMemo[dict[str, Source]] = PackMemo(_build_sources)
+
+
+def cited_sources(pack: RulePack, keys: Iterable[str]) -> tuple[Source, ...]:
+    """The pack's sources with these keys, once each, by key (shared, frozen models)."""
+    table = _SOURCES(pack)
+    return tuple(table[k] for k in sorted(set(keys)))
 
 
 FocusKey = tuple[str, str | None, str]  # (kind, id, display name)
@@ -334,6 +348,9 @@ def rank_hypotheses(
     lookup: Mapping[tuple[str, str], Mapping[str, Any]],
     findings: Sequence[Mapping[str, Any]],
     possible: PossibleReading | None = None,
+    *,
+    explain: bool = True,
+    waits: bool = True,
 ) -> tuple[Hypothesis, ...]:
     """Group evidence firings by (area, focus), score, bound and rank them
     (:func:`score_groups`), with the evidence, explanations and pending rules of each.
@@ -342,6 +359,10 @@ def rank_hypotheses(
     check. The output is assembled as plain data (with shared, frozen ``FactRef`` and
     ``Focus`` instances) and validated into models in one pydantic-core call: much cheaper
     than building ~100 small models one by one in Python, and every new value is checked.
+
+    ``explain=False`` (the brief output level) leaves out what only the full and standard
+    levels show: explanations, matched facts, citations and findings (left empty, not
+    computed); ``waits=False``, the unknown values pending rules wait on.
     """
     rules = prepared(pack)
     maybe = group_firings(rules, possible.firings.difference(firings), lookup) if possible else {}
@@ -363,9 +384,9 @@ def rank_hypotheses(
                 "score": h.score,
                 "lower_bound": h.lower,
                 "upper_bound": h.upper,
-                **_evidence(rules, h.certain, h.contributions, lookup),
-                "pending": _pending(h.extra, possible),
-                "findings": sorted(findings_by_focus.get(fident, ())) if fident else (),
+                **_evidence(rules, h.certain, h.contributions, lookup, explain=explain),
+                "pending": _pending(h.extra, possible, waits=waits),
+                "findings": sorted(findings_by_focus.get(fident, ())) if fident and explain else (),
             }
         )
     return _HYPOTHESES.validate_python(out)
@@ -376,6 +397,8 @@ def _evidence(
     by_rule: Mapping[str, tuple[Rule, FocusKey, list[Firing]]],
     contributions: Mapping[str, float],
     lookup: Mapping[tuple[str, str], Mapping[str, Any]],
+    *,
+    explain: bool = True,
 ) -> dict[str, list[dict[str, Any]]]:
     """The support and against evidence lists of one hypothesis, as plain data."""
     support: list[dict[str, Any]] = []
@@ -384,6 +407,20 @@ def _evidence(
         rule, _, frs = by_rule[rid]
         prep = rules[rid]
         weight = rule.weight or 0.0
+        if not explain:  # the brief level: rule ids and numbers only
+            (support if weight > 0 else against).append(
+                {
+                    "rule_id": rid,
+                    "rule_version": rule.version,
+                    "title": rule.title,
+                    "weight": weight,
+                    "contribution": contributions[rid],
+                    "explanations": (),
+                    "matched": (),
+                    "citations": (),
+                }
+            )
+            continue
         # summarised: a rule matching N*M combinations stays one bounded entry; the first
         # combinations in firing order are explained (the same for both engines)
         listed = frs if len(frs) <= EVIDENCE_MAX else sorted(frs)[:EVIDENCE_MAX]
@@ -407,7 +444,10 @@ def _evidence(
 
 
 def _pending(
-    extra: Mapping[str, tuple[Rule, FocusKey, list[Firing]]], possible: PossibleReading | None
+    extra: Mapping[str, tuple[Rule, FocusKey, list[Firing]]],
+    possible: PossibleReading | None,
+    *,
+    waits: bool = True,
 ) -> list[dict[str, Any]]:
     """Rules that may fire for this hypothesis, each with the unknown values it waits on."""
     if possible is None:
@@ -415,14 +455,17 @@ def _pending(
     out = []
     for rid in sorted(extra):
         rule, _, frs = extra[rid]
-        keys = set().union(*(possible.open.of_firing(fr) for fr in frs))
-        waits = possible.open.paths(keys)[:_MAX_WAITS]
+        if waits:
+            keys = set().union(*(possible.open.of_firing(fr) for fr in frs))
+            paths = possible.open.paths(keys)[:_MAX_WAITS]
+        else:
+            paths = []
         out.append(
             {
                 "rule_id": rid,
                 "title": rule.title,
                 "weight": rule.weight,
-                "waits_on": [{"path": p, "about": a} for p, a in waits],
+                "waits_on": [{"path": p, "about": a} for p, a in paths],
             }
         )
     return out
@@ -436,6 +479,54 @@ class _Ranked(Protocol):
 
 
 R = TypeVar("R", bound=_Ranked)
+
+
+def focus_ties(
+    pack: RulePack,
+    hypotheses: Sequence[Hypothesis],
+    primary: Hypothesis | None,
+    secondary: Hypothesis | None,
+) -> tuple[Tie, ...]:
+    """Ties that ranking broke by area order and focus id: for the primary, other
+    established hypotheses with exactly its score; for the secondary, other hypotheses that
+    qualify as secondary with exactly its score."""
+    t = pack.thresholds
+    out = []
+    roles: tuple[tuple[Literal["primary", "secondary"], Hypothesis | None], ...] = (
+        ("primary", primary),
+        ("secondary", secondary),
+    )
+    for role, chosen in roles:
+        if chosen is None:
+            continue
+        others = [
+            h
+            for h in hypotheses
+            if h is not chosen
+            and h.score == chosen.score
+            and h.status == "established"
+            and (role == "primary" or (primary is not None and h.area != primary.area))
+            and (role == "primary" or h.score >= t.secondary_min)
+        ]
+        if not others:
+            continue
+        names = tuple(f"{h.area_label}: {h.focus.name}" for h in others)
+        out.append(
+            Tie(
+                role=role,
+                score=chosen.score,
+                chosen=chosen.focus,
+                chosen_area=chosen.area,
+                others=names,
+                note=(
+                    f"{chosen.area_label}: {chosen.focus.name} is {role} by the pack's area "
+                    f"order and id order only: it ties at {chosen.score:g} with "
+                    f"{'; '.join(names)}. The choice between them is the clinician's, with "
+                    "the patient."
+                ),
+            )
+        )
+    return tuple(out)
 
 
 def select_focus(pack: RulePack, hypotheses: Sequence[R]) -> tuple[R | None, R | None]:

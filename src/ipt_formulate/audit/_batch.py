@@ -38,6 +38,7 @@ from typing import IO, Any, TypeAlias
 
 from .._api import __version__
 from ..errors import IptFormulateError
+from ..formulation import Detail
 from ..inventory import Inventory
 from ..limits import current_limits
 from ..rulepack import RulePack
@@ -190,15 +191,17 @@ def formulate_many(
     trace: bool = False,
     chunksize: int = DEFAULT_CHUNKSIZE,
     mp_context: BaseContext | None = None,
+    detail: Detail = "full",
 ) -> Iterator[BatchResult]:
     """Formulate an iterable of inventories (models, dicts or JSON text), lazily, in order.
 
     Yields exactly one :class:`BatchResult` per input, numbered from 1, in input order:
     invalid inputs become results with an ``error`` instead of raising. ``workers > 1`` uses
     worker processes (``0`` = one per CPU); the input is consumed lazily with a bounded
-    number of chunks in flight. ``engine`` defaults to :func:`default_engine`.
+    number of chunks in flight. ``engine`` defaults to :func:`default_engine`; ``detail`` is
+    the output level (:func:`ipt_formulate.formulate`).
     """
-    state = state_of(pack, engine, trace)
+    state = state_of(pack, engine, trace, detail)
     workers = cpu_count() if workers == 0 else workers
     items = enumerate(inventories, start=1)
     for _, results in ordered_map(
@@ -329,6 +332,7 @@ def batch_file(
     mp_context: BaseContext | None = None,
     summary: BatchSummary | None = None,
     dask_client: Any = None,
+    detail: Detail = "full",
 ) -> BatchSummary:
     """Formulate a JSONL file of inventories into a JSONL file of batch records.
 
@@ -337,9 +341,10 @@ def batch_file(
     output path and its resume record (see :mod:`ipt_formulate.audit._resume`). ``summary``:
     filled in place as lines are written (still valid when the run is interrupted).
     ``dask_client``: run the chunks on a Dask cluster instead of local processes (see
-    :func:`batch_dask`). See the module docstring for the record format and guarantees.
+    :func:`batch_dask`). ``detail``: the output level; resuming with another is refused. See
+    the module docstring for the record format and guarantees.
     """
-    state = state_of(pack, engine, trace)
+    state = state_of(pack, engine, trace, detail)
     workers = cpu_count() if workers == 0 else workers
     pstream = progress_stream or sys.stderr
     enabled = pstream.isatty() if progress is None else progress
@@ -351,6 +356,7 @@ def batch_file(
         "pack": state.packs[0].hash,
         "engine": state.engine,
         "trace": state.trace,
+        "detail": state.detail,
     }
     with _open_in(source) as (fin, total), _open_out(output, identity, resume, fin) as out:
         bar = Progress(pstream, enabled=enabled, total_bytes=total)

@@ -21,6 +21,7 @@ from concurrent.futures import CancelledError
 from typing import Any, Final
 
 from ..errors import IptFormulateError
+from ..formulation import Detail
 from ..rulepack import RulePack
 from ._jobs import _JOBS, DEFAULT_CHUNKSIZE, Item, _chunks, _State, state_of, top_up
 
@@ -120,10 +121,14 @@ def dask_ordered_map(
 
 
 def _bag_partition(
-    part: Iterable[Any], packs: tuple[RulePack, ...], engine: str, trace: bool
+    part: Iterable[Any],
+    packs: tuple[RulePack, ...],
+    engine: str,
+    trace: bool,
+    detail: Detail = "full",
 ) -> list[dict[str, Any]]:
     items = [x if isinstance(x, tuple) and len(x) == 2 else (0, x) for x in part]
-    lines = _JOBS["lines"][0](_State(packs, engine, trace), items)
+    lines = _JOBS["lines"][0](_State(packs, engine, trace, detail), items)
     out = []
     for (n, _), (text, _code) in zip(items, lines, strict=True):
         rec: dict[str, Any] = json.loads(text)
@@ -134,10 +139,15 @@ def _bag_partition(
 
 
 def formulate_bag(
-    bag: Any, pack: RulePack | None = None, *, engine: str | None = None, trace: bool = False
+    bag: Any,
+    pack: RulePack | None = None,
+    *,
+    engine: str | None = None,
+    trace: bool = False,
+    detail: Detail = "full",
 ) -> Any:
     """A bag of batch records from a bag of inventories (JSON text, dicts or models), or of
     ``(line, inventory)`` pairs (then each record carries its line number)."""
     require_distributed()
-    state = state_of(pack, engine, trace)
-    return bag.map_partitions(_bag_partition, state.packs, state.engine, state.trace)
+    state = state_of(pack, engine, trace, detail)
+    return bag.map_partitions(_bag_partition, state.packs, state.engine, state.trace, state.detail)

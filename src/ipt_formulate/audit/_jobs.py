@@ -18,11 +18,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, TypeAlias
+from typing import Any, Final, TypeAlias, get_args
 
 from .._api import formulate
 from ..errors import InputError, InputTooLargeError, IptFormulateError
-from ..formulation import Formulation
+from ..formulation import Detail, Formulation
 from ..inventory import Inventory, parse_inventory
 from ..limits import ENV_VAR
 from ..rulepack import RulePack, default_pack
@@ -42,6 +42,7 @@ class _State:
     packs: tuple[RulePack, ...]
     engine: str
     trace: bool = False
+    detail: Detail = "full"
 
 
 _WORKER: _State | None = None  # set in worker processes by _init_worker
@@ -167,7 +168,9 @@ def _lines_job(state: _State, chunk: Sequence[Item]) -> list[tuple[str, str | No
     for n, raw in chunk:
         try:
             inv = _parse(raw)
-            f = formulate(inv, state.packs[0], engine=state.engine, trace=state.trace)
+            f = formulate(
+                inv, state.packs[0], engine=state.engine, trace=state.trace, detail=state.detail
+            )
             out.append((_json_line(n, inv.id, f.to_json(indent=None)), None))
         except Exception as exc:  # one bad line must never stop a batch
             err = _error_of(exc)
@@ -207,7 +210,9 @@ def _objects_job(state: _State, chunk: Sequence[Item]) -> list[BatchResult]:
     for n, raw in chunk:
         try:
             inv = _parse(raw)
-            f = formulate(inv, state.packs[0], engine=state.engine, trace=state.trace)
+            f = formulate(
+                inv, state.packs[0], engine=state.engine, trace=state.trace, detail=state.detail
+            )
             out.append(BatchResult(n, inv.id, formulation=f))
         except Exception as exc:
             out.append(BatchResult(n, None, error=_error_of(exc)))
@@ -281,9 +286,13 @@ def default_engine() -> str:
 
 
 def state_of(
-    pack: RulePack | Sequence[RulePack] | None, engine: str | None, trace: bool = False
+    pack: RulePack | Sequence[RulePack] | None,
+    engine: str | None,
+    trace: bool = False,
+    detail: Detail = "full",
 ) -> _State:
-    """What the workers need, from the caller's pack(s) (default: ipt-core) and engine."""
+    """What the workers need, from the caller's pack(s) (default: ipt-core), engine and
+    output options."""
     packs: tuple[RulePack, ...]
     if pack is None:
         packs = (default_pack(),)
@@ -291,7 +300,9 @@ def state_of(
         packs = (pack,)
     else:
         packs = tuple(pack)
-    return _State(packs, engine or default_engine(), trace)
+    if detail not in get_args(Detail):
+        raise ValueError(f"detail must be one of {', '.join(get_args(Detail))}, got {detail!r}")
+    return _State(packs, engine or default_engine(), trace, detail)
 
 
 # ------------------------------------------------------------------ chunks in flight

@@ -1,11 +1,12 @@
 """A batch output file that can be resumed safely.
 
 Beside ``OUT`` a run keeps a *resume record*, ``OUT.resume.json``: what produced the output
-(library version, pack content hash, engine, trace) and a checkpoint (how many input lines are
-done, the sha256 of those input lines, and the size and sha256 of the output written for
-them). The record is replaced atomically after the output is flushed, so it never claims more
-than the output holds. ``--resume`` continues only when the record proves that the output
-belongs to this input, pack and options; otherwise it refuses, and never changes the file.
+(library version, pack content hash, engine, trace, output level) and a checkpoint (how many
+input lines are done, the sha256 of those input lines, and the size and sha256 of the output
+written for them). The record is replaced atomically after the output is flushed, so it never
+claims more than the output holds. ``--resume`` continues only when the record proves that the
+output belongs to this input, pack and options; otherwise it refuses, and never changes the
+file.
 
 For the whole run the output is held under an exclusive ``flock``: a second run on the same
 output fails at once. The output is opened without truncation and checked against the input
@@ -202,14 +203,17 @@ def _lock(path: Path, fd: int) -> None:
         return
 
 
+_BEFORE = {"detail": "full"}
+"""Identity values of records written before the key existed."""
+
+
 def _load_checkpoint(out: Output, size: int) -> None:
     """Check the output against its record; set what to skip and what to keep."""
     if size == 0:
         return
     rec = _read_record(out)
-    differs = [
-        f"{k} {rec.get(k)!r} (now {v!r})" for k, v in out.identity.items() if rec.get(k) != v
-    ]
+    was = {k: rec.get(k, _BEFORE.get(k)) for k in out.identity}
+    differs = [f"{k} {was[k]!r} (now {v!r})" for k, v in out.identity.items() if was[k] != v]
     if differs:
         raise _fail(
             "batch.resume_mismatch",

@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from hypothesis import HealthCheck, Phase, given, settings, target
+from hypothesis import seed as _hyp_seed
 from hypothesis import strategies as st
 
 from .._api import formulate
@@ -117,12 +118,21 @@ class PropertyFailure:
     reason: str
     rule_ids: tuple[str, ...] = ()
     inventory: Inventory | None = None
+    added: str | None = None
+    """For ``monotonicity``: the fact added to ``inventory`` (JSON of the new items)."""
+    reproduce: str | None = None
+    """How to draw the same examples again (the seed of a random profile, and hypothesis's
+    ``@reproduce_failure`` blob when it gave one)."""
 
     def __str__(self) -> str:
         rules = f" [rules: {', '.join(self.rule_ids)}]" if self.rule_ids else ""
         out = f"{self.check}: {self.reason}{rules}"
         if self.inventory is not None:
             out += "\n    inventory: " + self.inventory.model_dump_json(exclude_defaults=True)
+        if self.added is not None:
+            out += "\n    added: " + self.added
+        if self.reproduce is not None:
+            out += "\n    reproduce: " + self.reproduce
         return out
 
 
@@ -135,6 +145,8 @@ class PackReport:
     checks: tuple[str, ...]
     failures: tuple[PropertyFailure, ...]
     fired: Mapping[str, int] = field(default_factory=dict)
+    seed: int | None = None
+    """The seed of a random (``deep``) run: ``check_pack(..., seed=seed)`` draws it again."""
 
     @property
     def ok(self) -> bool:
@@ -146,6 +158,8 @@ class PackReport:
 
     def __str__(self) -> str:
         head = f"pack {self.pack} ({self.pack_hash}): checks {', '.join(self.checks)}"
+        if self.seed is not None:
+            head += f" (seed={self.seed})"
         if self.ok:
             return head + ": all passed"
         return (
@@ -161,10 +175,13 @@ class PackReport:
 
 
 class _Violation(Exception):
-    def __init__(self, reason: str, rule_ids: Collection[str] = ()) -> None:
+    def __init__(
+        self, reason: str, rule_ids: Collection[str] = (), added: str | None = None
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.rule_ids = tuple(sorted(set(rule_ids)))
+        self.added = added
 
 
 def _settings(profile: Mapping[str, Any], max_examples: int | None) -> settings:
@@ -173,7 +190,7 @@ def _settings(profile: Mapping[str, Any], max_examples: int | None) -> settings:
         derandomize=profile["derandomize"],
         deadline=None,
         database=None,
-        print_blob=False,
+        print_blob=not profile["derandomize"],
         suppress_health_check=list(HealthCheck),
         phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
     )
@@ -195,6 +212,7 @@ def _run_property(
     strategy: st.SearchStrategy[Any],
     prop: Callable[[Any], None],
     conf: settings,
+    run_seed: int | None = None,
 ) -> PropertyFailure | None:
     """Run ``prop`` over ``strategy``; on failure return the shrunk counterexample."""
     last: dict[str, Any] = {}
@@ -209,15 +227,19 @@ def _run_property(
             last["violation"] = v
             raise
 
+    if run_seed is not None:
+        test = _hyp_seed(run_seed)(test)
     try:
         test()
-    except _Violation:
+    except _Violation as exc:
         v: _Violation = last["violation"]
         value = last.get("value")
         if isinstance(value, tuple):
             value = next((v for v in value if isinstance(v, Inventory)), None)
         inv = value if isinstance(value, Inventory) else None
-        return PropertyFailure(name, v.reason, v.rule_ids, inv)
+        how = [f"check_pack(..., seed={run_seed})"] if run_seed is not None else []
+        how += [n.strip() for n in getattr(exc, "__notes__", ()) if "reproduce_failure" in n]
+        return PropertyFailure(name, v.reason, v.rule_ids, inv, v.added, "; ".join(how) or None)
     return None
 
 
@@ -252,6 +274,21 @@ def _diff_rules(a: Formulation, b: Formulation) -> set[str]:
     return ra ^ rb
 
 
+def _added(before: Inventory, after: Inventory) -> str:
+    """The persons, events and relationships ``after`` has and ``before`` has not, as JSON."""
+    out: dict[str, list[Any]] = {}
+    for key in ("persons", "events", "relationships"):
+        old = {x.model_dump_json() for x in getattr(before, key)}
+        new = [
+            x.model_dump(mode="json", exclude_defaults=True)
+            for x in getattr(after, key)
+            if x.model_dump_json() not in old
+        ]
+        if new:
+            out[key] = new
+    return json.dumps(out, sort_keys=True, ensure_ascii=False)
+
+
 def _best(f: Formulation, area: str) -> float:
     return max((h.score for h in f.hypotheses if h.area == area), default=0.0)
 
@@ -266,12 +303,15 @@ def check_pack(
     engine: str | None = None,
     strategy: st.SearchStrategy[Inventory] | None = None,
     reach_examples: int | None = None,
+    seed: int | None = None,
 ) -> PackReport:
     """Check the properties above on ``pack`` (a :class:`RulePack` or a directory).
 
     ``strategy`` defaults to :func:`inventories`; pass your own to focus on a population.
     ``engine`` defaults to the batch engine (the fastest one proven equal to experta).
     ``max_examples`` and ``reach_examples`` override the profile's example counts.
+    A random profile (``deep``) draws a seed unless given one; the report and every failure
+    name it, so ``check_pack(..., profile="deep", seed=N)`` draws the same examples again.
     """
     if not isinstance(pack, RulePack):
         pack = load_pack(pack)
@@ -288,6 +328,9 @@ def check_pack(
     if reach_examples is not None:
         prof["reach_examples"] = reach_examples
     conf = _settings(prof, max_examples)
+    if seed is None and not prof["derandomize"]:
+        seed = random.SystemRandom().randrange(2**32)
+    run_seed = None if prof["derandomize"] and seed is None else seed
     invs = strategy if strategy is not None else inventories()
     eng: str = engine
 
@@ -318,9 +361,9 @@ def check_pack(
                 changed = {f.rule_id for f in set(got) ^ set(base)}
                 raise _Violation("what fires depends on the order rules are evaluated in", changed)
 
-        record(_run_property("determinism", invs, same_bytes, conf))
+        record(_run_property("determinism", invs, same_bytes, conf, run_seed))
         orders = st.permutations(list(range(len(rules))))
-        record(_run_property("determinism", st.tuples(invs, orders), rule_order, conf))
+        record(_run_property("determinism", st.tuples(invs, orders), rule_order, conf, run_seed))
         record(_hash_seed_check(pack, prof["hash_seeds"], eng))
 
     if "invariance" in checks:
@@ -341,7 +384,11 @@ def check_pack(
                     _diff_rules(base, other),
                 )
 
-        record(_run_property("invariance", st.tuples(invs, st.integers(0, 2**16)), invariant, conf))
+        record(
+            _run_property(
+                "invariance", st.tuples(invs, st.integers(0, 2**16)), invariant, conf, run_seed
+            )
+        )
 
     if "bounds" in checks:
         thr = pack.thresholds
@@ -359,7 +406,7 @@ def check_pack(
             if f.primary is None and any(h.score >= thr.primary_min for h in f.hypotheses):
                 raise _Violation("no primary although a hypothesis meets the threshold")
 
-        record(_run_property("bounds", invs, bounded, conf))
+        record(_run_property("bounds", invs, bounded, conf, run_seed))
 
         weights = st.lists(st.floats(-0.99, 0.99).filter(lambda w: w != 0), max_size=8)
 
@@ -380,26 +427,32 @@ def check_pack(
             if abs(left.cf - right.cf) > 1e-9:
                 raise _Violation("belief merging is not associative")
 
-        record(_run_property("bounds", weights, algebra, conf))
+        record(_run_property("bounds", weights, algebra, conf, run_seed))
 
     if "monotonicity" in checks:
         areas = [a for a in EVIDENCE_AREAS if a in {x.id for x in pack.areas}]
 
         def monotone(args: tuple[Inventory, EvidenceArea]) -> None:
             inv, area = args
-            before, after = run(inv), run(with_added_evidence(inv, area))
+            more = with_added_evidence(inv, area)
+            before, after = run(inv), run(more)
             if _best(after, area) < _best(before, area):
                 against = {e.rule_id for h in after.hypotheses if h.area == area for e in h.against}
                 raise _Violation(
                     f"adding evidence for {area} lowered its best score from "
                     f"{_best(before, area):g} to {_best(after, area):g}",
                     against | _diff_rules(before, after),
+                    _added(inv, more),
                 )
 
         if areas:
             record(
                 _run_property(
-                    "monotonicity", st.tuples(invs, st.sampled_from(areas)), monotone, conf
+                    "monotonicity",
+                    st.tuples(invs, st.sampled_from(areas)),
+                    monotone,
+                    conf,
+                    run_seed,
                 )
             )
 
@@ -414,7 +467,7 @@ def check_pack(
             except Exception as exc:
                 raise _Violation(f"formulate raised {type(exc).__name__}: {exc}") from exc
 
-        record(_run_property("robustness", invs, robust, conf))
+        record(_run_property("robustness", invs, robust, conf, run_seed))
 
         def rejects(bad: Any) -> None:
             try:
@@ -427,7 +480,7 @@ def check_pack(
                 raise _Violation(f"raised {type(exc).__name__}, not a typed error") from exc
             raise _Violation(f"invalid inventory ({bad.code}) was accepted")
 
-        record(_run_property("robustness", invalid_inventories(), rejects, conf))
+        record(_run_property("robustness", invalid_inventories(), rejects, conf, run_seed))
 
         def fuzz(value: Any) -> None:
             try:
@@ -437,7 +490,7 @@ def check_pack(
             except Exception as exc:
                 raise _Violation(f"arbitrary JSON raised {type(exc).__name__}") from exc
 
-        record(_run_property("robustness", json_values(), fuzz, conf))
+        record(_run_property("robustness", json_values(), fuzz, conf, run_seed))
 
         def hostile(text: str) -> None:
             try:
@@ -448,19 +501,19 @@ def check_pack(
                 raise _Violation(f"hostile input raised {type(exc).__name__}") from exc
             raise _Violation("hostile input was accepted")
 
-        record(_run_property("robustness", st.sampled_from(HOSTILE_TEXTS), hostile, conf))
+        record(_run_property("robustness", st.sampled_from(HOSTILE_TEXTS), hostile, conf, run_seed))
 
     if "unknowns" in checks:
 
         def honest_bounds(inv: Inventory) -> None:
             _check_bounds_and_status(pack, run(inv))
 
-        record(_run_property("unknowns", invs, honest_bounds, conf))
+        record(_run_property("unknowns", invs, honest_bounds, conf, run_seed))
         # as complete as the generators make them (references, measures not taken and
         # timings the date style cannot express may still be unknown: hence per hypothesis)
         complete = inventories(unknowns=False) if strategy is None else invs
         if strategy is None:
-            record(_run_property("unknowns", complete, honest_bounds, conf))
+            record(_run_property("unknowns", complete, honest_bounds, conf, run_seed))
 
     if "questions" in checks:
 
@@ -484,7 +537,7 @@ def check_pack(
                             rules,
                         )
 
-        record(_run_property("questions", invs, honest, conf))
+        record(_run_property("questions", invs, honest, conf, run_seed))
 
     if "soundness" in checks:
 
@@ -500,7 +553,7 @@ def check_pack(
         ps = st.sampled_from([0.1, 0.3, 0.6])
         seeds = st.integers(0, 2**16)
         full = inventories(unknowns=False) if strategy is None else invs
-        record(_run_property("soundness", st.tuples(full, ps, seeds), sound, conf))
+        record(_run_property("soundness", st.tuples(full, ps, seeds), sound, conf, run_seed))
 
     return PackReport(
         pack.name,
@@ -508,6 +561,7 @@ def check_pack(
         tuple(c for c in (*CHECKS, *OPT_IN_CHECKS) if c in checks),
         tuple(failures),
         dict(sorted(fired.items())),
+        run_seed,
     )
 
 

@@ -1,0 +1,43 @@
+"""The input digest serialised from the models gives the bytes of the former model_dump path."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+from hypothesis import HealthCheck, given, settings
+
+from conftest import EXAMPLES, example_text
+from ipt_formulate import Inventory, parse_inventory
+from ipt_formulate._api import _input_digest_by_dump, input_digest
+from ipt_formulate.testing import inventories
+
+
+def test_digest_unchanged_on_examples() -> None:
+    for path in sorted(EXAMPLES.glob("*.json")):
+        inv = parse_inventory(example_text(path.stem))
+        assert input_digest(inv) == _input_digest_by_dump(inv), path.name
+
+
+@settings(
+    derandomize=True,
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(inventories(max_persons=8, max_events=8))
+def test_digest_unchanged_on_generated_inventories(inv: Inventory) -> None:
+    assert input_digest(inv) == _input_digest_by_dump(inv)
+
+
+def test_digest_ignores_list_order() -> None:
+    data = json.loads(example_text("mixed-dispute-transition"))
+    flipped = copy.deepcopy(data)
+    flipped["episode"]["measures"].reverse()
+    flipped["persons"].reverse()
+    flipped["events"].reverse()
+    for r in flipped["relationships"]:
+        r["a"], r["b"] = r["b"], r["a"]
+    one, two = parse_inventory(data), parse_inventory(flipped)
+    assert one != two
+    assert input_digest(one) == input_digest(two) == _input_digest_by_dump(two)
