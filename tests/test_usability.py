@@ -220,8 +220,12 @@ def test_monotonicity_failure_shows_the_added_fact_and_a_deep_run_its_seed(
     pack = tmp_path / "p"
     shutil.copytree(RULES / "ipt-core", pack)
     (pack / "mutant.toml").write_text(SIGN_VIOLATION)
-    report = check_pack(pack, profile="deep", checks=["monotonicity"], max_examples=20)
-    assert report.seed is not None and f"seed={report.seed}" in str(report)
+    # a fixed seed: a deep run draws its own at random, and 20 examples do not always find
+    # the mutant (this test was flaky); the seed drawn at random is covered below
+    report = check_pack(pack, profile="deep", checks=["monotonicity"], max_examples=20, seed=3)
+    assert report.seed == 3 and "seed=3" in str(report)
+    drawn = check_pack(pack, profile="deep", checks=["monotonicity"], max_examples=1)
+    assert drawn.seed is not None and f"seed={drawn.seed}" in str(drawn)
     (failure,) = report.failures
     assert failure.added is not None and '"kind": "death"' in failure.added
     assert "added: " in str(failure) and f"seed={report.seed}" in (failure.reproduce or "")
