@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -67,3 +69,15 @@ def core_pack() -> RulePack:
 @pytest.fixture(scope="session")
 def ipsrt_pack() -> RulePack:
     return load_pack(RULES / "ipsrt")
+
+
+def open_fifo_writer(fifo: Path) -> int:
+    """Open a FIFO for writing once a reader has it open (polls: never blocks for good)."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            return os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from conftest import EXAMPLES, sigint_default
+from conftest import EXAMPLES, open_fifo_writer, sigint_default
 from ipt_formulate import IptFormulateError, RulePack, formulate
 from ipt_formulate.audit import (
     BatchSummary,
@@ -211,7 +211,7 @@ def test_interrupt_then_resume(tmp_path: Path, core_pack: RulePack) -> None:
         text=True,
         preexec_fn=sigint_default,
     )
-    writer = _open_writer(src)
+    writer = open_fifo_writer(src)
     os.set_blocking(writer, True)
     os.write(writer, b"\n".join(lines[:100]) + b"\n")  # the rest never comes
     deadline = time.monotonic() + 60
@@ -236,18 +236,6 @@ def test_interrupt_then_resume(tmp_path: Path, core_pack: RulePack) -> None:
     full = tmp_path / "full.jsonl"
     batch_file(src, full, core_pack)
     assert out.read_bytes() == full.read_bytes()
-
-
-def _open_writer(fifo: Path) -> int:
-    """Open a FIFO for writing once a reader has it open (polls: never blocks for good)."""
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            return os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.02)
 
 
 # ------------------------------------------------------------------ the Python API

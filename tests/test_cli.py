@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from conftest import EXAMPLES, RULES, sigint_default
+from conftest import EXAMPLES, RULES, open_fifo_writer, sigint_default
 from ipt_formulate import Formulation
 
 
@@ -253,22 +253,10 @@ def test_ctrl_c_during_start_up(tmp_path: Path) -> None:
             [sys.executable, "-m", "ipt_formulate", "batch", str(fifo), "-o", str(tmp_path / "o")],
             stderr=subprocess.PIPE, text=True, preexec_fn=sigint_default,
         )  # fmt: skip
-        writer = _open_writer(fifo)  # the run has opened its input; it waits for lines
+        writer = open_fifo_writer(fifo)  # the run has opened its input; it waits for lines
         time.sleep(0.3)  # ... in its start-up (pack, workers)
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=60)
         os.close(writer)
         assert proc.returncode == code and word in err, err
         assert "Traceback" not in err
-
-
-def _open_writer(fifo: Path) -> int:
-    """Open a FIFO for writing once a reader has it open (polls: never blocks for good)."""
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            return os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.02)

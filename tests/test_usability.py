@@ -14,6 +14,7 @@ import pytest
 
 import ipt_formulate as ipt
 from conftest import EXAMPLES, ROOT, RULES
+from test_check import SIGN_VIOLATION
 
 HERE = Path(__file__).resolve().parent
 
@@ -178,38 +179,6 @@ def test_the_pasted_test_module_runs_as_pasted(tmp_path: Path) -> None:
     res = _run(["-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error", "tests"], tmp_path)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "3 passed, 1 skipped" in res.stdout and "warning" not in res.stdout, res.stdout
-
-
-SIGN_VIOLATION = """
-[[rule]]
-id = "mutant.death-against-grief"
-version = 1
-title = "A death counted against grief"
-area = "grief"
-weight = -0.8
-focus = "deceased"
-explain = "{deceased.name} died."
-cite = [{ source = "weissman2018_grief" }]
-  [[rule.when]]
-  fact = "event"
-  bind = "death"
-  where = [["kind", "==", "death"], ["linked_to_onset", "==", true]]
-  [[rule.when]]
-  fact = "person"
-  bind = "deceased"
-  where = [["id", "==", "@death.subject"]]
-  [[rule.examples]]
-  name = "death"
-  fires = true
-  facts = [
-    { fact = "event", id = "e", kind = "death", linked_to_onset = true, subject = "m" },
-    { fact = "person", id = "m" },
-  ]
-  [[rule.examples]]
-  name = "no death"
-  fires = false
-  facts = [{ fact = "person", id = "m" }]
-"""
 
 
 def test_monotonicity_failure_shows_the_added_fact_and_a_deep_run_its_seed(
