@@ -16,7 +16,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from conftest import EXAMPLES, RULES, example_text
-from ipt_formulate import Inventory, RulePack, formulate, load_pack, parse_inventory, render_html
+from ipt_formulate import (
+    Inventory,
+    OptionError,
+    RulePack,
+    formulate,
+    load_pack,
+    parse_inventory,
+    render_html,
+)
 from ipt_formulate.audit import batch_file
 from ipt_formulate.audit._synth import synth_records
 from ipt_formulate.explain import area_checks, why_not
@@ -149,8 +157,9 @@ def test_every_level_renders(core_pack: RulePack) -> None:
 
 
 def test_unknown_level_is_refused(core_pack: RulePack) -> None:
-    with pytest.raises(ValueError, match="detail"):
+    with pytest.raises(OptionError, match="detail") as err:
         formulate(example_text("grief"), core_pack, detail="tiny")  # type: ignore[arg-type]
+    assert err.value.code == "options.detail"
 
 
 def test_cli_detail(tmp_path: Path) -> None:

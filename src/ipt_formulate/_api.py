@@ -13,6 +13,7 @@ from pydantic_core import to_json
 from ._bounds import OpenFacts, possible_run
 from ._questions import questions_for
 from .engine import EngineRun, run_engine
+from .errors import OptionError
 from .explain import advisories, area_checks, why_not
 from .facts import FactSet, SourceMap, derive_facts
 from .formulation import (
@@ -150,7 +151,9 @@ def formulate(
             "ipt_formulate.load_pack(path), or pass None for the bundled default pack"
         )
     if detail not in _DETAILS:
-        raise ValueError(f"detail must be one of {', '.join(_DETAILS)}, got {detail!r}")
+        raise OptionError(
+            f"detail must be one of {', '.join(_DETAILS)}, got {detail!r}", code="options.detail"
+        )
     inv = parse_inventory(inventory, limits=limits)
     pack = pack if pack is not None else default_pack()
     facts = derive_facts(

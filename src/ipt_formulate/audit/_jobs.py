@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Final, TypeAlias, get_args
 
 from .._api import formulate
-from ..errors import InputError, InputTooLargeError, IptFormulateError
+from ..errors import InputError, InputTooLargeError, IptFormulateError, OptionError
 from ..formulation import Detail, Formulation
 from ..inventory import Inventory, parse_inventory
 from ..limits import ENV_VAR
@@ -301,7 +301,10 @@ def state_of(
     else:
         packs = tuple(pack)
     if detail not in get_args(Detail):
-        raise ValueError(f"detail must be one of {', '.join(get_args(Detail))}, got {detail!r}")
+        raise OptionError(
+            f"detail must be one of {', '.join(get_args(Detail))}, got {detail!r}",
+            code="options.detail",
+        )
     return _State(packs, engine or default_engine(), trace, detail)
 
 
