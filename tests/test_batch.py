@@ -667,3 +667,21 @@ def test_losing_the_dask_scheduler_fails_and_stays_resumable(
     done = batch_file(src, out, core_pack, resume=True)
     assert done.skipped + done.lines == 3000
     assert out.read_bytes() == batch_file_bytes(src, tmp_path / "local.jsonl", core_pack)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_killed_parent_is_dead_while_still_a_zombie() -> None:
+    """A worker that starts just as the batch is killed checks whether its parent is alive:
+    a killed process lingers as a zombie (until reaped) and still answers kill(pid, 0). This
+    made test_workers_exit_with_the_parent[SIGKILL] hang once in CI."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert _jobs._alive(child.pid)
+        child.kill()
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{child.pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0] != b"Z":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert not _jobs._alive(child.pid)  # a zombie, not yet reaped: dead all the same
+    finally:
+        child.wait()

@@ -84,13 +84,22 @@ def _die_with_parent(parent: int | None) -> None:
 
 
 def _alive(pid: int) -> bool:
+    """Whether ``pid`` still runs. A process killed with ``kill -9`` lingers as a zombie
+    until its own parent reaps it, and a zombie still answers ``kill(pid, 0)``: on Linux its
+    state in /proc says it is dead (a worker starting just as the batch was killed must see
+    that, or it would outlive it)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # pragma: no cover - pid reused by another user's process
         return False
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            state = fh.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc (not Linux): kill(pid, 0) is all there is
+    return state not in (b"Z", b"X")
 
 
 def _warm_up(state: _State) -> None:
