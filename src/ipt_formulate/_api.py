@@ -79,24 +79,6 @@ def _ordered(model: M, name: str, value: tuple[Any, ...]) -> M:
     return model if getattr(model, name) == value else model.model_copy(update={name: value})
 
 
-def _input_digest_by_dump(inv: Inventory) -> str:
-    """The digest as it was computed before :func:`input_digest` (a full ``model_dump``):
-    kept to test that both give the same bytes."""
-    d = inv.model_dump()
-    d["patient"]["populations"] = sorted(set(d["patient"]["populations"]))
-    d["episode"]["measures"] = sorted(d["episode"]["measures"], key=lambda m: m["instrument"])
-    for p in d["persons"]:
-        p["changes_wanted"] = sorted(p["changes_wanted"])
-    d["persons"] = sorted(d["persons"], key=lambda p: p["id"])
-    for r in d["relationships"]:
-        r["a"], r["b"] = sorted((r["a"], r["b"]))
-    d["relationships"] = sorted(d["relationships"], key=lambda r: (r["a"], r["b"]))
-    for e in d["events"]:
-        e["others"] = sorted(e["others"])
-    d["events"] = sorted(d["events"], key=lambda e: e["id"])
-    return "sha256:" + hashlib.sha256(to_json(d)).hexdigest()
-
-
 def _possible(
     inv: Inventory,
     pack: RulePack,
