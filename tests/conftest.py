@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from ipt_formulate import RulePack, load_pack
 
@@ -81,3 +82,14 @@ def open_fifo_writer(fifo: Path) -> int:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.02)
+
+
+def derandomized(max_examples: int) -> settings:
+    """The suite's hypothesis profile for generated inventories: the same examples on every
+    run, no per-example deadline (experta's first call builds its network)."""
+    return settings(
+        derandomize=True,
+        max_examples=max_examples,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any, get_args
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import Phase, given, settings
 
-from conftest import EXAMPLES, RULES, example_text, in_threads
+from conftest import EXAMPLES, RULES, derandomized, example_text, in_threads
 from ipt_formulate import Formulation, Inventory, RulePack, formulate, load_pack, parse_inventory
 from ipt_formulate import _compiled_backend as cb
 from ipt_formulate import engine as engine_mod
@@ -37,12 +37,7 @@ DETAILS: tuple[Detail, ...] = get_args(Detail)
 
 # CI profile: deterministic, bounded, no per-example deadline (experta's first call builds
 # its network). Raise the count locally with IPT_DIFFERENTIAL_EXAMPLES.
-CI = settings(
-    derandomize=True,
-    max_examples=int(os.environ.get("IPT_DIFFERENTIAL_EXAMPLES", "50")),
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+CI = derandomized(int(os.environ.get("IPT_DIFFERENTIAL_EXAMPLES", "50")))
 
 
 @pytest.fixture(scope="module", params=PACKS)

@@ -6,10 +6,10 @@ import copy
 import hashlib
 import json
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from pydantic_core import to_json
 
-from conftest import EXAMPLES, example_text
+from conftest import EXAMPLES, derandomized, example_text
 from ipt_formulate import Inventory, parse_inventory
 from ipt_formulate._api import input_digest
 from ipt_formulate.testing import inventories
@@ -39,12 +39,7 @@ def test_digest_unchanged_on_examples() -> None:
         assert input_digest(inv) == _input_digest_by_dump(inv), path.name
 
 
-@settings(
-    derandomize=True,
-    max_examples=100,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@derandomized(100)
 @given(inventories(max_persons=8, max_events=8))
 def test_digest_unchanged_on_generated_inventories(inv: Inventory) -> None:
     assert input_digest(inv) == _input_digest_by_dump(inv)

@@ -9,9 +9,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
+from conftest import derandomized
 from ipt_formulate import Inventory, RulePackError, load_pack
 from ipt_formulate._bounds import possible_run
 from ipt_formulate._evaluate import run as reference_run
@@ -147,12 +148,7 @@ def _load(tmp: Path, rules: str) -> Any:
         return None  # rejected with the library's own error: allowed
 
 
-GEN = settings(
-    derandomize=True,
-    max_examples=60,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+GEN = derandomized(60)
 
 
 def test_generated_packs_load_or_fail_cleanly_and_engines_agree(tmp_path_factory: Any) -> None:

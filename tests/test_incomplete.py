@@ -12,9 +12,9 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import assume, given, settings
 
-from conftest import RULES, example_text
+from conftest import RULES, derandomized, example_text
 from ipt_formulate import (
     Formulation,
     InputError,
@@ -233,12 +233,7 @@ def pack(request: pytest.FixtureRequest) -> RulePack:
     return load_pack(RULES / request.param)
 
 
-GEN = settings(
-    derandomize=True,
-    max_examples=40,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+GEN = derandomized(40)
 
 
 def test_possible_reading_equals_the_reference_evaluator(pack: RulePack) -> None:

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 
-from conftest import EXAMPLES, RULES, example_text
+from conftest import EXAMPLES, RULES, derandomized, example_text
 from ipt_formulate import (
     Inventory,
     OptionError,
@@ -77,12 +77,7 @@ def test_levels_nest_on_every_example(name: str, pack: RulePack) -> None:
     assert_levels_nest(example_text(name), pack)
 
 
-@settings(
-    derandomize=True,
-    max_examples=40,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@derandomized(40)
 @given(inventories(max_persons=8, max_events=8))
 def test_levels_nest_on_generated_inventories(inv: Inventory) -> None:
     assert_levels_nest(inv, load_pack(RULES / "ipt-core"))

@@ -407,39 +407,30 @@ def _evidence(
         rule, _, frs = by_rule[rid]
         prep = rules[rid]
         weight = rule.weight or 0.0
-        if not explain:  # the brief level: rule ids and numbers only
-            (support if weight > 0 else against).append(
-                {
-                    "rule_id": rid,
-                    "rule_version": rule.version,
-                    "title": rule.title,
-                    "weight": weight,
-                    "contribution": contributions[rid],
-                    "explanations": (),
-                    "matched": (),
-                    "citations": (),
-                }
+        entry: dict[str, Any] = {
+            "rule_id": rid,
+            "rule_version": rule.version,
+            "title": rule.title,
+            "weight": weight,
+            "contribution": contributions[rid],
+            "explanations": (),
+            "matched": (),
+            "citations": (),
+        }
+        if explain:  # not at the brief level (rule ids and numbers only)
+            # summarised: a rule matching N*M combinations stays one bounded entry; the first
+            # combinations in firing order are explained (the same for both engines)
+            listed = frs if len(frs) <= EVIDENCE_MAX else sorted(frs)[:EVIDENCE_MAX]
+            explained = {fill(prep.template, f.bindings, lookup) for f in listed}
+            matched = sorted({(t, i) for f in frs for _, t, i in f.bindings})
+            entry.update(
+                explanations=sorted(explained),
+                explanations_more=max(0, len(frs) - EVIDENCE_MAX),
+                matched=[_fact_ref(t, i) for t, i in matched[:EVIDENCE_MAX]],
+                matched_more=max(0, len(matched) - EVIDENCE_MAX),
+                citations=prep.citations,
             )
-            continue
-        # summarised: a rule matching N*M combinations stays one bounded entry; the first
-        # combinations in firing order are explained (the same for both engines)
-        listed = frs if len(frs) <= EVIDENCE_MAX else sorted(frs)[:EVIDENCE_MAX]
-        explained = {fill(prep.template, f.bindings, lookup) for f in listed}
-        matched = sorted({(t, i) for f in frs for _, t, i in f.bindings})
-        (support if weight > 0 else against).append(
-            {
-                "rule_id": rid,
-                "rule_version": rule.version,
-                "title": rule.title,
-                "weight": weight,
-                "contribution": contributions[rid],
-                "explanations": sorted(explained),
-                "explanations_more": max(0, len(frs) - EVIDENCE_MAX),
-                "matched": [_fact_ref(t, i) for t, i in matched[:EVIDENCE_MAX]],
-                "matched_more": max(0, len(matched) - EVIDENCE_MAX),
-                "citations": prep.citations,
-            }
-        )
+        (support if weight > 0 else against).append(entry)
     return {"support": support, "against": against}
 
 
