@@ -27,7 +27,7 @@ from ipt_formulate import (
     next_questions,
     parse_inventory,
 )
-from ipt_formulate._bounds import possible_run
+from ipt_formulate._bounds import certain_and_possible, possible_run
 from ipt_formulate._evaluate import run as reference_run
 from ipt_formulate._questions import top_of_hypotheses
 from ipt_formulate.engine import run_engine
@@ -253,6 +253,51 @@ def test_possible_reading_equals_the_reference_evaluator(pack: RulePack) -> None
         assert set(run.firings) <= set(firings)  # the possible reading never loses a firing
 
     check()
+
+
+def test_one_pass_reading_equals_the_two_runs_and_the_reference(pack: RulePack) -> None:
+    """The compiled backend's one-pass (three-valued) run gives exactly the certain run and
+    the reference evaluator's certain and possible readings, firings and findings."""
+
+    @GEN
+    @given(inventories(max_persons=6, max_events=6))
+    def check(inv: Inventory) -> None:
+        facts = derive_facts(inv, pack.options)
+        run, firings, findings = certain_and_possible(pack, facts)
+        ref_certain, ref_index = reference_run(pack.active_rules, facts.by_type)
+        assert list(run.firings) == ref_certain
+        assert [f["id"] for f in run.findings] == sorted(
+            f["id"] for f in ref_index.facts("finding")
+        )
+        assert run.index.by_type == run_engine(pack, facts, "compiled").index.by_type
+        seeded = {**facts.by_type, "finding": run.findings}
+        certain = frozenset(str(f["id"]) for f in run.findings)
+        ref, index = reference_run(pack.active_rules, seeded, certain=certain)
+        assert firings == ref
+        assert [f["id"] for f in findings] == sorted(f["id"] for f in index.facts("finding"))
+
+    check()
+
+
+def test_one_pass_reading_keeps_the_activation_limit_errors(core_pack: RulePack) -> None:
+    """Past the activation limit the one-pass run raises the separate runs' exact error."""
+    facts = derive_facts(parse_inventory(example_text("mixed-dispute-transition")))
+    full = run_engine(core_pack, facts, "compiled")
+    n, m = len(full.firings), len(possible_run(core_pack, facts, full.findings)[0])
+    assert n < m  # some caps fail only the possible reading
+    for cap in (0, n - 1, n, m - 1, m):
+        try:
+            expected: Exception | None = None
+            run = run_engine(core_pack, facts, "compiled", max_firings=cap)
+            possible_run(core_pack, facts, run.findings, cap)
+        except InputError as exc:
+            expected = exc
+        if expected is None:
+            certain_and_possible(core_pack, facts, cap)
+            continue
+        with pytest.raises(type(expected)) as got:
+            certain_and_possible(core_pack, facts, cap)
+        assert str(got.value) == str(expected)
 
 
 def test_engines_agree_on_bounds_and_questions(pack: RulePack) -> None:

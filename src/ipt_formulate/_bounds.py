@@ -27,8 +27,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from ._compiled_backend import CompiledBackend
 from ._evaluate import Env, Fact, Firing, TooManyFirings, cond_truth
-from .engine import backend, too_many_firings
+from .engine import EngineRun, backend, engine_run, run_engine, too_many_firings
+from .errors import EngineError
 from .facts import FactSet, SourceMap
 from .formulation import path_order
 from .rulepack import RulePack
@@ -50,6 +52,26 @@ def possible_run(
         return backend(pack, "compiled", optimistic=True).run(FactSet(by_type), max_firings)
     except TooManyFirings as exc:
         raise too_many_firings(exc) from None
+
+
+def certain_and_possible(
+    pack: RulePack, facts: FactSet, max_firings: int | None = None
+) -> tuple[EngineRun, list[Firing], list[dict[str, Any]]]:
+    """The compiled engine's certain run and the possible reading, in one three-valued pass
+    (:meth:`~._compiled_backend.CompiledBackend.run_both`): the same results as
+    ``run_engine(pack, facts, "compiled")`` followed by :func:`possible_run`, at about the
+    cost of the possible run alone. Past the activation limit it repeats the two separate
+    runs, so the error (which run, which rule) is exactly theirs."""
+    be = backend(pack, "compiled", both=True)
+    assert isinstance(be, CompiledBackend)
+    try:
+        firings, findings, maybe, maybe_findings = be.run_both(facts, max_firings)
+    except TooManyFirings:
+        run = run_engine(pack, facts, "compiled", max_firings=max_firings)
+        return (run, *possible_run(pack, facts, run.findings, max_firings))
+    except Exception as exc:  # backend internals must not leak: wrap as our own error
+        raise EngineError(f"the compiled backend failed: {type(exc).__name__}: {exc}") from exc
+    return engine_run("compiled", facts, firings, findings), maybe, maybe_findings
 
 
 class OpenFacts:

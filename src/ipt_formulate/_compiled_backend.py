@@ -133,7 +133,7 @@ def _hashable(value: Any) -> bool:
 class _Run:
     """Per-run state: the facts, the findings so far, and the lookup and scan caches."""
 
-    __slots__ = ("_cache", "_fgroups", "_fscans", "cap", "facts", "finding_ids", "findings")
+    __slots__ = ("_cache", "_fgroups", "_fscans", "by_id", "cap", "facts", "findings")
 
     def __init__(self, by_type: Mapping[str, Iterable[Fact]], cap: float = float("inf")) -> None:
         self.cap = cap  # most bindings one rule may produce (the activation limit)
@@ -141,21 +141,31 @@ class _Run:
             t: fs if isinstance(fs, tuple | list) else tuple(fs) for t, fs in by_type.items()
         }
         self.findings: list[Fact] = []
-        self.finding_ids: set[str] = set()
+        self.by_id: dict[str, dict[str, Any]] = {}
         for f in self.facts.get("finding", ()):
-            if f["id"] not in self.finding_ids:
-                self.finding_ids.add(f["id"])
+            if f["id"] not in self.by_id:
+                self.by_id[f["id"]] = f  # type: ignore[assignment]
                 self.findings.append(f)
         self.facts["finding"] = self.findings
         self._cache: dict[Any, Any] = {}  # lookups and scans over base facts: whole run
         self._fgroups: dict[Any, Any] = {}  # finding groups: kept up to date as findings come
         self._fscans: dict[Any, Any] = {}  # finding scans: dropped whenever a finding comes
 
-    def add_finding(self, name: str, focus: str | None) -> bool:
+    def add_finding(self, name: str, focus: str | None, certain: bool | None = None) -> bool:
+        """Add a finding; whether anything changed. ``certain`` (the combined run of
+        :meth:`CompiledBackend.run_both`): marks it certain or possible only; a possible finding
+        that a certain firing asserts again becomes certain (a change)."""
         f = finding_fact(name, focus)
-        if f["id"] in self.finding_ids:
+        old = self.by_id.get(f["id"])
+        if old is not None:
+            if certain and not old["certain"]:
+                old["certain"] = True
+                self._fscans.clear()  # scans that test certainty see the new value
+                return True
             return False
-        self.finding_ids.add(f["id"])
+        if certain is not None:
+            f["certain"] = certain
+        self.by_id[f["id"]] = f
         self.findings.append(f)
         self._fscans.clear()
         for (_, fld), groups in self._fgroups.items():
@@ -239,7 +249,7 @@ def _with_refs(cands: Candidates, refs: Sequence[tuple[str, int, str]]) -> Candi
 
 
 def _compile_candidates(
-    p: Pattern, positions: Mapping[str, int], optimistic: bool = False
+    p: Pattern, positions: Mapping[str, int], optimistic: bool = False, *, seeded: bool = False
 ) -> Candidates:
     """The facts that satisfy every condition of ``p`` given the bindings so far (for a
     negated pattern: the facts that block it).
@@ -248,13 +258,14 @@ def _compile_candidates(
     becomes a hash lookup; the other conditions are folded into one test closure. In the
     optimistic reading a join still needs both values known (identities are never guessed),
     an unknown value passes a constant ``==`` (a lookup by value, plus the facts whose value
-    is unknown), and only *certain* findings block a negated finding pattern.
+    is unknown), and only *certain* findings block a negated finding pattern; ``seeded`` (the
+    certain reading inside a combined run) likewise counts only the findings marked certain.
     """
     negated = not p.exists
     consts = [c for c in p.conditions if c.ref is None]
     refs = [(c.field, positions[c.ref[0]], c.ref[1]) for c in p.conditions if c.ref is not None]
     tests = [_condition_test(c, negated, optimistic) for c in consts]
-    if optimistic and negated and p.fact == "finding":
+    if negated and p.fact == "finding" and (optimistic or seeded):
         tests.append(_is_certain)
     if refs:
         return _with_refs(_by_join(p.fact, refs[0], _fold(tests)), refs[1:])
@@ -264,7 +275,8 @@ def _compile_candidates(
                 rest = consts[:i] + consts[i + 1 :]
                 test = _fold([_condition_test(o, False, optimistic) for o in rest])
                 return _by_const((p.fact, c.field), c.value, test, optimistic)
-    key = (p.fact, p.exists, tuple((c.field, c.op, repr(c.value)) for c in consts))
+    # the reading is part of the key: a combined run scans the same pattern in both readings
+    key = (optimistic, p.fact, p.exists, tuple((c.field, c.op, repr(c.value)) for c in consts))
     return _by_scan(key, p.fact, _fold(tests), p.exists)
 
 
@@ -361,6 +373,63 @@ def _negated_step(blockers: Candidates, nxt: Step) -> Step:
     return step
 
 
+# ------------------------------------------------------------------ both readings in one pass
+Match2 = list[tuple[tuple[Fact, ...], bool]]  # (bound facts, certain)
+Step2 = Callable[[Env, _Run, Match2, bool], None]
+
+
+def _compile_steps_both(patterns: Sequence[Pattern]) -> Step2:
+    """The rule's patterns as nested loops over the *possible* matches, each carrying whether
+    it is also *certain* (three-valued evaluation, one pass for both readings).
+
+    A positive pattern enumerates the optimistic candidates (no condition False); the match
+    stays certain while each bound fact passes the certain test too (every condition True; a
+    finding marked certain). A negated pattern drops the match when the optimistic reading is
+    blocked (a fact with every condition True, a certain finding) and makes it possible only
+    when the certain reading is blocked (a fact with no condition False)."""
+    positions: dict[str, int] = {}
+    compiled: list[tuple[bool, Candidates, Any]] = []
+    for p in patterns:
+        maybe = _compile_candidates(p, positions, True)
+        if p.exists:
+            consts = [c for c in p.conditions if c.ref is None]
+            tests = [_condition_test(c, False) for c in consts]
+            if p.fact == "finding":
+                tests.append(_is_certain)
+            compiled.append((True, maybe, _fold(tests)))  # joins: the same in both readings
+            positions[p.var] = len(positions)
+        else:
+            compiled.append((False, maybe, _compile_candidates(p, positions, seeded=True)))
+
+    def done(env: Env, run: _Run, out: Match2, sure: bool) -> None:
+        if len(out) >= run.cap:
+            raise TooManyFirings("", int(run.cap))
+        out.append((tuple(env), sure))
+
+    step: Step2 = done
+    for exists, maybe, certain in reversed(compiled):
+        step = _positive_both(maybe, certain, step) if exists else _negated_both(maybe, certain, step)
+    return step
+
+
+def _positive_both(cands: Candidates, certain: Test, nxt: Step2) -> Step2:
+    def step(env: Env, run: _Run, out: Match2, sure: bool) -> None:
+        for f in cands(env, run):
+            env.append(f)
+            nxt(env, run, out, sure and certain(f))
+            env.pop()
+
+    return step
+
+
+def _negated_both(maybe: Candidates, certain: Candidates, nxt: Step2) -> Step2:
+    def step(env: Env, run: _Run, out: Match2, sure: bool) -> None:
+        if not maybe(env, run):
+            nxt(env, run, out, sure and not certain(env, run))
+
+    return step
+
+
 @dataclass(frozen=True)
 class _CRule:
     rule_id: str
@@ -369,9 +438,10 @@ class _CRule:
     asserts: str | None  # finding name
     asserts_focus: int | None  # env position of the finding's focus
     reads_findings: bool  # has a positive finding pattern: re-run until the stratum settles
+    match_both: Step2 | None = None  # both readings in one pass (``CompiledBackend(both=True)``)
 
 
-def _compile_rule(rule: Rule, optimistic: bool) -> _CRule:
+def _compile_rule(rule: Rule, optimistic: bool, both: bool = False) -> _CRule:
     positions: dict[str, int] = {}
     for p in rule.patterns:
         if p.exists:
@@ -386,6 +456,7 @@ def _compile_rule(rule: Rule, optimistic: bool) -> _CRule:
         asserts=None if a is None else a.finding,
         asserts_focus=None if a is None or a.focus is None else positions[a.focus],
         reads_findings=any(p.fact == "finding" and p.exists for p in rule.patterns),
+        match_both=_compile_steps_both(rule.patterns) if both else None,
     )
 
 
@@ -395,14 +466,16 @@ class CompiledBackend:
     ``optimistic=True`` compiles the *possible* reading used for score bounds
     (:mod:`._bounds`): every unknown condition read in the rule's favour. Its :meth:`run`
     takes the certain run's findings as ``facts["finding"]``, each marked ``certain``.
+    ``both=True`` also compiles :meth:`run_both`: the certain and the possible reading in one
+    pass.
     """
 
     name = "compiled"
 
-    def __init__(self, pack: RulePack, *, optimistic: bool = False) -> None:
+    def __init__(self, pack: RulePack, *, optimistic: bool = False, both: bool = False) -> None:
         strata: dict[int, list[_CRule]] = {}
         for r in pack.active_rules:
-            strata.setdefault(r.stratum, []).append(_compile_rule(r, optimistic))
+            strata.setdefault(r.stratum, []).append(_compile_rule(r, optimistic, both))
         # per stratum: every rule, and the rules re-run while findings keep appearing
         self._strata: tuple[tuple[tuple[_CRule, ...], tuple[_CRule, ...]], ...] = tuple(
             (tuple(strata[s]), tuple(r for r in strata[s] if r.reads_findings))
@@ -448,3 +521,52 @@ class CompiledBackend:
             key=lambda f: f["id"],
         )
         return sorted(fired), findings
+
+    def run_both(
+        self, facts: FactSet, max_firings: int | None = None
+    ) -> tuple[list[Firing], list[dict[str, Any]], list[Firing], list[dict[str, Any]]]:
+        """The certain and the possible reading in one pass (needs ``both=True``): (certain
+        firings, certain findings, possible firings, possible findings), each sorted as
+        :meth:`run` sorts them; the same as :meth:`run` and an optimistic run seeded with its
+        findings. Each possible match carries whether it is certain; a firing or finding first
+        seen as possible becomes certain when a certain match produces it again (a change:
+        the stratum runs on). Raises :class:`._evaluate.TooManyFirings` past ``max_firings``
+        *possible* activations (callers then repeat the separate runs for their errors)."""
+        cap = max_firings if max_firings is not None else -1
+        run = _Run(facts.by_type, max_firings if max_firings is not None else float("inf"))
+        fired: dict[Firing, bool] = {}
+        for every, rerun in self._strata:
+            todo = every
+            while todo:
+                changed = False
+                for rule in todo:
+                    matches: Match2 = []
+                    try:
+                        rule.match_both([], run, matches, True)  # type: ignore[misc]
+                    except TooManyFirings as exc:
+                        raise TooManyFirings(rule.rule_id, exc.limit) from None
+                    for env, sure in matches:
+                        fr = Firing(
+                            rule.rule_id,
+                            tuple((v, t, str(env[pos]["id"])) for v, t, pos in rule.bindings),
+                        )
+                        was = fired.get(fr)
+                        if was is None:
+                            fired[fr] = sure
+                            if len(fired) == cap + 1:
+                                raise TooManyFirings(rule.rule_id, cap)
+                        elif sure and not was:
+                            fired[fr] = True
+                        else:
+                            continue
+                        if rule.asserts is not None:
+                            pos = rule.asserts_focus
+                            focus = None if pos is None else str(env[pos]["id"])
+                            changed = run.add_finding(rule.asserts, focus, sure) or changed
+                todo = rerun if changed else ()
+        possible = sorted(
+            ({"id": f["id"], "name": f["name"], "focus": f["focus"]} for f in run.findings),
+            key=lambda f: f["id"],
+        )
+        certain = [f for f in possible if run.by_id[f["id"]]["certain"]]
+        return sorted(fr for fr, sure in fired.items() if sure), certain, sorted(fired), possible
