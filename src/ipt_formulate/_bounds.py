@@ -76,7 +76,8 @@ def certain_and_possible(
 
 class OpenFacts:
     """What a possible-but-not-certain firing waits on: the unknown values that stand
-    between it and a certain firing (computed on demand, memoised per firing)."""
+    between it and a certain firing (computed on demand, memoised per firing; its indexes
+    are built on the first question, so a formulation that lists no waits pays nothing)."""
 
     def __init__(
         self,
@@ -91,22 +92,33 @@ class OpenFacts:
         self._pack = pack
         self._sources = sources
         self._certain = certain_ids
-        self._facts: dict[str, Sequence[Fact]] = dict(facts.by_type)
-        self._facts["finding"] = tuple(possible_findings)
-        self._lookup: dict[tuple[str, str], Fact] = dict(lookup)
-        self._lookup.update((("finding", str(f["id"])), f) for f in self._facts["finding"])
+        self._args = (facts, lookup, possible, possible_findings)
+        self._ready = False
+        self._facts: dict[str, Sequence[Fact]] = {}
+        self._lookup: dict[tuple[str, str], Fact] = {}
         self._producers: dict[str, list[Firing]] = {}
+        self._memo: dict[Any, frozenset[OpenKey]] = {}
+        self._paths: dict[OpenKey, tuple[tuple[str, str], ...]] = {}
+
+    def _index(self) -> None:
+        """Build the indexes (once, on first use)."""
+        facts, lookup, possible, possible_findings = self._args
+        self._facts.update(facts.by_type)
+        self._facts["finding"] = tuple(possible_findings)
+        self._lookup.update(lookup)
+        self._lookup.update((("finding", str(f["id"])), f) for f in self._facts["finding"])
         for fr in possible:
-            rule = pack.rule(fr.rule_id)
+            rule = self._pack.rule(fr.rule_id)
             if rule.asserts is not None:
                 focus = None if rule.asserts.focus is None else fr.fact_id(rule.asserts.focus)
                 fid = rule.asserts.finding if focus is None else f"{rule.asserts.finding}@{focus}"
                 self._producers.setdefault(fid, []).append(fr)
-        self._memo: dict[Any, frozenset[OpenKey]] = {}
-        self._paths: dict[OpenKey, tuple[tuple[str, str], ...]] = {}
+        self._ready = True
 
     def of_firing(self, firing: Firing) -> frozenset[OpenKey]:
         """The unknown values a possible firing depends on (empty if it is certain)."""
+        if not self._ready:
+            self._index()
         got = self._memo.get(firing)
         if got is None:
             self._memo[firing] = frozenset()  # a cycle through findings adds nothing
@@ -170,6 +182,8 @@ class OpenFacts:
 
     def paths(self, keys: Iterable[OpenKey]) -> list[tuple[str, str]]:
         """``(inventory path, display name of the fact)`` for each unknown, sorted."""
+        if not self._ready:
+            self._index()
         out: set[tuple[str, str]] = set()
         for key in keys:
             got = self._paths.get(key)

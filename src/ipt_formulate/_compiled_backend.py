@@ -301,21 +301,30 @@ def _by_join(fact_type: str, ref: tuple[str, int, str], test: Test) -> Candidate
 
 def _by_const(key: tuple[str, str], const: Any, test: Test, optimistic: bool) -> Candidates:
     """Facts whose field equals ``const`` (a hash lookup); in the optimistic reading, also
-    those whose field is unknown (they might equal it)."""
+    those whose field is unknown (they might equal it). They do not depend on the bindings:
+    computed once per run (for findings: until the next finding comes)."""
+    finding = key[0] == "finding"
+    unknown_key = (*key, "unknown")
+    mine = object()  # this candidate list's key in the run's caches
 
-    def by_const(env: Env, run: _Run) -> Sequence[Fact]:
+    def by_const(run: _Run) -> Sequence[Fact]:
         hits = run.lookup(key, const)
         return hits if test is _true else [f for f in hits if test(f)]
 
-    if not optimistic:
-        return by_const
-    unknown_key = (*key, "unknown")
-
-    def by_const_or_unknown(env: Env, run: _Run) -> Sequence[Fact]:
+    def by_const_or_unknown(run: _Run) -> Sequence[Fact]:
         unknown = run.scan(unknown_key, key[0], lambda f: f.get(key[1]) is None, True)
-        return [*by_const(env, run), *(f for f in unknown if test(f))]
+        return [*by_const(run), *(f for f in unknown if test(f))]
 
-    return by_const_or_unknown
+    make = by_const_or_unknown if optimistic else by_const
+
+    def cached(env: Env, run: _Run) -> Sequence[Fact]:
+        store = run._fscans if finding else run._cache
+        got = store.get(mine, _MISSING)
+        if got is _MISSING:
+            got = store[mine] = make(run)
+        return got  # type: ignore[no-any-return]
+
+    return cached
 
 
 _BLOCKED: tuple[Fact, ...] = ({},)  # "some fact blocks", when the scan says only that
@@ -430,6 +439,19 @@ def _negated_both(maybe: Candidates, certain: Candidates, nxt: Step2) -> Step2:
     return step
 
 
+def _binder(rule_id: str, bindings: Sequence[tuple[str, str, int]]) -> Callable[[Any], Firing]:
+    """The firing of a match (its bound facts by position), as one closure per rule."""
+    if len(bindings) == 1:
+        ((v, t, p),) = bindings
+        return lambda env: Firing(rule_id, ((v, t, str(env[p]["id"])),))
+    if len(bindings) == 2:
+        (v0, t0, p0), (v1, t1, p1) = bindings
+        return lambda env: Firing(
+            rule_id, ((v0, t0, str(env[p0]["id"])), (v1, t1, str(env[p1]["id"])))
+        )
+    return lambda env: Firing(rule_id, tuple([(v, t, str(env[p]["id"])) for v, t, p in bindings]))
+
+
 @dataclass(frozen=True)
 class _CRule:
     rule_id: str
@@ -438,6 +460,7 @@ class _CRule:
     asserts: str | None  # finding name
     asserts_focus: int | None  # env position of the finding's focus
     reads_findings: bool  # has a positive finding pattern: re-run until the stratum settles
+    firing: Callable[[Any], Firing]  # the firing of a match
     match_both: Step2 | None = None  # both readings in one pass (``CompiledBackend(both=True)``)
 
 
@@ -447,15 +470,15 @@ def _compile_rule(rule: Rule, optimistic: bool, both: bool = False) -> _CRule:
         if p.exists:
             positions[p.var] = len(positions)
     a = rule.asserts
+    bindings = tuple(sorted((p.var, p.fact, positions[p.var]) for p in rule.patterns if p.exists))
     return _CRule(
         rule_id=rule.id,
         match=_compile_steps(rule.patterns, optimistic),
-        bindings=tuple(
-            sorted((p.var, p.fact, positions[p.var]) for p in rule.patterns if p.exists)
-        ),
+        bindings=bindings,
         asserts=None if a is None else a.finding,
         asserts_focus=None if a is None or a.focus is None else positions[a.focus],
         reads_findings=any(p.fact == "finding" and p.exists for p in rule.patterns),
+        firing=_binder(rule.id, bindings),
         match_both=_compile_steps_both(rule.patterns) if both else None,
     )
 
@@ -502,10 +525,7 @@ class CompiledBackend:
                     except TooManyFirings as exc:
                         raise TooManyFirings(rule.rule_id, exc.limit) from None
                     for env in envs:
-                        fr = Firing(
-                            rule.rule_id,
-                            tuple((v, t, str(env[pos]["id"])) for v, t, pos in rule.bindings),
-                        )
+                        fr = rule.firing(env)
                         if fr in fired:
                             continue
                         fired.add(fr)
@@ -546,10 +566,7 @@ class CompiledBackend:
                     except TooManyFirings as exc:
                         raise TooManyFirings(rule.rule_id, exc.limit) from None
                     for env, sure in matches:
-                        fr = Firing(
-                            rule.rule_id,
-                            tuple((v, t, str(env[pos]["id"])) for v, t, pos in rule.bindings),
-                        )
+                        fr = rule.firing(env)
                         was = fired.get(fr)
                         if was is None:
                             fired[fr] = sure
