@@ -12,7 +12,6 @@ import pytest
 from hypothesis import given
 
 from conftest import derandomized
-
 from ipt_formulate.graph import (
     FEATURES,
     PATIENT,

@@ -417,7 +417,8 @@ def _compile_steps_both(patterns: Sequence[Pattern]) -> Step2:
 
     step: Step2 = done
     for exists, maybe, certain in reversed(compiled):
-        step = _positive_both(maybe, certain, step) if exists else _negated_both(maybe, certain, step)
+        both = _positive_both if exists else _negated_both
+        step = both(maybe, certain, step)
     return step
 
 
