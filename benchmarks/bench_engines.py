@@ -290,7 +290,8 @@ def measure(
 def stage_breakdown(pack: ipt.RulePack, n: int, seed: int, network: str, rounds: int) -> None:
     """Median ms of each stage of ``formulate(engine="compiled")`` (as ``_api.formulate`` runs
     them), to show where the time goes."""
-    from ipt_formulate._api import _possible, input_digest
+    from ipt_formulate._api import input_digest
+    from ipt_formulate._bounds import certain_and_possible
     from ipt_formulate.explain import advisories, area_checks, why_not
     from ipt_formulate.limits import current_limits
     from ipt_formulate.scoring import rank_hypotheses, select_focus
@@ -309,12 +310,12 @@ def stage_breakdown(pack: ipt.RulePack, n: int, seed: int, network: str, rounds:
         "parse_inventory (validation)": partial(parse_inventory, text),
         "build_graph": partial(build_graph, inv),
         "graph features the pack uses": partial(compute_features, g, sorted(feats)),
-        "derive_facts (incl. graph)": partial(
+        "derive_facts (incl. features)": partial(
             derive_facts, inv, pack.options, fact_types=pack.fact_types_used(), features=feats
         ),
-        "run_engine, compiled": partial(run_engine, pack, facts, "compiled"),
-        "possible reading (bounds)": partial(
-            _possible, inv, pack, facts, run, lookup, current_limits().max_firings
+        "run_engine, compiled (certain only)": partial(run_engine, pack, facts, "compiled"),
+        "certain + possible reading, one pass": partial(
+            certain_and_possible, pack, facts, current_limits().max_firings
         ),
         "rank_hypotheses (scoring)": partial(
             rank_hypotheses, pack, run.firings, lookup, run.findings

@@ -288,12 +288,18 @@ def _is_certain(f: Fact) -> bool:
 def _by_join(fact_type: str, ref: tuple[str, int, str], test: Test) -> Candidates:
     own, pos, fld = ref
     key = (fact_type, own)
+    finding = fact_type == "finding"
 
     def by_join(env: Env, run: _Run) -> Sequence[Fact]:
         v = env[pos].get(fld)
         if v is None:  # a missing reference never joins
             return ()
-        hits = run.lookup(key, v)
+        # the common case inline (the index is built and the value hashable): run.lookup
+        groups = (run._fgroups if finding else run._cache).get(key)
+        try:
+            hits = run.lookup(key, v) if groups is None else groups.get(v, ())
+        except TypeError:
+            hits = run.lookup(key, v)
         return hits if test is _true else [f for f in hits if test(f)]
 
     return by_join
@@ -423,6 +429,16 @@ def _compile_steps_both(patterns: Sequence[Pattern]) -> Step2:
 
 
 def _positive_both(cands: Candidates, certain: Test, nxt: Step2) -> Step2:
+    if certain is _true:  # no constant condition: a candidate is as certain as the match
+
+        def join(env: Env, run: _Run, out: Match2, sure: bool) -> None:
+            for f in cands(env, run):
+                env.append(f)
+                nxt(env, run, out, sure)
+                env.pop()
+
+        return join
+
     def step(env: Env, run: _Run, out: Match2, sure: bool) -> None:
         for f in cands(env, run):
             env.append(f)
