@@ -21,7 +21,8 @@ How it is fast:
   instead of a scan;
 * scans of the same filter shared by several rules are done once per run and cached;
 * in a stratum, only rules that read findings are re-evaluated after the first pass (every
-  other rule depends only on facts that cannot change inside the stratum).
+  other rule depends only on facts that cannot change inside the stratum), and of those only
+  the ones reading a finding name that changed in the last pass.
 
 The compiled object holds no mutable state: each :meth:`CompiledBackend.run` keeps its caches
 in local objects, so one compiled pack is safely shared by every thread.
@@ -477,8 +478,35 @@ class _CRule:
     asserts: str | None  # finding name
     asserts_focus: int | None  # env position of the finding's focus
     reads_findings: bool  # has a positive finding pattern: re-run until the stratum settles
+    reads: frozenset[str] | None  # the finding names it reads (None: any finding)
     firing: Callable[[Any], Firing]  # the firing of a match
     match_both: Step2 | None = None  # both readings in one pass (``CompiledBackend(both=True)``)
+
+
+def _finding_names(rule: Rule) -> frozenset[str] | None:
+    """The names of the findings a rule's positive finding patterns can bind (``name ==``
+    a constant), or None when one of them can bind any finding."""
+    names: set[str] = set()
+    for p in rule.patterns:
+        if p.fact == "finding" and p.exists:
+            name = next(
+                (
+                    c.value
+                    for c in p.conditions
+                    if c.field == "name" and c.op == "==" and c.ref is None and type(c.value) is str
+                ),
+                None,
+            )
+            if name is None:
+                return None
+            names.add(name)
+    return frozenset(names)
+
+
+def _rerun(rules: Sequence[_CRule], changed: set[str]) -> tuple[_CRule, ...]:
+    """The rules to run again after these finding names changed: only those whose matches
+    can have changed (a rule that reads only other findings would find the same)."""
+    return tuple(r for r in rules if r.reads is None or not r.reads.isdisjoint(changed))
 
 
 def _compile_rule(rule: Rule, optimistic: bool, both: bool = False) -> _CRule:
@@ -495,6 +523,7 @@ def _compile_rule(rule: Rule, optimistic: bool, both: bool = False) -> _CRule:
         asserts=None if a is None else a.finding,
         asserts_focus=None if a is None or a.focus is None else positions[a.focus],
         reads_findings=any(p.fact == "finding" and p.exists for p in rule.patterns),
+        reads=_finding_names(rule),
         firing=_binder(rule.id, bindings),
         match_both=_compile_steps_both(rule.patterns) if both else None,
     )
@@ -534,7 +563,7 @@ class CompiledBackend:
         for every, rerun in self._strata:
             todo = every
             while todo:
-                changed = False
+                changed: set[str] = set()
                 for rule in todo:
                     envs: list[tuple[Fact, ...]] = []
                     try:
@@ -551,8 +580,9 @@ class CompiledBackend:
                         if rule.asserts is not None:
                             pos = rule.asserts_focus
                             focus = None if pos is None else str(env[pos]["id"])
-                            changed = run.add_finding(rule.asserts, focus) or changed
-                todo = rerun if changed else ()
+                            if run.add_finding(rule.asserts, focus):
+                                changed.add(rule.asserts)
+                todo = _rerun(rerun, changed) if changed else ()
         findings = sorted(
             ({"id": f["id"], "name": f["name"], "focus": f["focus"]} for f in run.findings),
             key=lambda f: f["id"],
@@ -575,7 +605,7 @@ class CompiledBackend:
         for every, rerun in self._strata:
             todo = every
             while todo:
-                changed = False
+                changed: set[str] = set()
                 for rule in todo:
                     matches: Match2 = []
                     try:
@@ -596,8 +626,9 @@ class CompiledBackend:
                         if rule.asserts is not None:
                             pos = rule.asserts_focus
                             focus = None if pos is None else str(env[pos]["id"])
-                            changed = run.add_finding(rule.asserts, focus, sure) or changed
-                todo = rerun if changed else ()
+                            if run.add_finding(rule.asserts, focus, sure):
+                                changed.add(rule.asserts)
+                todo = _rerun(rerun, changed) if changed else ()
         possible = sorted(
             ({"id": f["id"], "name": f["name"], "focus": f["focus"]} for f in run.findings),
             key=lambda f: f["id"],
