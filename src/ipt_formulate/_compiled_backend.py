@@ -509,6 +509,37 @@ def _rerun(rules: Sequence[_CRule], changed: set[str]) -> tuple[_CRule, ...]:
     return tuple(r for r in rules if r.reads is None or not r.reads.isdisjoint(changed))
 
 
+def _stale(rule: _CRule, ran_at: int, changed: Mapping[str, int]) -> bool:
+    """Whether a finding the rule reads changed since it last ran (at step ``ran_at``; its
+    own changes carry that step, made after it matched)."""
+    if not rule.reads_findings:
+        return False
+    if rule.reads is None:
+        return any(at >= ran_at for at in changed.values())
+    return any(changed.get(name, 0) >= ran_at for name in rule.reads)
+
+
+def _producers_first(rules: Sequence[_CRule]) -> tuple[_CRule, ...]:
+    """The rules of a stratum ordered so that a rule runs after the rules asserting the
+    findings it reads (pack order otherwise, and within a cycle): fewer re-runs."""
+    todo = list(rules)
+    out: list[_CRule] = []
+    while todo:
+        pending = {r.asserts for r in todo if r.asserts is not None}
+        ready = next(
+            (
+                r
+                for r in todo
+                if not r.reads_findings
+                or (r.reads is not None and r.reads.isdisjoint(pending - {r.asserts}))
+            ),
+            todo[0],  # a cycle (or a rule reading any finding): pack order
+        )
+        todo.remove(ready)
+        out.append(ready)
+    return tuple(out)
+
+
 def _compile_rule(rule: Rule, optimistic: bool, both: bool = False) -> _CRule:
     positions: dict[str, int] = {}
     for p in rule.patterns:
@@ -550,6 +581,9 @@ class CompiledBackend:
             (tuple(strata[s]), tuple(r for r in strata[s] if r.reads_findings))
             for s in sorted(strata)
         )
+        # the one-pass run orders each stratum producers first (its errors are never shown:
+        # past the activation limit the caller repeats the separate runs)
+        self._ordered = tuple(_producers_first(every) for every, _ in self._strata)
 
     def run(
         self, facts: FactSet | Mapping[str, Any], max_firings: int | None = None
@@ -602,11 +636,15 @@ class CompiledBackend:
         cap = max_firings if max_firings is not None else -1
         run = _Run(facts.by_type, max_firings if max_firings is not None else float("inf"))
         fired: dict[Firing, bool] = {}
-        for every, rerun in self._strata:
+        for every in self._ordered:
             todo = every
+            step = 0
+            ran: dict[str, int] = {}  # rule id -> step it last ran at
+            changed: dict[str, int] = {}  # finding name -> step it last changed at
             while todo:
-                changed: set[str] = set()
                 for rule in todo:
+                    step += 1
+                    ran[rule.rule_id] = step
                     matches: Match2 = []
                     try:
                         rule.match_both([], run, matches, True)  # type: ignore[misc]
@@ -627,8 +665,8 @@ class CompiledBackend:
                             pos = rule.asserts_focus
                             focus = None if pos is None else str(env[pos]["id"])
                             if run.add_finding(rule.asserts, focus, sure):
-                                changed.add(rule.asserts)
-                todo = _rerun(rerun, changed) if changed else ()
+                                changed[rule.asserts] = step
+                todo = tuple(r for r in every if _stale(r, ran[r.rule_id], changed))
         possible = sorted(
             ({"id": f["id"], "name": f["name"], "focus": f["focus"]} for f in run.findings),
             key=lambda f: f["id"],
