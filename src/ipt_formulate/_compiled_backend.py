@@ -171,8 +171,8 @@ class _Run:
         self._fscans.clear()
         for (_, fld), groups in self._fgroups.items():
             v = f[fld]
-            if groups is not None and v is not None:  # finding fields are str or None
-                groups.setdefault(v, []).append(f)
+            if groups is not None:  # finding fields are str or None
+                groups.setdefault(_UNKNOWN if v is None else v, []).append(f)
         return True
 
     def lookup(self, key: tuple[str, str], value: Any) -> Sequence[Fact]:
@@ -196,12 +196,27 @@ class _Run:
             if (v := f.get(key[1])) is not None and (v == value) is True
         ]
 
+    def unknown(self, key: tuple[str, str]) -> Sequence[Fact]:
+        """Facts of type ``key[0]`` whose field ``key[1]`` is unknown (None), from the same
+        index as :meth:`lookup` (kept under a key no value can equal)."""
+        store = self._fgroups if key[0] == "finding" else self._cache
+        groups = store.get(key, _MISSING)
+        if groups is _MISSING:
+            groups = store[key] = self._group(*key)
+        if groups is not None:
+            return groups.get(_UNKNOWN, ())  # type: ignore[no-any-return]
+        return [f for f in self.facts.get(key[0], ()) if f.get(key[1]) is None]
+
     def _group(self, fact_type: str, fld: str) -> dict[Any, list[Fact]] | None:
         groups: dict[Any, list[Fact]] = {}
+        unknown: list[Fact] = []
         try:
             for f in self.facts.get(fact_type, ()):
                 v = f.get(fld)
-                if v is None or v != v:  # None never joins; NaN never equals anything
+                if v is None:  # None never joins: kept apart for the optimistic reading
+                    unknown.append(f)
+                    continue
+                if v != v:  # NaN never equals anything
                     continue
                 g = groups.get(v)
                 if g is None:
@@ -210,6 +225,7 @@ class _Run:
                     g.append(f)
         except TypeError:  # an unhashable value: no index for this field
             return None
+        groups[_UNKNOWN] = unknown
         return groups
 
     def scan(self, key: tuple[Any, ...], fact_type: str, test: Test, exists: bool) -> Any:
@@ -225,6 +241,7 @@ class _Run:
 
 
 _MISSING: Any = object()
+_UNKNOWN: Any = object()  # the key of the facts whose field is unknown, in an index
 Candidates = Callable[[Env, _Run], Sequence[Fact]]
 Step = Callable[[Env, _Run, list[tuple[Fact, ...]]], None]
 
@@ -311,7 +328,6 @@ def _by_const(key: tuple[str, str], const: Any, test: Test, optimistic: bool) ->
     those whose field is unknown (they might equal it). They do not depend on the bindings:
     computed once per run (for findings: until the next finding comes)."""
     finding = key[0] == "finding"
-    unknown_key = (*key, "unknown")
     mine = object()  # this candidate list's key in the run's caches
 
     def by_const(run: _Run) -> Sequence[Fact]:
@@ -319,7 +335,7 @@ def _by_const(key: tuple[str, str], const: Any, test: Test, optimistic: bool) ->
         return hits if test is _true else [f for f in hits if test(f)]
 
     def by_const_or_unknown(run: _Run) -> Sequence[Fact]:
-        unknown = run.scan(unknown_key, key[0], lambda f: f.get(key[1]) is None, True)
+        unknown = run.unknown(key)
         return [*by_const(run), *(f for f in unknown if test(f))]
 
     make = by_const_or_unknown if optimistic else by_const
