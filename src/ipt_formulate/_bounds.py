@@ -99,6 +99,7 @@ class OpenFacts:
         self._producers: dict[str, list[Firing]] = {}
         self._memo: dict[Any, frozenset[OpenKey]] = {}
         self._paths: dict[OpenKey, tuple[tuple[str, str], ...]] = {}
+        self._joins: dict[tuple[str, str], dict[Any, list[Fact]] | None] = {}
 
     def _index(self) -> None:
         """Build the indexes (once, on first use)."""
@@ -158,7 +159,7 @@ class OpenFacts:
     def _blockers(self, p: Any, env: Env) -> set[OpenKey]:
         """Facts that might block a negated pattern, and the unknowns that decide it."""
         out: set[OpenKey] = set()
-        for fact in self._facts.get(p.fact, ()):
+        for fact in self._candidates(p, env):
             fid = str(fact["id"])
             if p.fact == "finding" and fid in self._certain:
                 continue  # a certain blocker would have stopped the possible firing too
@@ -173,6 +174,29 @@ class OpenFacts:
                 if t is None
             )
         return out
+
+    def _candidates(self, p: Any, env: Env) -> Sequence[Fact]:
+        """The facts of a negated pattern that its first join does not rule out: a join is
+        True or False, never unknown (:func:`._evaluate.cond_truth`), so only the facts whose
+        field equals the bound value can block; looked up in an index, not scanned."""
+        facts = self._facts.get(p.fact, ())
+        c = next((c for c in p.conditions if c.ref is not None), None)
+        if c is None or c.ref[0] not in env:
+            return facts
+        other = env[c.ref[0]][1].get(c.ref[1])
+        if other is None or other != other:  # never joins (NaN equals nothing)
+            return ()
+        key = (p.fact, c.field)
+        index = self._joins.get(key, _NO_INDEX)
+        if index is _NO_INDEX:
+            index = self._joins[key] = _index_by(facts, c.field)
+        if index is None:
+            return facts
+        try:
+            hits: Sequence[Fact] = index.get(other, ())
+        except TypeError:  # an unhashable value: scan
+            return facts
+        return hits
 
     def _of_finding(self, fid: str) -> frozenset[OpenKey]:
         out: set[OpenKey] = set()
@@ -196,3 +220,20 @@ class OpenFacts:
                 )
             out.update(got)
         return sorted(out, key=lambda pa: (path_order(pa[0]), pa[1]))
+
+
+_NO_INDEX: Any = object()
+
+
+def _index_by(facts: Iterable[Fact], fld: str) -> dict[Any, list[Fact]] | None:
+    """Facts by the value of ``fld`` (None and NaN left out: they never join); None when a
+    value is unhashable."""
+    index: dict[Any, list[Fact]] = {}
+    try:
+        for f in facts:
+            v = f.get(fld)
+            if v is not None and v == v:
+                index.setdefault(v, []).append(f)
+    except TypeError:
+        return None
+    return index
