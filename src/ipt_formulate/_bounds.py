@@ -95,7 +95,8 @@ class OpenFacts:
         self._args = (facts, lookup, possible, possible_findings)
         self._ready = False
         self._facts: dict[str, Sequence[Fact]] = {}
-        self._lookup: dict[tuple[str, str], Fact] = {}
+        self._lookup: dict[tuple[str, str], Fact] = {}  # the possible findings
+        self._base: Mapping[tuple[str, str], Fact] = {}
         self._producers: dict[str, list[Firing]] = {}
         self._memo: dict[Any, frozenset[OpenKey]] = {}
         self._paths: dict[OpenKey, tuple[tuple[str, str], ...]] = {}
@@ -106,7 +107,7 @@ class OpenFacts:
         facts, lookup, possible, possible_findings = self._args
         self._facts.update(facts.by_type)
         self._facts["finding"] = tuple(possible_findings)
-        self._lookup.update(lookup)
+        self._base = lookup  # not copied: the possible findings are looked up first
         self._lookup.update((("finding", str(f["id"])), f) for f in self._facts["finding"])
         for fr in possible:
             rule = self._pack.rule(fr.rule_id)
@@ -130,21 +131,14 @@ class OpenFacts:
         rule = self._pack.rule(firing.rule_id)
         env: Env = {}
         for var, t, i in firing.bindings:
-            fact = self._lookup.get((t, i))
+            fact = self._fact(t, i)
             if fact is not None:
                 env[var] = (t, fact)
         out: set[OpenKey] = set()
         for k, p in enumerate(rule.patterns):
             if p.exists:
-                if p.var not in env:
-                    continue
-                fact = env[p.var][1]
-                fid = str(fact["id"])
-                if p.fact == "finding" and fid not in self._certain:
-                    out |= self._of_finding(fid)
-                for c in p.conditions:
-                    if cond_truth(c, fact, env) is None:
-                        out.add((p.fact, fid, c.field))
+                if p.var in env:
+                    out |= self._unknowns(rule.id, k, p, env[p.var][1])
                 continue
             refs = any(c.ref is not None for c in p.conditions)
             key = None if refs else (rule.id, k)
@@ -155,6 +149,27 @@ class OpenFacts:
                     self._memo[key] = cached
             out |= cached
         return out
+
+    def _fact(self, fact_type: str, fact_id: str) -> Fact | None:
+        return self._lookup.get((fact_type, fact_id)) or self._base.get((fact_type, fact_id))
+
+    def _unknowns(self, rule_id: str, k: int, p: Any, fact: Fact) -> frozenset[OpenKey]:
+        """The unknowns of a positive pattern's fact: its conditions that are unknown, and
+        what the finding waits on when it is possible only. Joins are never unknown, so the
+        conditions' part depends on the fact alone (memoised per rule, pattern and fact); a
+        possible finding's part is asked anew (a cycle through findings may still be open)."""
+        fid = str(fact["id"])
+        key = (rule_id, k, fid)
+        got = self._memo.get(key)
+        if got is None:
+            got = self._memo[key] = frozenset(
+                (p.fact, fid, c.field)
+                for c in p.conditions
+                if c.ref is None and cond_truth(c, fact, {}) is None
+            )
+        if p.fact == "finding" and fid not in self._certain:
+            return got | self._of_finding(fid)
+        return got
 
     def _blockers(self, p: Any, env: Env) -> set[OpenKey]:
         """Facts that might block a negated pattern, and the unknowns that decide it."""
@@ -213,7 +228,7 @@ class OpenFacts:
             got = self._paths.get(key)
             if got is None:
                 t, i, fld = key
-                fact = self._lookup.get((t, i), {})
+                fact = self._fact(t, i) or {}
                 about = str(fact.get("name") or ("the patient" if t == "patient" else i))
                 got = self._paths[key] = tuple(
                     (path, about) for path in self._sources.paths(t, i, fld, fact)
