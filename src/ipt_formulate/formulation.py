@@ -469,6 +469,11 @@ class Formulation(_Out):
         info = self._rules_by_id.get(rule_id)
         return rule_id if info is None else info.title
 
+    def citations_of(self, rule_id: str | None) -> tuple[Citation, ...]:
+        """The rule's citations (none when the formulation does not hold the rule)."""
+        info = None if rule_id is None else self._rules_by_id.get(rule_id)
+        return () if info is None else info.citations
+
     def unknown(self, path: str) -> OpenFact:
         """The unknown value at this path (:class:`KeyError` if no pending rule waits on
         it, or at the brief level)."""
