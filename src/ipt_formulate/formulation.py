@@ -557,5 +557,13 @@ _LEVEL_EXCLUDE: dict[str, dict[str, Any] | None] = {
 def formulation_json_schema() -> dict[str, Any]:
     """JSON Schema of the formulation output."""
     schema = Formulation.model_json_schema(mode="serialization")
+    # a hypothesis serialises through a wrap serializer (bounds equal to the score left out),
+    # which pydantic cannot describe: its fields, with the bounds optional, are described
+    hyp = Hypothesis.model_json_schema(mode="validation", ref_template="#/$defs/{model}")
+    schema["$defs"].update(hyp.pop("$defs", {}))
+    hyp["required"] = [r for r in hyp["required"] if r not in ("lower_bound", "upper_bound")]
+    for key in ("lower_bound", "upper_bound"):
+        hyp["properties"][key]["description"] += " Absent: equal to the score."
+    schema["$defs"]["Hypothesis"] = hyp
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema
