@@ -253,11 +253,12 @@ def _rules(
     found: tuple[Finding, ...],
 ) -> tuple[RuleInfo, ...]:
     """The rules table: every rule that evidence, pending rules, advisories and findings
-    refer to, once."""
-    ids = {e.rule_id for h in hyps for e in (*h.support, *h.against, *h.pending)}
-    ids.update(a.rule_id for a in notes if a.rule_id is not None)
-    ids.update(r for f in found for r in f.rule_ids)
-    return rule_table(pack, ids)
+    refer to, once; with citations where it counts (evidence, advisories)."""
+    cited = {e.rule_id for h in hyps for e in (*h.support, *h.against)}
+    cited.update(a.rule_id for a in notes if a.rule_id is not None)
+    other = {p.rule_id for h in hyps for p in h.pending}
+    other.update(r for f in found for r in f.rule_ids)
+    return rule_table(pack, cited, other)
 
 
 def _unknowns(about: Mapping[str, str]) -> tuple[OpenFact, ...]:

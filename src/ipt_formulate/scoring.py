@@ -147,6 +147,7 @@ class RuleOutput:
     rule: Rule
     info: RuleInfo
     template: Template
+    bare: RuleInfo  # without citations: a rule that only waits or only asserted a finding
 
     @property
     def citations(self) -> tuple[Citation, ...]:
@@ -154,16 +155,12 @@ class RuleOutput:
 
 
 def _prepare(pack: RulePack) -> dict[str, RuleOutput]:
-    return {
-        r.id: RuleOutput(
-            r,
-            RuleInfo(
-                id=r.id, version=r.version, title=r.title, citations=_resolve_citations(r, pack)
-            ),
-            compile_template(r.explain),
-        )
-        for r in pack.rules
-    }
+    out = {}
+    for r in pack.rules:
+        bare = RuleInfo(id=r.id, version=r.version, title=r.title)
+        info = bare.model_copy(update={"citations": _resolve_citations(r, pack)})
+        out[r.id] = RuleOutput(r, info, compile_template(r.explain), bare)
+    return out
 
 
 _PREPARED: PackMemo[dict[str, RuleOutput]] = PackMemo(_prepare)
@@ -186,10 +183,17 @@ def _resolve_citations(rule: Rule, pack: RulePack) -> tuple[Citation, ...]:
     return tuple(out)
 
 
-def rule_table(pack: RulePack, rule_ids: Iterable[str]) -> tuple[RuleInfo, ...]:
-    """The rules table of a formulation: these rules, once each, by id (shared, frozen)."""
+def rule_table(
+    pack: RulePack, cited: Iterable[str], uncited: Iterable[str] = ()
+) -> tuple[RuleInfo, ...]:
+    """The rules table of a formulation, once each, by id (shared, frozen): the ``cited``
+    rules with their citations (those that count: evidence, advisories), the ``uncited``
+    ones with version and title only (a rule that only waits on unknown values, or only
+    asserted a finding, is not a ground of the formulation)."""
     table = prepared(pack)
-    return tuple(table[r].info for r in sorted(set(rule_ids)))
+    with_cites = set(cited)
+    ids = sorted(with_cites.union(uncited))
+    return tuple(table[r].info if r in with_cites else table[r].bare for r in ids)
 
 
 def _build_sources(pack: RulePack) -> dict[str, Source]:
