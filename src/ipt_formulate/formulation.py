@@ -530,6 +530,7 @@ class Formulation(_Out):
 _BRIEF_EVIDENCE = {"__all__": set(Evidence.model_fields) - {"rule_id"}}  # rule ids only
 _BRIEF_HYPOTHESIS: dict[str, Any] = {
     "area_label": True,
+    "focus": {"name"},  # kind and id: a cohort joins them with its inventories
     "findings": True,
     "support": _BRIEF_EVIDENCE,
     "against": _BRIEF_EVIDENCE,
@@ -539,10 +540,11 @@ _LEVEL_EXCLUDE: dict[str, dict[str, Any] | None] = {
     "full": None,
     # standard: WHY-NOT keeps each area's one-line reason, not the per-rule checks
     "standard": {"not_chosen": {"__all__": {"rules"}}},
-    # brief: what a cohort needs (scores, bounds, rule ids, advisories, provenance)
+    # brief: what a cohort needs (scores, bounds, rule ids, advisories, provenance); foci
+    # by kind and id, without the inventory's display names
     "brief": {
         "hypotheses": {"__all__": _BRIEF_HYPOTHESIS},
-        "ties": {"__all__": {"others", "note"}},
+        "ties": {"__all__": {"others": True, "note": True, "chosen": {"name"}}},
         "not_chosen": True,
         "findings": True,
         "finding_labels": True,
