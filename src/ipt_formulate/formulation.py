@@ -270,8 +270,8 @@ class Advisory(_Out):
 
 class Finding(_Out):
     name: str
-    focus: str | None
-    rule_ids: tuple[str, ...]
+    focus: str | None = Field(default=None, description="Absent: the finding has no focus.")
+    rule_ids: tuple[str, ...] = Field(description="Keys into the formulation's rules.")
 
 
 class Provenance(_Out):
@@ -329,7 +329,9 @@ class TraceHypothesis(_Out):
     area: str
     focus: Focus
     score: float
-    rank: int | None = Field(description="Rank in the formulation; None if only opposed.")
+    rank: int | None = Field(
+        default=None, description="Rank in the formulation; absent if only opposed."
+    )
 
 
 class Trace(_Out):
