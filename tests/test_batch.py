@@ -133,7 +133,10 @@ def test_cli_batch_matches_the_api(
     res = cli("batch", "-", input=(EXAMPLES / "grief.json").read_text().replace("\n", " "))
     assert res.returncode == 0, res.stderr
     (rec,) = [json.loads(x) for x in res.stdout.splitlines()]
-    assert rec["id"] == "grief" and rec["formulation"]["hypotheses"][rec["formulation"]["primary"] - 1]["area"] == "grief"
+    assert (
+        rec["id"] == "grief"
+        and rec["formulation"]["hypotheses"][rec["formulation"]["primary"] - 1]["area"] == "grief"
+    )
 
 
 def test_unicode_line_separators_stay_inside_their_record(tmp_path: Path) -> None:

@@ -120,14 +120,21 @@ def test_brief_keeps_established_provisional_and_chosen_hypotheses(core_pack: Ru
     seen_omitted = False
     texts = [example_text(n) for n in EXAMPLE_NAMES]
     cohort = list(synth_records(30, 14))
-    for name, text in zip([*EXAMPLE_NAMES, *(f"synth {i}" for i in range(30))], texts + cohort, strict=True):
+    for name, text in zip(
+        [*EXAMPLE_NAMES, *(f"synth {i}" for i in range(30))], texts + cohort, strict=True
+    ):
         full = formulate(text, core_pack, engine="compiled")
         brief = formulate(text, core_pack, engine="compiled", detail="brief")
         chosen = {full.primary_rank, full.secondary_rank} - {None}
-        kept = [h.rank for h in full.hypotheses if h.status != "below_threshold" or h.rank in chosen]
+        kept = [
+            h.rank for h in full.hypotheses if h.status != "below_threshold" or h.rank in chosen
+        ]
         assert [h.rank for h in brief.hypotheses] == kept, name
         assert brief.hypotheses_omitted == len(full.hypotheses) - len(kept), name
-        assert (brief.primary_rank, brief.secondary_rank) == (full.primary_rank, full.secondary_rank)
+        assert (brief.primary_rank, brief.secondary_rank) == (
+            full.primary_rank,
+            full.secondary_rank,
+        )
         for h in (brief.primary, brief.secondary):
             assert h is None or (h.area, h.focus) == (full.hypothesis(h.rank).area, h.focus), name
         seen_omitted |= brief.hypotheses_omitted > 0

@@ -209,7 +209,7 @@ def formulate(
         trace=recorded,
         ties=focus_ties(pack, hyps, primary, secondary),
         questions=questions_for(
-            inv, pack, hyps, questions, max_firings=max_firings, about=unknowns
+            inv, pack, hyps, questions, max_firings=max_firings, unknowns=unknowns
         ),
     )
 
@@ -241,9 +241,7 @@ def _brief_hypotheses(
     hyps: tuple[Hypothesis, ...], primary: Hypothesis | None, secondary: Hypothesis | None
 ) -> tuple[Hypothesis, ...]:
     """What brief keeps: established and provisional hypotheses, and the chosen ones."""
-    return tuple(
-        h for h in hyps if h.status != "below_threshold" or h is primary or h is secondary
-    )
+    return tuple(h for h in hyps if h.status != "below_threshold" or h is primary or h is secondary)
 
 
 def _rules(

@@ -521,7 +521,12 @@ def render_html(f: Formulation, inventory: Inventory, *, recent_window_months: f
     labels = dict(f.finding_labels)
     notes = Footnotes(f.sources_by_key())
     advisories = [
-        {"level": a.level, "kind": a.kind, "message": a.message, "notes": notes.refs(f.citations_of(a.rule_id))}
+        {
+            "level": a.level,
+            "kind": a.kind,
+            "message": a.message,
+            "notes": notes.refs(f.citations_of(a.rule_id)),
+        }
         for a in sorted(
             f.advisories,
             key=lambda a: (a.kind != "safety", ("urgent", "caution", "info").index(a.level)),

@@ -367,10 +367,10 @@ def questions_for(
     limit: int = 5,
     *,
     max_firings: int | None = None,
-    about: Mapping[str, str] | None = None,
+    unknowns: Mapping[str, str] | None = None,
 ) -> tuple[Question, ...]:
     """The questions for a formulated inventory (its ranked ``hypotheses``), at most
-    ``limit``, most decisive first (see the module docstring); ``about``: path of each
+    ``limit``, most decisive first (see the module docstring); ``unknowns``: path of each
     unknown value -> who or what it is about (the formulation's ``unknowns``)."""
     if limit <= 0:
         return ()
@@ -379,11 +379,9 @@ def questions_for(
     lead = next((h for h in hypotheses if h.status == "provisional"), None)
     # what the leading provisional reading waits on: each is needed to establish it, even
     # where no answer alone changes anything (a death needs its timing *and* closeness)
-    needed = (
-        set() if lead is None or base.status != "provisional" else set(lead.waits_on)
-    )
+    needed = set() if lead is None or base.status != "provisional" else set(lead.waits_on)
     ranked = []
-    for order, (path, about) in enumerate(_candidates(hypotheses, about or {})):
+    for order, (path, about) in enumerate(_candidates(hypotheses, unknowns or {})):
         answers: list[tuple[str | bool, int, str]] = []
         for value in _choices(path):
             answered = _answered(inv, path, value)

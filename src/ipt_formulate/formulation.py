@@ -179,9 +179,9 @@ class Hypothesis(_Out):
     @classmethod
     def _bounds_default_to_score(cls, data: Any) -> Any:
         """A bound the JSON leaves out equals the score (see :meth:`_omit_equal_bounds`)."""
-        if isinstance(data, dict) and "score" in data:
-            if "lower_bound" not in data or "upper_bound" not in data:
-                data = {"lower_bound": data["score"], "upper_bound": data["score"], **data}
+        missing = isinstance(data, dict) and not {"lower_bound", "upper_bound"} <= data.keys()
+        if missing and "score" in data:
+            data = {"lower_bound": data["score"], "upper_bound": data["score"], **data}
         return data
 
     @model_serializer(mode="wrap")
@@ -348,7 +348,9 @@ class Formulation(_Out):
     The JSON refers to the primary and secondary hypotheses by rank (``"primary": 1``);
     in Python :attr:`primary` and :attr:`secondary` are the hypotheses themselves."""
 
-    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True, serialize_by_alias=True)
+    model_config = ConfigDict(
+        validate_by_name=True, validate_by_alias=True, serialize_by_alias=True
+    )
 
     schema_version: Literal["3"] = Field(
         description="Version of this output format (docs/output.md)."

@@ -25,7 +25,8 @@ def _chosen(f: dict[str, Any], role: str) -> dict[str, Any] | None:
     ref = f.get(role)
     if ref is None or isinstance(ref, dict):
         return ref
-    return next(h for h in f["hypotheses"] if h["rank"] == ref)
+    found: dict[str, Any] = next(h for h in f["hypotheses"] if h["rank"] == ref)
+    return found
 
 
 def _choice(h: dict[str, Any] | None) -> dict[str, Any] | None:
