@@ -450,6 +450,23 @@ def test_resume_refuses_another_input_pack_or_engine(tmp_path: Path, core_pack: 
     assert out.read_bytes() == batch_file_bytes(src_a, tmp_path / "fresh.jsonl", core_pack)
 
 
+def test_resume_refuses_an_output_of_another_schema(tmp_path: Path, core_pack: RulePack) -> None:
+    """An output written before schema 3 (its resume record has no schema) is not continued
+    in schema 3: one file would hold two formats."""
+    lines = [s.encode() for s in synth_records(6, 25)]
+    src = _write_lines(tmp_path / "in.jsonl", lines)
+    out = tmp_path / "out.jsonl"
+    batch_file(_write_lines(tmp_path / "in3.jsonl", lines[:3]), out, core_pack)
+    record = tmp_path / "out.jsonl.resume.json"
+    rec = json.loads(record.read_text(encoding="utf-8"))
+    assert rec.pop("schema") == "3"
+    record.write_text(json.dumps(rec), encoding="utf-8")
+    before = out.read_bytes()
+    res = cli("batch", str(src), "-o", str(out), "--resume")
+    assert res.returncode == 2 and "batch.resume_mismatch" in res.stderr, res.stderr
+    assert "schema '2 or earlier' (now '3')" in res.stderr and out.read_bytes() == before
+
+
 def batch_file_bytes(src: Path, out: Path, pack: RulePack) -> bytes:
     batch_file(src, out, pack)
     return out.read_bytes()
