@@ -407,7 +407,8 @@ class Formulation(_Out):
     rules: tuple[RuleInfo, ...] = Field(
         default=(),
         description="Every rule that evidence, pending rules, advisories and findings refer "
-        "to, once, by id: its version, title and citations.",
+        "to, once, by id: its version and title, and the citations of those that count "
+        "(evidence, advisories).",
     )
     unknowns: tuple[OpenFact, ...] = Field(
         default=(),
