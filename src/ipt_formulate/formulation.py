@@ -352,6 +352,8 @@ class Formulation(_Out):
         validate_by_name=True, validate_by_alias=True, serialize_by_alias=True
     )
 
+    # schema_version, detail and disclaimer have no default: every JSON states them (to_json
+    # leaves out values equal to their default)
     schema_version: Literal["3"] = Field(
         description="Version of this output format (docs/output.md)."
     )
