@@ -50,6 +50,12 @@ def _area(k: Key | None) -> str:
     return "none" if k is None else k[0]
 
 
+def _direction(a: Key | None, b: Key | None) -> str:
+    """``area -> area`` of the primary; a change of focus within one area says so."""
+    same = a is not None and b is not None and a[0] == b[0]
+    return f"{_area(a)} -> {_area(b)}" + (" (another focus)" if same else "")
+
+
 def _focus_without(inv: Inventory, pack: RulePack, rule: Rule, base: Any) -> Focus | None:
     """The focus with ``rule`` switched off; None for a rule that cannot change it."""
     if rule.asserts is not None:
@@ -70,7 +76,7 @@ def record_influence(inv: Inventory, pack: RulePack) -> dict[str, Any]:
     for rid in sorted(base.touched):
         f = _focus_without(inv, pack, pack.rule(rid), base)
         if f is not None and f != f0:
-            changed[rid] = [f[0] != f0[0], f[1] != f0[1], f"{_area(f0[0])} -> {_area(f[0])}"]
+            changed[rid] = [f[0] != f0[0], f[1] != f0[1], _direction(f0[0], f[0])]
     return {"fired": sorted(base.fired), "changed": changed}
 
 

@@ -26,24 +26,27 @@ def write_report(target: str | Path, data: str | bytes, inputs: Sequence[str | P
         return
     path = Path(target)
     for src in inputs:
-        if str(src) != "-" and path.exists() and Path(src).exists():
-            if os.path.samefile(path, src):
-                raise IptFormulateError(
-                    f"-o {target} is the input file {src}: write the report to a new file, "
-                    "so the input stays as it was",
-                    code="output.same_as_input",
-                )
+        if str(src) != "-" and path.exists() and Path(src).exists() and os.path.samefile(path, src):
+            raise IptFormulateError(
+                f"-o {target} is the input file {src}: write the report to a new file, "
+                "so the input stays as it was",
+                code="output.same_as_input",
+            )
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
-        raise IptFormulateError(f"cannot write {target}: {exc.strerror}", code="output.io") from None
+        raise IptFormulateError(
+            f"cannot write {target}: {exc.strerror}", code="output.io"
+        ) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data.encode("utf-8") if isinstance(data, str) else data)
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise IptFormulateError(f"cannot write {target}: {exc.strerror}", code="output.io") from None
+        raise IptFormulateError(
+            f"cannot write {target}: {exc.strerror}", code="output.io"
+        ) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
