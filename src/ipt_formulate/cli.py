@@ -626,6 +626,9 @@ def _audit_output_args(p: argparse.ArgumentParser) -> None:
         help="report file, written atomically, never over the input (default: stdout)",
     )
     p.add_argument("--chunksize", type=_positive, default=16, help="records per task (default 16)")
+    p.add_argument(
+        "--top", type=_positive, metavar="N", help="report the N highest-ranked rows only"
+    )
     _workers_arg(p)
     _pack_args(p)
 
@@ -647,6 +650,7 @@ def _cmd_influence(args: argparse.Namespace) -> int:
     from .audit._output import write_report
 
     report = influence(args.cohort, _pack(args), workers=args.workers, chunksize=args.chunksize)
+    report = report.top(args.top) if args.top else report
     text = {"table": report.to_table, "csv": report.to_csv, "json": report.to_json}[args.format]()
     write_report(args.output, text, inputs=[args.cohort])
     return 0
@@ -714,7 +718,8 @@ def _cmd_sensitivity(args: argparse.Namespace) -> int:
         workers=args.workers,
         chunksize=args.chunksize,
     )
-    text = {"table": report.to_table, "csv": report.to_csv, "json": report.to_json}[args.format]()
+    shown = report.top(args.top) if args.top else report
+    text = {"table": shown.to_table, "csv": shown.to_csv, "json": shown.to_json}[args.format]()
     write_report(args.output, text, inputs=[args.cohort])
     if args.chart:
         write_report(args.chart, png_bytes(report), inputs=[args.cohort])

@@ -18,7 +18,7 @@ import io
 import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..inventory import Inventory
@@ -150,6 +150,10 @@ class InfluenceReport:
     formulated: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
     rules: tuple[RuleInfluence, ...] = ()
+
+    def top(self, n: int) -> InfluenceReport:
+        """The same report with the ``n`` most influential rules only."""
+        return replace(self, rules=self.rules[:n])
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -269,6 +269,11 @@ class SensitivityReport:
     errors: list[dict[str, Any]] = field(default_factory=list)
     results: tuple[ParameterResult, ...] = ()
 
+    def top(self, n: int) -> SensitivityReport:
+        """The same report with the ``n`` least stable parameters only (the chart of the
+        whole report shows the parameters that change the most records)."""
+        return replace(self, results=self.results[:n])
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "pack": self.pack,
