@@ -647,8 +647,9 @@ def _add_influence_parser(sub: Sub) -> None:
 
 def _cmd_influence(args: argparse.Namespace) -> int:
     from .audit import influence
-    from .audit._output import write_report
+    from .audit._output import refuse_inputs, write_report
 
+    refuse_inputs(args.output, [args.cohort])
     report = influence(args.cohort, _pack(args), workers=args.workers, chunksize=args.chunksize)
     report = report.top(args.top) if args.top else report
     text = {"table": report.to_table, "csv": report.to_csv, "json": report.to_json}[args.format]()
@@ -704,9 +705,11 @@ def _add_sensitivity_parser(sub: Sub) -> None:
 
 def _cmd_sensitivity(args: argparse.Namespace) -> int:
     from .audit import sensitivity
-    from .audit._output import write_report
+    from .audit._output import refuse_inputs, write_report
     from .audit._sensitivity import DEFAULT_DELTAS, DEFAULT_FACTORS, png_bytes, pyplot
 
+    for target in (args.output, args.chart or "-"):
+        refuse_inputs(target, [args.cohort])
     if args.chart:
         pyplot()  # a missing extra fails before the sweep, not after it
     report = sensitivity(

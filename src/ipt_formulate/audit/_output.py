@@ -10,13 +10,28 @@ from pathlib import Path
 
 from ..errors import IptFormulateError
 
-__all__ = ["write_report"]
+__all__ = ["refuse_inputs", "write_report"]
+
+
+def refuse_inputs(target: str | Path, inputs: Sequence[str | Path]) -> None:
+    """``output.same_as_input`` when ``target`` is one of ``inputs`` (by any link). Called
+    before any work too, so that nothing is computed for a report that cannot be written."""
+    path = Path(target)
+    if str(target) == "-" or not path.exists():
+        return
+    for src in inputs:
+        if str(src) != "-" and Path(src).exists() and os.path.samefile(path, src):
+            raise IptFormulateError(
+                f"-o {target} is the input file {src}: write the report to a new file, "
+                "so the input stays as it was",
+                code="output.same_as_input",
+            )
 
 
 def write_report(target: str | Path, data: str | bytes, inputs: Sequence[str | Path] = ()) -> None:
     """Write ``data`` to ``target`` (``-``: stdout). A reader never sees half a file; an
     interrupted write leaves the previous file in place; a target that is one of ``inputs``
-    (by any link) is refused with ``output.same_as_input`` before anything is written."""
+    is refused before anything is written (:func:`refuse_inputs`)."""
     if str(target) == "-":
         if isinstance(data, bytes):
             sys.stdout.flush()
@@ -24,16 +39,10 @@ def write_report(target: str | Path, data: str | bytes, inputs: Sequence[str | P
         else:
             sys.stdout.write(data)
         return
+    refuse_inputs(target, inputs)
     path = Path(target)
-    for src in inputs:
-        if str(src) != "-" and path.exists() and Path(src).exists() and os.path.samefile(path, src):
-            raise IptFormulateError(
-                f"-o {target} is the input file {src}: write the report to a new file, "
-                "so the input stays as it was",
-                code="output.same_as_input",
-            )
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
         raise IptFormulateError(
             f"cannot write {target}: {exc.strerror}", code="output.io"
