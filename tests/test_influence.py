@@ -335,7 +335,7 @@ def test_repr_html_is_a_compact_escaped_fragment() -> None:
     inv = example_dict("role-dispute")
     evil = "<script>alert(1)</script> & <b>"
     for p in inv["persons"]:
-        p["name"] = evil
+        p["label"] = evil
     f = formulate(inv)
     html = f._repr_html_()
     assert "<script" not in html and "&lt;script&gt;" in html
