@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -22,10 +23,16 @@ import time
 from pathlib import Path
 
 
-def _cli(*args: str) -> float:
+def _cli(*args: str) -> tuple[float, float]:
+    """Wall seconds, and CPU seconds of the command and its worker processes (the machine is
+    shared: CPU time says what the work costs when wall time says how loaded it was)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     subprocess.run([sys.executable, "-m", "ipt_formulate", *args], check=True, capture_output=True)
-    return time.perf_counter() - t
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
 
 
 def _naive_seconds(cohort: Path, sample: int, variants: int) -> tuple[float, int]:
@@ -61,14 +68,17 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         cohort = Path(tmp) / "cohort.jsonl"
-        t = _cli("synth", "-n", str(args.lines), "--seed", str(args.seed), "-o", str(cohort))
+        t, _ = _cli("synth", "-n", str(args.lines), "--seed", str(args.seed), "-o", str(cohort))
         print(f"synth -n {args.lines}: {t:.1f} s")
         for workers in (int(w) for w in args.workers.split(",")):
             for cmd in ("influence", "sensitivity"):
                 out = Path(tmp) / f"{cmd}.json"
-                seconds = _cli(cmd, str(cohort), "--workers", str(workers), "--format", "json",
-                               "-o", str(out))  # fmt: skip
-                print(f"{cmd:12} {args.lines} records, {workers} worker(s): {seconds:6.1f} s")
+                wall, cpu = _cli(cmd, str(cohort), "--workers", str(workers), "--format", "json",
+                                 "-o", str(out))  # fmt: skip
+                print(
+                    f"{cmd:12} {args.lines} records, {workers} worker(s): {wall:6.1f} s wall, "
+                    f"{cpu:6.1f} s CPU"
+                )
         per, variants = _naive_seconds(cohort, sample=50, variants=12)
         print(
             f"naive (full formulate per record and variant): {per * 1000:.2f} ms each; "
