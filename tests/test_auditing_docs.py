@@ -4,6 +4,7 @@ its output with the block the doc shows under it."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import shlex
 import subprocess
@@ -25,7 +26,7 @@ def _blocks() -> list[tuple[str, str]]:
 def _documented_runs() -> list[tuple[str, str]]:
     blocks = _blocks()
     runs = []
-    for (lang, body), (next_lang, shown) in zip(blocks, blocks[1:], strict=False):
+    for (lang, body), (next_lang, shown) in itertools.pairwise(blocks):
         command = body.strip()
         if lang == "sh" and command.startswith(AUDITS) and "\n" not in command:
             assert next_lang == "text", f"no output shown under {command!r}"

@@ -1,5 +1,5 @@
 """Command-line interface: ``ipt-formulate formulate|report|interview|rules|batch|agreement|diff|
-synth|influence|sensitivity|schema|serve``, one ``_add_<command>_parser`` function each.
+synth|influence|sensitivity|schema|serve``, one ``_add_<command>`` function each.
 
 Exit codes: 0 success; 1 a check failed (``rules lint`` found errors); 2 an expected failure
 (bad inventory, empty or non-UTF-8 file, broken rule pack, unknown option, a file that cannot be
@@ -20,7 +20,7 @@ import signal
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from . import __version__
 from ._api import formulate
@@ -349,12 +349,25 @@ def build_parser() -> argparse.ArgumentParser:
         f"also the environment variable {ENV_VAR})",
     )
     sub = parser.add_subparsers(dest="cmd", required=True)
-    for add in _SUBCOMMANDS:
+    for add in (
+        _add_formulate,
+        _add_report,
+        _add_interview,
+        _add_rules,
+        _add_batch,
+        _add_agreement,
+        _add_diff,
+        _add_synth,
+        _add_influence,
+        _add_sensitivity,
+        _add_schema,
+        _add_serve,
+    ):
         add(sub)
     return parser
 
 
-Sub = Any  # argparse's _SubParsersAction (private type)
+_Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"  # add_subparsers()
 
 
 def _detail_arg(p: argparse.ArgumentParser) -> None:
@@ -382,7 +395,23 @@ def _pack_args(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_formulate_parser(sub: Sub) -> None:
+def _workers_arg(p: argparse.ArgumentParser, default: int = 1) -> None:
+    p.add_argument(
+        "--workers",
+        type=_non_negative,
+        default=default,
+        metavar="N",
+        help=f"worker processes (0 = one per CPU; default {default})",
+    )
+
+
+def _engine_arg(p: argparse.ArgumentParser) -> None:
+    from .audit import default_engine
+
+    p.add_argument("--engine", choices=ENGINES, default=default_engine())
+
+
+def _add_formulate(sub: _Subparsers) -> None:
     f = sub.add_parser("formulate", help="formulate one inventory (JSON file, or - for stdin)")
     f.add_argument("file", help="inventory JSON file, or - for stdin")
     f.add_argument(
@@ -425,7 +454,7 @@ def _add_formulate_parser(sub: Sub) -> None:
     f.set_defaults(func=_cmd_formulate)
 
 
-def _add_report_parser(sub: Sub) -> None:
+def _add_report(sub: _Subparsers) -> None:
     rp = sub.add_parser(
         "report",
         help="write the HTML report of one inventory: circle, timeline, explained formulation",
@@ -444,7 +473,7 @@ def _add_report_parser(sub: Sub) -> None:
     rp.set_defaults(func=_cmd_report)
 
 
-def _add_interview_parser(sub: Sub) -> None:
+def _add_interview(sub: _Subparsers) -> None:
     iv = sub.add_parser(
         "interview",
         help="complete an inventory by answering, one at a time, the questions that could "
@@ -456,7 +485,7 @@ def _add_interview_parser(sub: Sub) -> None:
     iv.set_defaults(func=_cmd_interview)
 
 
-def _add_rules_parser(sub: Sub) -> None:
+def _add_rules(sub: _Subparsers) -> None:
     r = sub.add_parser("rules", help="inspect and check rule packs")
     rsub = r.add_subparsers(dest="rules_cmd", required=True)
     for name, helptext in (
@@ -473,23 +502,7 @@ def _add_rules_parser(sub: Sub) -> None:
     r.set_defaults(func=_cmd_rules)
 
 
-def _workers_arg(p: argparse.ArgumentParser, default: int = 1) -> None:
-    p.add_argument(
-        "--workers",
-        type=_non_negative,
-        default=default,
-        metavar="N",
-        help=f"worker processes (0 = one per CPU; default {default})",
-    )
-
-
-def _engine_arg(p: argparse.ArgumentParser) -> None:
-    from .audit import default_engine
-
-    p.add_argument("--engine", choices=ENGINES, default=default_engine())
-
-
-def _add_batch_parser(sub: Sub) -> None:
+def _add_batch(sub: _Subparsers) -> None:
     b = sub.add_parser(
         "batch",
         help="formulate a JSONL cohort: one output line per input line, in order",
@@ -521,7 +534,7 @@ def _add_batch_parser(sub: Sub) -> None:
     b.set_defaults(func=_cmd_batch)
 
 
-def _add_agreement_parser(sub: Sub) -> None:
+def _add_agreement(sub: _Subparsers) -> None:
     a = sub.add_parser(
         "agreement",
         help="agreement of the engine with clinician labels (Cohen's kappa)",
@@ -547,7 +560,7 @@ def _add_agreement_parser(sub: Sub) -> None:
     a.set_defaults(func=_cmd_agreement)
 
 
-def _add_diff_parser(sub: Sub) -> None:
+def _add_diff(sub: _Subparsers) -> None:
     d = sub.add_parser(
         "diff",
         help="compare two rule packs, statically and on a cohort",
@@ -574,7 +587,7 @@ def _add_diff_parser(sub: Sub) -> None:
     d.set_defaults(func=_cmd_diff)
 
 
-def _add_synth_parser(sub: Sub) -> None:
+def _add_synth(sub: _Subparsers) -> None:
     y = sub.add_parser(
         "synth",
         help="write a synthetic cohort (reproducible from --seed)",
@@ -602,13 +615,13 @@ def _add_synth_parser(sub: Sub) -> None:
     y.set_defaults(func=_cmd_synth)
 
 
-def _add_schema_parser(sub: Sub) -> None:
+def _add_schema(sub: _Subparsers) -> None:
     s = sub.add_parser("schema", help="print a JSON Schema")
     s.add_argument("which", choices=("inventory", "rules", "formulation"))
     s.set_defaults(func=_cmd_schema)
 
 
-def _add_serve_parser(sub: Sub) -> None:
+def _add_serve(sub: _Subparsers) -> None:
     sv = sub.add_parser("serve", help="run the CDS Hooks service (needs the [server] extra)")
     sv.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
     sv.add_argument("--port", type=_non_negative, default=8080, help="port (default 8080)")
@@ -633,7 +646,7 @@ def _audit_output_args(p: argparse.ArgumentParser) -> None:
     _pack_args(p)
 
 
-def _add_influence_parser(sub: Sub) -> None:
+def _add_influence(sub: _Subparsers) -> None:
     p = sub.add_parser(
         "influence",
         help="which rules decide a cohort's formulations (leave-one-rule-out)",
@@ -669,7 +682,7 @@ def _deltas(text: str) -> tuple[float, ...]:
     return values
 
 
-def _add_sensitivity_parser(sub: Sub) -> None:
+def _add_sensitivity(sub: _Subparsers) -> None:
     p = sub.add_parser(
         "sensitivity",
         help="how far each weight, option and threshold can move before a focus changes",
@@ -727,22 +740,6 @@ def _cmd_sensitivity(args: argparse.Namespace) -> int:
     if args.chart:
         write_report(args.chart, png_bytes(report), inputs=[args.cohort])
     return 0
-
-
-_SUBCOMMANDS = (
-    _add_formulate_parser,
-    _add_report_parser,
-    _add_interview_parser,
-    _add_rules_parser,
-    _add_batch_parser,
-    _add_agreement_parser,
-    _add_diff_parser,
-    _add_synth_parser,
-    _add_influence_parser,
-    _add_sensitivity_parser,
-    _add_schema_parser,
-    _add_serve_parser,
-)
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
