@@ -346,6 +346,12 @@ class RulePack:
         merged = dict(self.options)
         for k, v in options.items():
             merged[k] = _check_option(self.option_specs, k, v)
+        return self._variant(merged, self._specs, self.disabled_rules)
+
+    def _variant(
+        self, options: Mapping[str, Scalar], specs: Iterable[RuleSpec], disabled: tuple[str, ...]
+    ) -> RulePack:
+        """This pack resolved again with other options, rule specs or switched-off rules."""
         return _resolve(
             name=self.name,
             version=self.version,
@@ -353,12 +359,12 @@ class RulePack:
             areas=self.areas,
             thresholds=self.thresholds,
             option_specs=self.option_specs,
-            options=merged,
+            options=options,
             sources=self.sources,
-            specs=[(s, self.rule(s.id).file, self.rule(s.id).line) for s in self._specs],
+            specs=[(s, self.rule(s.id).file, self.rule(s.id).line) for s in specs],
             root=self.root,
             lineage=self.lineage,
-            disabled_rules=self.disabled_rules,
+            disabled_rules=disabled,
         )
 
     def with_rules(
@@ -377,26 +383,8 @@ class RulePack:
         for rid in sorted(off | set(weights)):
             if rid not in self._by_id:
                 raise OptionError(f"no rule {rid!r} in pack {self.name}", code="options.rule")
-        specs = []
-        for s in self._specs:
-            rule = self.rule(s.id)
-            if s.id in weights:
-                s = _reweighted(s, weights[s.id])
-            specs.append((s, rule.file, rule.line))
-        return _resolve(
-            name=self.name,
-            version=self.version,
-            description=self.description,
-            areas=self.areas,
-            thresholds=self.thresholds,
-            option_specs=self.option_specs,
-            options=self.options,
-            sources=self.sources,
-            specs=specs,
-            root=self.root,
-            lineage=self.lineage,
-            disabled_rules=tuple(sorted(off)),
-        )
+        specs = [_reweighted(s, weights[s.id]) if s.id in weights else s for s in self._specs]
+        return self._variant(self.options, specs, tuple(sorted(off)))
 
     def fact_types_used(self) -> frozenset[str]:
         """Fact types the active rules match (plus findings)."""

@@ -13,17 +13,14 @@ that against full formulations.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..inventory import Inventory
 from ..rulepack import Rule, RulePack, default_pack
-from ._cohort import CohortSource, map_cohort
+from ._cohort import CohortReport, CohortSource, csv_text, map_cohort
 from ._jobs import DEFAULT_CHUNKSIZE, Item, _error_of, _parse, state_of
 from ._rescore import Focus, Key, focus_of, read, without
 
@@ -141,14 +138,10 @@ CSV_FIELDS = (
 
 
 @dataclass
-class InfluenceReport:
+class InfluenceReport(CohortReport):
     """Leave-one-rule-out influence of every active rule of a pack on a cohort, ranked:
     most primary changes first, then secondary changes, then firings, then rule id."""
 
-    pack: str
-    records: int = 0
-    formulated: int = 0
-    errors: list[dict[str, Any]] = field(default_factory=list)
     rules: tuple[RuleInfluence, ...] = ()
 
     def top(self, n: int) -> InfluenceReport:
@@ -156,27 +149,17 @@ class InfluenceReport:
         return replace(self, rules=self.rules[:n])
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "pack": self.pack,
-            "records": self.records,
-            "formulated": self.formulated,
-            "errors": self.errors,
-            "rules": [r.to_dict() for r in self.rules],
-        }
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
+        return {**self.head(), "rules": [r.to_dict() for r in self.rules]}
 
     def to_csv(self) -> str:
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(CSV_FIELDS)
-        for r in self.rules:
-            d = r.to_dict()
-            d["area"] = r.area or ""
-            d["directions"] = "; ".join(f"{k}: {v}" for k, v in r.directions.items())
-            w.writerow([d[k] for k in CSV_FIELDS])
-        return buf.getvalue()
+        return csv_text(
+            CSV_FIELDS,
+            (
+                [r.rule_id, r.area or "", r.kind, r.fired, r.primary_changed,
+                 r.secondary_changed, "; ".join(f"{k}: {v}" for k, v in r.directions.items())]
+                for r in self.rules
+            ),
+        )  # fmt: skip
 
     def to_table(self) -> str:
         lines = [
@@ -192,11 +175,7 @@ class InfluenceReport:
                 f"{r.rule_id:44} {r.kind:16} {r.fired:>6} {r.primary_changed:>8} "
                 f"{r.secondary_changed:>9}  {top}".rstrip()
             )
-        for e in self.errors[:10]:
-            lines.append(f"  line {e['line']}: error [{e.get('code')}] {e.get('message', '')}")
-        if len(self.errors) > 10:
-            lines.append(f"  ... {len(self.errors) - 10} more error(s) (use --format json)")
-        return "\n".join(lines) + "\n"
+        return "\n".join([*lines, *self.error_lines()]) + "\n"
 
 
 def _aggregate(pack: RulePack, records: Iterable[dict[str, Any]]) -> InfluenceReport:
@@ -206,11 +185,8 @@ def _aggregate(pack: RulePack, records: Iterable[dict[str, Any]]) -> InfluenceRe
     secondary: Counter[str] = Counter()
     directions: dict[str, Counter[str]] = {}
     for rec in records:
-        report.records += 1
-        if "error" in rec:
-            report.errors.append({"line": rec["line"], "id": rec["id"], **rec["error"]})
+        if not report.count(rec):
             continue
-        report.formulated += 1
         fired.update(rec["fired"])
         for rid, (p, s, direction) in rec["changed"].items():
             primary[rid] += p

@@ -15,13 +15,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from .._bounds import possible_run
-from ..engine import run_engine
-from ..facts import derive_facts
+from .._questions import scored_run
 from ..inventory import Inventory
 from ..limits import current_limits
 from ..rulepack import Rule, RulePack
-from ..scoring import Groups, Scored, group_firings, prepared, score_groups, select_focus
+from ..scoring import Groups, Scored, score_groups, select_focus
 
 __all__ = ["Focus", "Key", "Reading", "focus_of", "read", "reweighted", "without"]
 
@@ -43,21 +41,9 @@ class Reading:
 
 def read(inv: Inventory, pack: RulePack) -> Reading:
     """The reading of ``inv`` under ``pack``: facts, compiled engine, possible firings."""
-    cap = current_limits().max_firings
-    facts = derive_facts(
-        inv, pack.options, fact_types=pack.fact_types_used(), features=pack.graph_features_used()
-    )
-    run = run_engine(pack, facts, "compiled", max_firings=cap)
-    lookup = {(t, str(f["id"])): f for t, fs in run.index.by_type.items() for f in fs}
-    possible, _ = possible_run(pack, facts, run.findings, cap)
-    rules = prepared(pack)
-    fired = frozenset(f.rule_id for f in run.firings)
-    return Reading(
-        certain=group_firings(rules, run.firings, lookup),
-        maybe=group_firings(rules, set(possible).difference(run.firings), lookup),
-        fired=fired,
-        touched=fired | {f.rule_id for f in possible},
-    )
+    certain, maybe, firings, possible = scored_run(inv, pack, current_limits().max_firings)
+    fired = frozenset(f.rule_id for f in firings)
+    return Reading(certain, maybe, fired, fired | {f.rule_id for f in possible})
 
 
 def _key(h: Scored | None) -> Key | None:

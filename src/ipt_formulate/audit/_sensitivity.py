@@ -13,18 +13,16 @@ again), built once, and the record is read again under it.
 
 from __future__ import annotations
 
-import csv
 import io
-import json
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import IptFormulateError, OptionError
 from ..rulepack import RulePack, default_pack
-from ._cohort import CohortSource, map_cohort
+from ._cohort import CohortReport, CohortSource, csv_text, map_cohort
 from ._jobs import DEFAULT_CHUNKSIZE, Item, _error_of, _parse, state_of
 from ._rescore import Focus, focus_of, read, reweighted, with_weight
 
@@ -259,14 +257,10 @@ def _num(v: float | None) -> str:
 
 
 @dataclass
-class SensitivityReport:
+class SensitivityReport(CohortReport):
     """The sweep of every parameter on a cohort, ranked: least stable (smallest margin)
     first; parameters that change no record last."""
 
-    pack: str
-    records: int = 0
-    formulated: int = 0
-    errors: list[dict[str, Any]] = field(default_factory=list)
     results: tuple[ParameterResult, ...] = ()
 
     def top(self, n: int) -> SensitivityReport:
@@ -275,27 +269,19 @@ class SensitivityReport:
         return replace(self, results=self.results[:n])
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "pack": self.pack,
-            "records": self.records,
-            "formulated": self.formulated,
-            "errors": self.errors,
-            "parameters": [r.to_dict() for r in self.results],
-        }
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
+        return {**self.head(), "parameters": [r.to_dict() for r in self.results]}
 
     def to_csv(self) -> str:
         """One row per parameter value."""
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(CSV_FIELDS)
-        for r in self.results:
-            p = r.parameter
-            for v, a, b in zip(p.values, r.primary, r.secondary, strict=True):
-                w.writerow([p.kind, p.name, f"{p.base:g}", f"{v:g}", f"{v - p.base:+.6g}", a, b])
-        return buf.getvalue()
+        return csv_text(
+            CSV_FIELDS,
+            (
+                [p.kind, p.name, f"{p.base:g}", f"{v:g}", f"{v - p.base:+.6g}", a, b]
+                for r in self.results
+                for p in (r.parameter,)
+                for v, a, b in zip(p.values, r.primary, r.secondary, strict=True)
+            ),
+        )
 
     def to_table(self) -> str:
         lines = [
@@ -313,9 +299,7 @@ class SensitivityReport:
                 f"{p.label:50} {p.base:>6g} {_num(r.margin):>7} {r.most_down:>6} "
                 f"{r.most_up:>6}  {grid}"
             )
-        for e in self.errors[:10]:
-            lines.append(f"  line {e['line']}: error [{e.get('code')}] {e.get('message', '')}")
-        return "\n".join(lines) + "\n"
+        return "\n".join([*lines, *self.error_lines()]) + "\n"
 
 
 def _aggregate(
@@ -325,11 +309,8 @@ def _aggregate(
     primary = [[0] * len(p.values) for p in params]
     secondary = [[0] * len(p.values) for p in params]
     for rec in records:
-        report.records += 1
-        if "error" in rec:
-            report.errors.append({"line": rec["line"], "id": rec["id"], **rec["error"]})
+        if not report.count(rec):
             continue
-        report.formulated += 1
         for i, j, pc, sc in rec["flips"]:
             primary[i][j] += pc
             secondary[i][j] += sc
