@@ -185,8 +185,9 @@ def test_sensitivity_grid_stays_in_range(core_pack: RulePack) -> None:
         if p.kind == "option":
             spec = core_pack.option_specs[p.name]
             assert all(v >= (spec.min or 0) for v in p.values)
-    with pytest.raises(OptionError):
-        sensitivity([example_text("grief")], core_pack, deltas=(-0.1,))
+    for bad in ({"deltas": (-0.1,)}, {"factors": (-1.0,)}, {"kinds": ("weights",)}):
+        with pytest.raises(OptionError):
+            sensitivity([example_text("grief")], core_pack, **bad)  # type: ignore[arg-type]
 
 
 def test_sensitivity_and_influence_do_not_depend_on_workers(cohort_file: Path) -> None:

@@ -682,6 +682,18 @@ def _deltas(text: str) -> tuple[float, ...]:
     return values
 
 
+def _factors(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected numbers separated by commas, got {text!r}"
+        ) from None
+    if not all(0 <= v < 1e6 for v in values):
+        raise argparse.ArgumentTypeError(f"each factor must be a number >= 0, got {text!r}")
+    return values
+
+
 def _add_sensitivity(sub: _Subparsers) -> None:
     p = sub.add_parser(
         "sensitivity",
@@ -700,7 +712,7 @@ def _add_sensitivity(sub: _Subparsers) -> None:
     )
     p.add_argument(
         "--factors",
-        type=_deltas,
+        type=_factors,
         metavar="F,F,...",
         help="multiples of each numeric option tried (default 0,0.25,0.5,0.75,1.25,1.5,2)",
     )

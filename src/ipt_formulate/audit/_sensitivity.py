@@ -95,7 +95,18 @@ def parameters(
         raise OptionError(
             f"deltas must be numbers in (0, 2), got {list(deltas)}", code="options.range"
         )
+    if not factors or any(
+        not (isinstance(f, int | float) and math.isfinite(f) and f >= 0) for f in factors
+    ):
+        raise OptionError(
+            f"factors must be finite numbers >= 0, got {list(factors)}", code="options.range"
+        )
     kinds = set(kinds)
+    if not kinds or not kinds <= {"weight", "option", "threshold"}:
+        raise OptionError(
+            f"kinds must be among weight, option, threshold, got {sorted(kinds)}",
+            code="options.choice",
+        )
     out: list[Parameter] = []
     if "weight" in kinds:
         for r in pack.active_rules:
