@@ -192,16 +192,7 @@ def formulate(
         not_chosen=() if brief else why_not(pack, hyps, (primary, secondary), checks),
         findings=found,
         advisories=notes,
-        provenance=Provenance(
-            pack_name=pack.name,
-            pack_version=pack.version,
-            pack_hash=pack.hash,
-            pack_lineage=pack.lineage,
-            options=dict(pack.options),
-            library_version=__version__,
-            engine=run.engine,
-            input_digest=input_digest(inv),
-        ),
+        provenance=_provenance(inv, pack, run),
         finding_labels=_finding_labels(pack, found),
         rules=rules,
         unknowns=() if brief else _unknowns(unknowns),
@@ -234,6 +225,20 @@ def _findings(pack: RulePack, run: EngineRun) -> tuple[Finding, ...]:
             }
             for f in run.findings
         ]
+    )
+
+
+def _provenance(inv: Inventory, pack: RulePack, run: EngineRun) -> Provenance:
+    """Where the formulation comes from: the pack, its options, the engine, the input."""
+    return Provenance(
+        pack_name=pack.name,
+        pack_version=pack.version,
+        pack_hash=pack.hash,
+        pack_lineage=pack.lineage,
+        options=dict(pack.options),
+        library_version=__version__,
+        engine=run.engine,
+        input_digest=input_digest(inv),
     )
 
 
