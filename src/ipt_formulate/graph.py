@@ -323,14 +323,12 @@ def _unknown_feature(attribute: str) -> Callable[[Nodes], int]:
     return feature
 
 
-FEATURES: Mapping[str, Callable[[nx.Graph[str]], FeatureValue]] = MappingProxyType(
+_PER_PERSON: Mapping[str, Callable[[Nodes], FeatureValue]] = MappingProxyType(
     {
-        "bridge_persons_lost": bridge_persons_lost,
         "confidant_count": confidant_count,
         "confidant_unknown": _unknown_feature("confidant"),
         "conflict_unknown": _unknown_feature("conflict"),
         "conflictual_close_ties": conflictual_close_ties,
-        "density": density,
         "inner_circle_size": inner_circle_size,
         "lost_ties": lost_ties,
         "network_size": network_size,
@@ -339,6 +337,19 @@ FEATURES: Mapping[str, Callable[[nx.Graph[str]], FeatureValue]] = MappingProxyTy
         "supportive_ties": supportive_ties,
         "weakened_ties": weakened_ties,
     }
+)
+"""The features that read only each person's own node: computable without the graph."""
+
+FEATURES: Mapping[str, Callable[[nx.Graph[str]], FeatureValue]] = MappingProxyType(
+    dict(
+        sorted(
+            {
+                **_PER_PERSON,
+                "bridge_persons_lost": bridge_persons_lost,
+                "density": density,
+            }.items()
+        )
+    )
 )
 """Registry of graph features by name: each is a pure function of the graph."""
 
@@ -359,24 +370,6 @@ def compute_features(
             f"valid features: {', '.join(sorted(FEATURES))}"
         )
     return {name: FEATURES[name](g) for name in wanted}
-
-
-_PER_PERSON: Mapping[str, Callable[[Nodes], FeatureValue]] = MappingProxyType(
-    {
-        "confidant_count": confidant_count,
-        "confidant_unknown": _unknown_feature("confidant"),
-        "conflict_unknown": _unknown_feature("conflict"),
-        "conflictual_close_ties": conflictual_close_ties,
-        "inner_circle_size": inner_circle_size,
-        "lost_ties": lost_ties,
-        "network_size": network_size,
-        "ring_unknown": _unknown_feature("ring"),
-        "support_unknown": _unknown_feature("support"),
-        "supportive_ties": supportive_ties,
-        "weakened_ties": weakened_ties,
-    }
-)
-"""The features that read only each person's own node: computable without the graph."""
 
 
 def inventory_features(inv: Inventory, names: Collection[str]) -> dict[str, FeatureValue]:
