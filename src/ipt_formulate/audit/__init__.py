@@ -9,6 +9,10 @@ and synthetic cohorts. See ``docs/auditing.md``.
 * :func:`load_labels`, :func:`agreement`, :func:`cohen_kappa`: agreement with clinicians.
 * :func:`diff_packs`, :func:`cohort_diff`: what changes between two rule packs.
 * :func:`synth_records`, :func:`write_cohort`: reproducible synthetic cohorts.
+* :func:`scenario_records`, :func:`write_scenarios`: a labelled synthetic cohort written from
+  the clinical descriptions of the problem areas (its truth does not come from the rules).
+* :func:`calibrate`, :func:`write_tuned_pack`: rule weights fitted to labels, with
+  cross-validated evidence, written as a pack that extends the base; :func:`with_weights`.
 """
 
 from __future__ import annotations
@@ -30,8 +34,18 @@ from ._batch import (
     default_engine,
     formulate_many,
 )
+from ._calibrate import (
+    CalibrationError,
+    CalibrationOptions,
+    CalibrationReport,
+    Estimate,
+    WeightChange,
+    calibrate,
+)
 from ._dask import formulate_bag
 from ._diff import CohortDiff, FocusChange, PackDiff, RuleCause, cohort_diff, diff_packs
+from ._rescore import with_weights
+from ._scenarios import SCENARIOS, Scenario, ScenarioOptions, scenario_records, write_scenarios
 from ._summary import summarize
 from ._synth import SynthOptions, synth_records, write_cohort
 from ._trace import (
@@ -41,23 +55,33 @@ from ._trace import (
     graph_to_json,
     hypothesis_key,
 )
+from ._tuned import write_tuned_pack
 
 __all__ = [
+    "SCENARIOS",
     "AgreementReport",
     "BatchResult",
     "BatchSummary",
+    "CalibrationError",
+    "CalibrationOptions",
+    "CalibrationReport",
     "CohortDiff",
     "Disagreement",
+    "Estimate",
     "FocusChange",
     "Kappa",
     "Label",
     "PackDiff",
     "RuleCause",
+    "Scenario",
+    "ScenarioOptions",
     "SynthOptions",
+    "WeightChange",
     "agreement",
     "batch_dask",
     "batch_file",
     "build_trace",
+    "calibrate",
     "cohen_kappa",
     "cohort_diff",
     "default_engine",
@@ -69,7 +93,11 @@ __all__ = [
     "graph_to_json",
     "hypothesis_key",
     "load_labels",
+    "scenario_records",
     "summarize",
     "synth_records",
+    "with_weights",
     "write_cohort",
+    "write_scenarios",
+    "write_tuned_pack",
 ]

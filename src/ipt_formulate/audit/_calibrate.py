@@ -303,7 +303,7 @@ def _check_enough(
         "areas, lower --min-per-area, or leave their rules out with --only.",
         code="calibrate.too_few_labels",
         issues=tuple(
-            Issue(path=f"labels:{a}", code="calibrate.too_few_labels", message=f"{counts[a]}/{need}")
+            Issue(f"labels:{a}", "calibrate.too_few_labels", f"{counts[a]} of {need} needed")
             for a in sorted(short)
         ),
     )
@@ -338,7 +338,7 @@ class _Fitter:
         self.groups = [data.groups[i] for i in data.labelled]
         self.label = [cats[p] for p in data.primary]
         self.rules_of = [frozenset(r for g in gs for r in g.rules) for gs in self.groups]
-        steps = int(round(0.99 / opts.step))
+        steps = round(0.99 / opts.step)
         mags = {round(k * opts.step, 6) for k in range(1, steps + 1) if k * opts.step <= 0.99}
         self.grid = {
             r: sorted({math.copysign(m, self.w0[r]) for m in mags} | {self.w0[r]}) for r in free

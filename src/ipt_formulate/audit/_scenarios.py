@@ -438,6 +438,7 @@ def _opened(target: str | Path | IO[str] | None) -> Iterator[IO[str] | None]:
     try:
         fh = open(target, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed below
     except OSError as exc:
-        raise IptFormulateError(f"cannot write {target}: {exc.strerror}", code="output.io") from None
+        msg = f"cannot write {target}: {exc.strerror}"
+        raise IptFormulateError(msg, code="output.io") from None
     with fh:
         yield fh
