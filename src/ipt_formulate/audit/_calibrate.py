@@ -42,7 +42,7 @@ from typing import IO, Any
 
 from ..errors import InputError, IptFormulateError, Issue
 from ..rulepack import RulePack
-from ._agreement import NONE, cohen_kappa, load_labels
+from ._agreement import NONE, Label, cohen_kappa, load_labels
 from ._rescore import Group, pack_weights, present_areas, primary_of, record_groups
 
 __all__ = [
@@ -231,13 +231,16 @@ class _Data:
 
 
 def _read(
-    cohort: str | Path | IO[bytes], labels: str | Path | io.TextIOBase, pack: RulePack, engine: str
+    cohort: str | Path | IO[bytes],
+    by_id: Mapping[str, Label],
+    areas: tuple[str, ...],
+    pack: RulePack,
+    engine: str,
 ) -> _Data:
     """Run the engine once per cohort line (errors kept, never fatal) and match labels."""
     from ._batch import _open_in, read_lines
     from ._jobs import _error_of, _parse
 
-    by_id, areas, _ = load_labels(labels, pack)
     data = _Data(areas)
     with _open_in(cohort) as (fin, _):
         for line, raw, _ in read_lines(fin):
@@ -280,11 +283,12 @@ def _free_rules(pack: RulePack, only: Sequence[str]) -> tuple[str, ...]:
 
 
 def _check_enough(
-    pack: RulePack, data: _Data, free: Sequence[str], opts: CalibrationOptions
+    pack: RulePack, primaries: Sequence[str], free: Sequence[str], opts: CalibrationOptions
 ) -> None:
-    """Refuse unless every area a free rule bears on has enough labelled primaries."""
+    """Refuse unless every area a free rule bears on has enough labelled primaries (checked
+    on the label file first, then on the labels matched to formulated records)."""
     need = max(opts.min_per_area, opts.folds)
-    counts = Counter(data.primary)
+    counts = Counter(primaries)
     short: dict[str, list[str]] = {}
     for rid in free:
         area = pack.rule(rid).area
@@ -298,8 +302,9 @@ def _check_enough(
         for area, rids in sorted(short.items())
     ]
     raise CalibrationError(
-        f"too few labelled records to calibrate ({len(data.labelled)} with a labelled primary "
-        f"of {data.records} line(s)): " + "; ".join(parts) + ". Label more records of these "
+        f"too few labelled records to calibrate ({len(primaries)} with a labelled primary): "
+        + "; ".join(parts)
+        + ". Label more records of these "
         "areas, lower --min-per-area, or leave their rules out with --only.",
         code="calibrate.too_few_labels",
         issues=tuple(
@@ -522,8 +527,10 @@ def calibrate(
     opts = options or CalibrationOptions()
     opts.check()
     free = _free_rules(pack, opts.only)
-    data = _read(cohort, labels, pack, engine or default_engine())
-    _check_enough(pack, data, free, opts)
+    by_id, areas, _ = load_labels(labels, pack)
+    _check_enough(pack, [lb.primary for lb in by_id.values() if lb.primary], free, opts)
+    data = _read(cohort, by_id, areas, pack, engine or default_engine())
+    _check_enough(pack, data.primary, free, opts)
     cats = {a.id: i for i, a in enumerate(pack.areas)}
     for c in sorted({*data.primary, NONE} - set(cats)):
         cats[c] = len(cats)

@@ -130,6 +130,14 @@ def _rule_text(report: CalibrationReport, base: RulePack, rid: str, source: str)
         + " ".join(f"{v:g}" for v in change.folds)
         + f" ({moved} of {len(change.folds)} fold(s) moved it)"
     )
+    thr = base.thresholds.primary_min
+    if (change.after >= thr) != (change.before >= thr):
+        now = change.after >= thr
+        lines.append(
+            f"# NOTE: alone, this rule {'now reaches' if now else 'no longer reaches'} "
+            f"primary_min ({thr:g}): it {'can now' if now else 'can no longer'} set a focus on "
+            "its own. Check that its title and explanation still read true."
+        )
     body = spec.model_dump(mode="json", exclude_defaults=True)
     body.update(weight=change.after, version=spec.version + 1)
     return "\n".join(_safe(x) for x in lines) + "\n" + _dumps({"rule": [body]})
