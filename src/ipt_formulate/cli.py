@@ -680,7 +680,10 @@ def _add_calibrate_parser(sub: Any, pack_args: Any) -> None:
     p.add_argument("--format", choices=("text", "json"), default="text", help="report format")
     p.add_argument("--engine", choices=ENGINES, default=default_engine())
     p.add_argument(
-        "--workers", type=_non_negative, default=1, help="processes for the cohort diff (1)"
+        "--workers",
+        type=_non_negative,
+        default=1,
+        help="processes for the fold fits and the cohort diff (0 = one per CPU; default 1)",
     )
     pack_args(p)
     p.set_defaults(func=_cmd_calibrate)
@@ -688,6 +691,7 @@ def _add_calibrate_parser(sub: Any, pack_args: Any) -> None:
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     from .audit import CalibrationOptions, calibrate, cohort_diff, diff_packs, write_tuned_pack
+    from .audit._batch import cpu_count as _cpus
 
     pack = _pack(args)
     opts = CalibrationOptions(
@@ -699,7 +703,10 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         min_per_area=args.min_per_area,
         only=tuple(args.only or ()),
     )
-    report = calibrate(args.cohort, args.labels, pack, options=opts, engine=args.engine)
+    workers = _cpus() if args.workers == 0 else args.workers
+    report = calibrate(
+        args.cohort, args.labels, pack, options=opts, engine=args.engine, workers=workers
+    )
     source = f"{Path(args.cohort).name} / {Path(args.labels).name}"
     tuned = write_tuned_pack(
         report, pack, args.output, name=args.name, version=args.pack_version, source=source

@@ -415,6 +415,17 @@ def _folds(labels: Sequence[str], k: int, seed: int) -> list[int]:
     return fold
 
 
+def _fit_all(fitter: _Fitter, trains: Sequence[list[int]], workers: int) -> list[dict[str, float]]:
+    """One fit per training set, in order; in ``workers`` processes when more than one (each
+    fit is deterministic, so the result does not depend on it)."""
+    if workers <= 1 or len(trains) < 2:
+        return [fitter.fit(t) for t in trains]
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(min(workers, len(trains))) as pool:
+        return list(pool.map(fitter.fit, trains))
+
+
 # ------------------------------------------------------------------ evaluation
 Codes = tuple[int, list[int | None], list[int | None]]  # categories, base and fitted codes
 
@@ -514,8 +525,11 @@ def calibrate(
     *,
     options: CalibrationOptions | None = None,
     engine: str | None = None,
+    workers: int = 1,
 ) -> CalibrationReport:
     """Fit ``pack``'s rule weights to the labels with k-fold cross-validation (module doc).
+
+    ``workers > 1`` fits the folds in that many processes; the report is the same.
 
     ``cohort``: JSONL of inventories with ids; ``labels``: the CSV of
     :func:`~ipt_formulate.audit.load_labels` (its ``primary`` column is the target). Raises
@@ -537,8 +551,8 @@ def calibrate(
     fitter = _Fitter(pack, data, free, opts, cats)
     n = len(data.labelled)
     folds = _folds(data.primary, opts.folds, opts.seed)
-    fold_w = [fitter.fit([i for i in range(n) if folds[i] != f]) for f in range(opts.folds)]
-    final = fitter.fit(range(n))
+    trains = [[i for i in range(n) if folds[i] != f] for f in range(opts.folds)]
+    *fold_w, final = _fit_all(fitter, [*trains, list(range(n))], workers)
     stats = _estimates(_codes(fitter, data, folds, fold_w), opts.bootstrap, opts.seed)
     new = {**fitter.w0, **final}
     return CalibrationReport(
