@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -261,13 +262,14 @@ def test_too_few_labels_is_refused_naming_what_is_missing(
     with pytest.raises(CalibrationError) as err:
         calibrate(cohort[0], path, load_pack("ipt-core"), options=FAST)
     assert err.value.code == "calibrate.too_few_labels"
-    assert "grief: 3 record(s) labelled with this primary, 10 needed" in str(err.value)
+    assert "primary=grief: 3 record(s) labelled with this primary, 10 needed" in str(err.value)
     assert "grief.death-near-onset" in str(err.value)
     assert "role_dispute" not in str(err.value)
     out = tmp_path / "never"
     run = cli("calibrate", str(cohort[0]), str(path), "-o", str(out))
     assert run.returncode == 2
     assert "[calibrate.too_few_labels]" in run.stderr and "grief: 3 record(s)" in run.stderr
+    assert "grief.death-near-onset" in run.stderr and "--min-per-area" in run.stderr
     assert "Traceback" not in run.stderr
     assert not out.exists()
 
@@ -307,3 +309,73 @@ def test_calibrate_cli_end_to_end(perturbed: Path, tmp_path: Path) -> None:
     diff = (out / "diff.txt").read_text(encoding="utf-8")
     changed = report["primary_changes"]
     assert f"primary focus changed in {changed}" in diff
+
+
+# ------------------------------------------------------------------ docs/auditing.md
+DOC = Path(__file__).resolve().parents[1] / "docs" / "auditing.md"
+
+
+def doc_block(name: str) -> str:
+    text = DOC.read_text(encoding="utf-8")
+    m = re.search(rf"<!-- doc-output: {name} -->\n```\w*\n(.*?)```", text, re.DOTALL)
+    assert m, f"no block {name} in {DOC.name}"
+    return m.group(1)
+
+
+@pytest.fixture(scope="module")
+def doc_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The commands of sections 6 and 7 of docs/auditing.md, run as written."""
+    d = tmp_path_factory.mktemp("doc")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "ipt_formulate", *args], capture_output=True, text=True, cwd=d
+        )
+
+    out: dict[str, str] = {}
+    scen = run("scenarios", "-n", "500", "--seed", "7", "-o", "scenarios.jsonl",
+               "--labels", "scenario-labels.csv")  # fmt: skip
+    assert scen.returncode == 0, scen.stderr
+    labels = (d / "scenario-labels.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    out["scenario-labels"] = "".join(labels[:4])
+    agree = run("agreement", "scenarios.jsonl", "scenario-labels.csv")
+    out["scenario-agreement"] = "".join(agree.stdout.splitlines(keepends=True)[:9])
+    perturb(d / "perturbed", PERTURBED)
+    cal = run("calibrate", "--pack", "perturbed", "scenarios.jsonl", "scenario-labels.csv",
+              "-o", "tuned")  # fmt: skip
+    assert cal.returncode == 0, cal.stderr
+    out["calibrate-report"] = re.sub(r"sha256:[0-9a-f]{12}", "sha256:…", cal.stdout)
+    comment = (d / "tuned" / "calibrated.toml").read_text(encoding="utf-8").splitlines(True)
+    out["calibrate-comment"] = "".join(comment[:5])
+    (d / "few.csv").write_text("".join(labels[:41]), encoding="utf-8")
+    few = run("calibrate", "scenarios.jsonl", "few.csv", "-o", "tuned2")
+    assert few.returncode == 2 and not (d / "tuned2").exists()
+    out["calibrate-refusal"] = few.stderr
+    out["lineage"] = repr(load_pack(d / "tuned").lineage)
+    return out
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "scenario-labels",
+        "scenario-agreement",
+        "calibrate-report",
+        "calibrate-comment",
+        "calibrate-refusal",
+    ],
+)
+def test_auditing_doc_examples_are_reproduced(doc_run: dict[str, str], name: str) -> None:
+    assert doc_block(name).strip("\n") == doc_run[name].strip("\n")
+
+
+def test_auditing_doc_states_the_tuned_lineage(doc_run: dict[str, str]) -> None:
+    assert f"Its lineage is `{doc_run['lineage']}`" in DOC.read_text(encoding="utf-8")
+
+
+def test_worker_processes_do_not_change_the_report(cohort: tuple[Path, Path]) -> None:
+    pack = load_pack("ipt-core")
+    opts = CalibrationOptions(bootstrap=50)
+    one = calibrate(*cohort, pack, options=opts, workers=1)
+    two = calibrate(*cohort, pack, options=opts, workers=2)
+    assert one.to_json() == two.to_json()

@@ -693,6 +693,11 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     from .audit import CalibrationOptions, calibrate, cohort_diff, diff_packs, write_tuned_pack
     from .audit._batch import cpu_count as _cpus
 
+    if args.cohort == "-":
+        raise IptFormulateError(
+            "calibrate reads the cohort twice (fit, then the cohort diff): give a file, not -",
+            code="calibrate.input",
+        )
     pack = _pack(args)
     opts = CalibrationOptions(
         folds=args.folds,

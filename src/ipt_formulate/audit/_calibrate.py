@@ -296,21 +296,21 @@ def _check_enough(
             short.setdefault(area, []).append(rid)
     if not short:
         return
-    parts = [
-        f"{area}: {counts[area]} record(s) labelled with this primary, {need} needed "
-        f"(to fit {', '.join(rids)})"
+    issues = tuple(
+        Issue(
+            f"primary={area}",
+            "calibrate.too_few_labels",
+            f"{counts[area]} record(s) labelled with this primary, {need} needed "
+            f"(to fit {', '.join(rids)})",
+        )
         for area, rids in sorted(short.items())
-    ]
+    )
     raise CalibrationError(
-        f"too few labelled records to calibrate ({len(primaries)} with a labelled primary): "
-        + "; ".join(parts)
-        + ". Label more records of these "
-        "areas, lower --min-per-area, or leave their rules out with --only.",
+        f"too few labelled records to calibrate ({len(primaries)} labelled primaries; label "
+        "more records of these areas, lower --min-per-area, or leave their rules out with "
+        "--only): " + "; ".join(f"{i.path}: {i.message}" for i in issues),
         code="calibrate.too_few_labels",
-        issues=tuple(
-            Issue(f"labels:{a}", "calibrate.too_few_labels", f"{counts[a]} of {need} needed")
-            for a in sorted(short)
-        ),
+        issues=issues,
     )
 
 

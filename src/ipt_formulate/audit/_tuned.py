@@ -117,7 +117,7 @@ def _rule_text(report: CalibrationReport, base: RulePack, rid: str, source: str)
     area = change.area
     lines = [
         f"# {rid}: weight {change.before:+g} -> {change.after:+g} "
-        f"(published in {base.name}@{base.version}); rule version {spec.version} -> "
+        f"(base {base.name}@{base.version}); rule version {spec.version} -> "
         f"{spec.version + 1}.",
         f"# Cross-validated evidence ({report.options.folds} folds, {report.used} labelled "
         f"record(s) of {source}):",
