@@ -28,11 +28,9 @@ from ..facts import derive_facts
 from ..inventory import Inventory
 from ..limits import current_limits
 from ..rulepack import RulePack
-from ..scoring import combine, group_firings, prepared
+from ..scoring import _DIGITS, combine, group_firings, prepared
 
 __all__ = ["Group", "pack_weights", "present_areas", "primary_of", "record_groups", "with_weights"]
-
-_DIGITS = 4  # scores are rounded as scoring._scores rounds them
 
 
 class Group(NamedTuple):
