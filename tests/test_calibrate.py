@@ -379,3 +379,41 @@ def test_worker_processes_do_not_change_the_report(cohort: tuple[Path, Path]) ->
     one = calibrate(*cohort, pack, options=opts, workers=1)
     two = calibrate(*cohort, pack, options=opts, workers=2)
     assert one.to_json() == two.to_json()
+
+
+def test_report_counts_bad_lines_and_unlabelled_records(tmp_path: Path) -> None:
+    cohort, labels = tmp_path / "c.jsonl", tmp_path / "l.csv"
+    write_scenarios(cohort, labels, 300, seed=4)
+    no_id = json.loads(cohort.read_text().splitlines()[0])
+    del no_id["id"]
+    with cohort.open("a", encoding="utf-8") as fh:
+        fh.write("\n" + json.dumps(no_id) + "\n")
+    r = calibrate(cohort, labels, load_pack("ipt-core"), options=CalibrationOptions(bootstrap=0))
+    assert r.records == 302 and r.used == 300 and r.unlabelled == 1
+    assert [e["code"] for e in r.errors] == ["input.blank"] and r.errors[0]["line"] == 301
+    text = r.to_text()
+    assert "Notes: 1 record(s) could not be formulated; 1 record(s) without an id" in text
+    assert r.base_kappa["primary"].low is None  # no resamples, no interval
+    assert r.summary_line().startswith(f"base {r.base_kappa['primary'].value:.2f} -> ")
+
+
+def test_options_are_checked_and_pack_options_stay_fixed(
+    cohort: tuple[Path, Path], tmp_path: Path
+) -> None:
+    for bad in (
+        CalibrationOptions(folds=1),
+        CalibrationOptions(step=0),
+        CalibrationOptions(penalty=float("nan")),
+    ):
+        with pytest.raises(CalibrationError) as err:
+            calibrate(*cohort, load_pack("ipt-core"), options=bad)
+        assert err.value.code == "calibrate.options"
+    for mix in ({"nope": 1.0}, {"dispute": 0.0}):
+        with pytest.raises(InputError, match=r"scenario|mix"):
+            ScenarioOptions(mix=mix)
+    base = load_pack("ipt-core", recent_window_months=3.0)
+    opts = CalibrationOptions(bootstrap=0, only=("transition.change-near-onset",))
+    r = calibrate(*cohort, base, options=opts)
+    tuned = write_tuned_pack(r, base, tmp_path / "t")
+    assert tuned.options["recent_window_months"] == 3.0
+    assert not diff_packs(base, tuned).options
