@@ -32,10 +32,9 @@ from ipt_formulate import formulate, load_pack, parse_inventory  # noqa: E402
 from ipt_formulate.audit import (  # noqa: E402
     CalibrationOptions,
     calibrate,
-    with_weights,
     write_scenarios,
 )
-from ipt_formulate.audit._rescore import pack_weights, primary_of, record_groups  # noqa: E402
+from ipt_formulate.audit._refit import pack_weights, primary_of, record_groups  # noqa: E402
 from test_calibrate import PERTURBED, perturb  # noqa: E402
 
 
@@ -59,14 +58,14 @@ def main() -> None:
         write_scenarios(cohort, labels, args.records, seed=1)
         pack = load_pack(perturb(tmp / "perturbed", PERTURBED))
         invs = [parse_inventory(line) for line in cohort.read_text().splitlines()]
-        groups = [record_groups(inv, pack, "compiled") for inv in invs]  # warm the engine
+        groups = [record_groups(inv, pack) for inv in invs]  # warm the engine
         w = {r: v * 1.1 for r, v in pack_weights(pack).items()}
-        reweighted = with_weights(pack, w)
+        reweighted = pack.with_rules(weights=w)
         thr = pack.thresholds.primary_min
         n = len(invs)
 
         def engine_pass() -> object:
-            return [record_groups(i, pack, "compiled") for i in invs]
+            return [record_groups(i, pack) for i in invs]
 
         def rescore() -> object:
             return [primary_of(g, w, thr) for g in groups]

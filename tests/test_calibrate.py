@@ -28,11 +28,10 @@ from ipt_formulate.audit import (
     diff_packs,
     load_labels,
     scenario_records,
-    with_weights,
     write_scenarios,
     write_tuned_pack,
 )
-from ipt_formulate.audit._rescore import pack_weights, present_areas, primary_of, record_groups
+from ipt_formulate.audit._refit import pack_weights, present_areas, primary_of, record_groups
 from ipt_formulate.errors import InputError
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "ipt_formulate"
@@ -150,12 +149,12 @@ def test_rescoring_matches_a_full_formulation_with_the_changed_pack() -> None:
     pack = load_pack("ipt-core")
     thr = pack.thresholds.primary_min
     invs = [parse_inventory(s.inventory) for s in scenario_records(120, 8)]
-    groups = [record_groups(inv, pack, "compiled") for inv in invs]
+    groups = [record_groups(inv, pack) for inv in invs]
     rng = random.Random(3)
     w0 = pack_weights(pack)
     for _ in range(3):
         w = {r: round(rng.uniform(0.05, 0.95), 2) * (1 if v > 0 else -1) for r, v in w0.items()}
-        changed = with_weights(pack, w)
+        changed = pack.with_rules(weights=w)
         for inv, g in zip(invs, groups, strict=True):
             f = formulate(inv, changed, engine="compiled", detail="brief")
             got = primary_of(g, w, thr)
@@ -231,7 +230,7 @@ def test_tuned_pack_extends_the_base_with_lineage_and_evidence(
     thr, w_new = tuned.thresholds.primary_min, pack_weights(tuned)
     for line in cohort[0].read_text().splitlines()[:150]:
         inv = parse_inventory(line)
-        got = primary_of(record_groups(inv, base, "compiled"), w_new, thr)
+        got = primary_of(record_groups(inv, base), w_new, thr)
         f = formulate(inv, tuned, engine="compiled", detail="brief")
         assert (None if got is None else got.area) == (
             None if f.primary is None else f.primary.area

@@ -12,7 +12,11 @@ and synthetic cohorts. See ``docs/auditing.md``.
 * :func:`scenario_records`, :func:`write_scenarios`: a labelled synthetic cohort written from
   the clinical descriptions of the problem areas (its truth does not come from the rules).
 * :func:`calibrate`, :func:`write_tuned_pack`: rule weights fitted to labels, with
-  cross-validated evidence, written as a pack that extends the base; :func:`with_weights`.
+  cross-validated evidence, written as a pack that extends the base.
+* :func:`influence`: leave-one-rule-out influence of each rule on a cohort;
+  :func:`sensitivity`, :func:`tornado_chart`: how far each weight, option and threshold can
+  move before a primary focus changes.
+* :func:`to_dataframe`: formulations as a pandas DataFrame (optional extra ``[dataframe]``).
 """
 
 from __future__ import annotations
@@ -43,9 +47,17 @@ from ._calibrate import (
     calibrate,
 )
 from ._dask import formulate_bag
+from ._dataframe import to_dataframe
 from ._diff import CohortDiff, FocusChange, PackDiff, RuleCause, cohort_diff, diff_packs
-from ._rescore import with_weights
+from ._influence import InfluenceReport, RuleInfluence, influence
 from ._scenarios import SCENARIOS, Scenario, ScenarioOptions, scenario_records, write_scenarios
+from ._sensitivity import (
+    Parameter,
+    ParameterResult,
+    SensitivityReport,
+    sensitivity,
+    tornado_chart,
+)
 from ._summary import summarize
 from ._synth import SynthOptions, synth_records, write_cohort
 from ._trace import (
@@ -69,12 +81,17 @@ __all__ = [
     "Disagreement",
     "Estimate",
     "FocusChange",
+    "InfluenceReport",
     "Kappa",
     "Label",
     "PackDiff",
+    "Parameter",
+    "ParameterResult",
     "RuleCause",
+    "RuleInfluence",
     "Scenario",
     "ScenarioOptions",
+    "SensitivityReport",
     "SynthOptions",
     "WeightChange",
     "agreement",
@@ -92,11 +109,14 @@ __all__ = [
     "graph_to_dot",
     "graph_to_json",
     "hypothesis_key",
+    "influence",
     "load_labels",
     "scenario_records",
+    "sensitivity",
     "summarize",
     "synth_records",
-    "with_weights",
+    "to_dataframe",
+    "tornado_chart",
     "write_cohort",
     "write_scenarios",
     "write_tuned_pack",

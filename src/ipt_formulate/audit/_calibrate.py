@@ -13,7 +13,7 @@ of the weights, with zero gradient almost everywhere. Gradient-based optimisers
 (``scipy.optimize.minimize``) see a flat surface; derivative-free ones (Nelder-Mead, Powell)
 wander between plateaus. A coordinate search tries, for one weight at a time, every value of
 a grid (multiples of ``step``, plus the published value) and keeps the best; each trial only
-re-scores the records the rule fired on (:mod:`._rescore`), exactly. It is deterministic, and
+re-scores the records the rule fired on, exactly (:mod:`._refit`). It is deterministic, and
 the penalty makes it prefer, among equally good values, the one nearest the published weight.
 It stops when a full pass over the weights changes nothing (or after ``max_passes``).
 
@@ -43,7 +43,7 @@ from typing import IO, Any
 from ..errors import InputError, IptFormulateError, Issue
 from ..rulepack import RulePack
 from ._agreement import NONE, Label, cohen_kappa, load_labels
-from ._rescore import Group, pack_weights, present_areas, primary_of, record_groups
+from ._refit import Group, pack_weights, present_areas, primary_of, record_groups
 
 __all__ = [
     "CalibrationError",
@@ -235,7 +235,6 @@ def _read(
     by_id: Mapping[str, Label],
     areas: tuple[str, ...],
     pack: RulePack,
-    engine: str,
 ) -> _Data:
     """Run the engine once per cohort line (errors kept, never fatal) and match labels."""
     from ._batch import _open_in, read_lines
@@ -247,7 +246,7 @@ def _read(
             data.records += 1
             try:
                 inv = _parse(raw)
-                groups = record_groups(inv, pack, engine)
+                groups = record_groups(inv, pack)
             except IptFormulateError as exc:
                 data.errors.append({"line": line, **_error_of(exc)})
                 continue
@@ -524,26 +523,24 @@ def calibrate(
     pack: RulePack,
     *,
     options: CalibrationOptions | None = None,
-    engine: str | None = None,
     workers: int = 1,
 ) -> CalibrationReport:
     """Fit ``pack``'s rule weights to the labels with k-fold cross-validation (module doc).
 
-    ``workers > 1`` fits the folds in that many processes; the report is the same.
+    ``workers > 1`` fits the folds in that many processes; the report is the same. Records
+    are read on the compiled backend (proven equal to experta, ``docs/performance.md``).
 
     ``cohort``: JSONL of inventories with ids; ``labels``: the CSV of
     :func:`~ipt_formulate.audit.load_labels` (its ``primary`` column is the target). Raises
     :class:`CalibrationError` (``calibrate.too_few_labels``) when an area whose rules are
     fitted has fewer than ``max(min_per_area, folds)`` labelled primaries.
     """
-    from ._jobs import default_engine
-
     opts = options or CalibrationOptions()
     opts.check()
     free = _free_rules(pack, opts.only)
     by_id, areas, _ = load_labels(labels, pack)
     _check_enough(pack, [lb.primary for lb in by_id.values() if lb.primary], free, opts)
-    data = _read(cohort, by_id, areas, pack, engine or default_engine())
+    data = _read(cohort, by_id, areas, pack)
     _check_enough(pack, data.primary, free, opts)
     cats = {a.id: i for i, a in enumerate(pack.areas)}
     for c in sorted({*data.primary, NONE} - set(cats)):

@@ -1,109 +1,86 @@
-"""Re-scoring a cohort under new rule weights without re-running the engine.
+"""Scores-only readings of one inventory, and what-if re-scoring without the engine.
 
-Which rules fire on an inventory does not depend on any weight: conditions read facts,
-options and findings, and findings are asserted whatever a rule's weight. Only scoring does
-(``scoring.score_groups``): each (area, focus) group's score is the certainty-factor
-combination of the weights of the rules that fired for it, rounded to 4 digits; the primary
-is the best-ranked group scoring at least ``primary_min``, ranked by score, then the pack's
-area order, then focus id, then focus kind; an area is present (as ``agreement`` counts it)
-when one of its groups reaches the threshold.
-
-So each record is run through the engine once, reduced to its groups (:func:`record_groups`),
-and re-scored with any weights by :func:`primary_of` and :func:`present_areas`. Groups whose
-weights are all negative never reach the threshold, and weights keep their sign when
-calibrated, so provisional and "evidence against only" groups never matter here. A test
-checks that re-scoring gives the primary of a full :func:`~ipt_formulate.formulate` with the
-re-weighted pack, record for record.
+What influence and sensitivity audits repeat thousands of times. A *reading* is the engine's
+firings grouped by hypothesis (certain, and possible but not certain), on the compiled
+backend. Which rules fire does not depend on any rule's weight, and an evidence rule that
+asserts no finding changes nothing but its own hypothesis's score: so switching such a rule
+off, or giving any rule another weight, is re-scored from the reading (``score_groups`` and
+``select_focus``, the functions :func:`ipt_formulate.formulate` uses) without running the
+engine again. Switching off a rule that asserts a finding, or changing an option, needs a new
+reading under the variant pack. Tests prove both paths equal to a full ``formulate``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import replace
-from functools import lru_cache
-from typing import NamedTuple
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
-from ..engine import run_engine
-from ..facts import derive_facts
+from .._questions import scored_run
 from ..inventory import Inventory
 from ..limits import current_limits
-from ..rulepack import RulePack
-from ..scoring import _DIGITS, combine, group_firings, prepared
+from ..rulepack import Rule, RulePack
+from ..scoring import Groups, Scored, score_groups, select_focus
 
-__all__ = ["Group", "pack_weights", "present_areas", "primary_of", "record_groups", "with_weights"]
+__all__ = ["Focus", "Key", "Reading", "focus_of", "read", "reweighted", "without"]
 
-
-class Group(NamedTuple):
-    """One (area, focus) hypothesis of a record: its ranking keys and the weighted rules that
-    fired for it (sorted ids)."""
-
-    area: str
-    order: int  # the area's position in the pack
-    focus_id: str  # "" for the network
-    focus_kind: str
-    rules: tuple[str, ...]
+Key = tuple[str, str, str]
+"""A hypothesis: (area, focus kind, focus id; "" for the network)."""
+Focus = tuple[Key | None, Key | None]
+"""Primary and secondary hypothesis (None: no focus)."""
 
 
-def record_groups(inv: Inventory, pack: RulePack, engine: str) -> tuple[Group, ...]:
-    """Run the engine once on ``inv`` and keep what scoring needs (see the module doc)."""
-    facts = derive_facts(
-        inv, pack.options, fact_types=pack.fact_types_used(), features=pack.graph_features_used()
-    )
-    run = run_engine(pack, facts, engine, max_firings=current_limits().max_firings)
-    lookup = {(t, str(f["id"])): f for t, fs in run.index.by_type.items() for f in fs}
-    order = {a.id: i for i, a in enumerate(pack.areas)}
-    groups = group_firings(prepared(pack), run.firings, lookup)
-    return tuple(
-        sorted(
-            Group(area, order.get(area, 99), fid, kind, tuple(sorted(by_rule)))
-            for (area, kind, fid), by_rule in groups.items()
-        )
-    )
+@dataclass(frozen=True)
+class Reading:
+    """One inventory under one pack, as far as the focus depends on it."""
+
+    certain: Groups
+    maybe: Groups
+    fired: frozenset[str]  # rules that fired for certain (evidence, findings, advisories)
+    touched: frozenset[str]  # rules that fired for certain or possibly
 
 
-@lru_cache(maxsize=1 << 16)
-def _rounded(ws: tuple[float, ...]) -> float:
-    # calibration re-scores the same few weight combinations over and over
-    return round(combine(ws), _DIGITS)
+def read(inv: Inventory, pack: RulePack) -> Reading:
+    """The reading of ``inv`` under ``pack``: facts, compiled engine, possible firings."""
+    certain, maybe, firings, possible = scored_run(inv, pack, current_limits().max_firings)
+    fired = frozenset(f.rule_id for f in firings)
+    return Reading(certain, maybe, fired, fired | {f.rule_id for f in possible})
 
 
-def _score(g: Group, weights: Mapping[str, float]) -> float:
-    return _rounded(tuple([weights[r] for r in g.rules]))
+def _key(h: Scored | None) -> Key | None:
+    return None if h is None else (h.area, h.focus[0], h.focus[1] or "")
 
 
-def primary_of(
-    groups: Sequence[Group], weights: Mapping[str, float], threshold: float
-) -> Group | None:
-    """The primary hypothesis under ``weights`` (rule id -> weight, every weighted rule)."""
-    best: Group | None = None
-    best_key: tuple[float, int, str, str] | None = None
-    for g in groups:
-        s = _score(g, weights)
-        if s >= threshold:
-            key = (-s, g.order, g.focus_id, g.focus_kind)
-            if best_key is None or key < best_key:
-                best, best_key = g, key
-    return best
+def focus_of(pack: RulePack, certain: Groups, maybe: Groups) -> Focus:
+    """Primary and secondary, as ``formulate`` selects them (thresholds of ``pack``)."""
+    primary, secondary = select_focus(pack, score_groups(pack, certain, maybe))
+    return _key(primary), _key(secondary)
 
 
-def present_areas(
-    groups: Sequence[Group], weights: Mapping[str, float], threshold: float
-) -> frozenset[str]:
-    """Areas with a hypothesis scoring at least ``threshold`` under ``weights``."""
-    return frozenset(g.area for g in groups if _score(g, weights) >= threshold)
+def without(groups: Groups, rule_id: str) -> Groups:
+    """``groups`` as if ``rule_id`` had not fired (only for a rule asserting no finding)."""
+    out: Groups = {}
+    for key, by_rule in groups.items():
+        if rule_id in by_rule:
+            by_rule = {rid: v for rid, v in by_rule.items() if rid != rule_id}
+            if not by_rule:
+                continue
+        out[key] = by_rule
+    return out
 
 
-def pack_weights(pack: RulePack) -> dict[str, float]:
-    """Rule id -> weight of every rule that carries evidence."""
-    return {r.id: r.weight for r in pack.rules if r.weight is not None}
+def reweighted(groups: Groups, rules: Mapping[str, Rule]) -> Groups:
+    """``groups`` with the rules of ``rules`` (id -> rule with another weight) in place."""
+    out: Groups = {}
+    for key, by_rule in groups.items():
+        if any(rid in rules for rid in by_rule):
+            by_rule = {
+                rid: (rules[rid], focus, frs) if rid in rules else (rule, focus, frs)
+                for rid, (rule, focus, frs) in by_rule.items()
+            }
+        out[key] = by_rule
+    return out
 
 
-def with_weights(pack: RulePack, weights: Mapping[str, float]) -> RulePack:
-    """``pack`` in memory with some rule weights replaced (rule versions unchanged): what a
-    calibrated pack scores like, for checks; :func:`write_tuned_pack` writes a real one."""
-    specs = tuple(
-        s.model_copy(update={"weight": weights[s.id]}) if s.id in weights else s
-        for s in pack._specs
-    )
-    rules = tuple(replace(r, weight=weights[r.id]) if r.id in weights else r for r in pack.rules)
-    return replace(pack, rules=rules, _specs=specs)
+def with_weight(rule: Rule, weight: float) -> Rule:
+    """``rule`` with another weight (for re-scoring only; a pack is never built from it)."""
+    return replace(rule, weight=weight)
