@@ -10,7 +10,7 @@ from typing import Any, TypeVar, get_args
 from pydantic import BaseModel, TypeAdapter
 from pydantic_core import to_json
 
-from ._bounds import OpenFacts, certain_and_possible, possible_run
+from ._bounds import OpenFacts, certain_and_possible, possible_run, robust_findings
 from ._evaluate import Firing
 from ._questions import questions_for
 from .engine import EngineRun, run_engine
@@ -87,9 +87,10 @@ def _ordered(model: M, name: str, value: tuple[Any, ...]) -> M:
 
 def _runs(
     pack: RulePack, facts: FactSet, engine: str, max_firings: int
-) -> tuple[EngineRun, list[Firing], list[dict[str, Any]]]:
-    """The engine's (certain) run, and the possible reading's firings and findings: one
-    three-valued pass on the compiled engine; experta's run, then the compiled possible run."""
+) -> tuple[EngineRun, list[Firing], list[dict[str, Any]], list[Firing]]:
+    """The engine's (certain) run, the possible reading's firings and findings, and the
+    robust firings: one three-valued pass on the compiled engine; experta's run, then the
+    compiled one-pass run for the others."""
     if engine == "compiled":
         return certain_and_possible(pack, facts, max_firings)
     run = run_engine(pack, facts, engine, max_firings=max_firings)
@@ -100,17 +101,15 @@ def _possible(
     inv: Inventory,
     pack: RulePack,
     facts: FactSet,
-    run: EngineRun,
     lookup: Mapping[tuple[str, str], Mapping[str, Any]],
-    max_firings: int,
-    reading: tuple[list[Firing], list[dict[str, Any]]] | None = None,
+    reading: tuple[list[Firing], list[dict[str, Any]], list[Firing]],
 ) -> PossibleReading:
-    """The possible reading of the inventory (score bounds, what pending rules wait on);
-    ``reading``: its firings and findings when already computed (else a possible run)."""
-    firings, findings = reading or possible_run(pack, facts, run.findings, max_firings)
-    certain = frozenset(str(f["id"]) for f in run.findings)
-    open_facts = OpenFacts(pack, facts, lookup, firings, certain, findings, SourceMap(inv))
-    return PossibleReading(frozenset(firings), open_facts)
+    """The possible reading of the inventory (score bounds, what pending rules wait on) from
+    its possible firings and findings and its robust firings."""
+    firings, findings, robust = reading
+    firm = robust_findings(pack, robust)
+    open_facts = OpenFacts(pack, facts, lookup, firings, firm, findings, SourceMap(inv))
+    return PossibleReading(frozenset(firings), open_facts, frozenset(robust))
 
 
 def formulate(
@@ -161,9 +160,9 @@ def formulate(
         inv, pack.options, fact_types=pack.fact_types_used(), features=pack.graph_features_used()
     )
     max_firings = (limits or current_limits()).max_firings
-    run, maybe, maybe_findings = _runs(pack, facts, engine, max_firings)
+    run, maybe, maybe_findings, robust = _runs(pack, facts, engine, max_firings)
     lookup = {(t, str(f["id"])): f for t, fs in run.index.by_type.items() for f in fs}
-    possible = _possible(inv, pack, facts, run, lookup, max_firings, (maybe, maybe_findings))
+    possible = _possible(inv, pack, facts, lookup, (maybe, maybe_findings, robust))
     brief = detail == "brief"
     unknowns: dict[str, str] = {}
     hyps = rank_hypotheses(

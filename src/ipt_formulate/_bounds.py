@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ._compiled_backend import CompiledBackend
-from ._evaluate import Env, Fact, Firing, TooManyFirings, cond_truth
+from ._evaluate import Env, Fact, Firing, TooManyFirings, open_truth
 from .engine import EngineRun, backend, engine_run, run_engine, too_many_firings
 from .errors import EngineError
 from .facts import FactSet, SourceMap
@@ -41,37 +41,58 @@ OpenKey = tuple[str, str, str]  # (fact type, fact id, field): one unknown value
 def possible_run(
     pack: RulePack,
     facts: FactSet,
-    certain_findings: Sequence[Mapping[str, Any]],
+    certain_findings: Sequence[Mapping[str, Any]] = (),
     max_firings: int | None = None,
-) -> tuple[list[Firing], list[dict[str, Any]]]:
-    """Firings and findings of the possible reading (compiled backend, optimistic mode), at
-    most ``max_firings`` activations (more is ``input.too_large``)."""
-    by_type = dict(facts.by_type)
-    by_type["finding"] = tuple({**f, "certain": True} for f in certain_findings)
+) -> tuple[list[Firing], list[dict[str, Any]], list[Firing]]:
+    """Firings and findings of the possible reading, and the robust firings (compiled
+    backend's one-pass run; the certain reading it also computes equals any engine's, so
+    ``certain_findings`` is not needed), at most ``max_firings`` possible activations (more
+    is ``input.too_large``)."""
+    be = backend(pack, "compiled", both=True)
+    assert isinstance(be, CompiledBackend)
     try:
-        return backend(pack, "compiled", optimistic=True).run(FactSet(by_type), max_firings)
+        _, _, maybe, maybe_findings, robust = be.run_both(facts, max_firings)
     except TooManyFirings as exc:
         raise too_many_firings(exc) from None
+    return maybe, maybe_findings, robust
 
 
 def certain_and_possible(
     pack: RulePack, facts: FactSet, max_firings: int | None = None
-) -> tuple[EngineRun, list[Firing], list[dict[str, Any]]]:
-    """The compiled engine's certain run and the possible reading, in one three-valued pass
-    (:meth:`~._compiled_backend.CompiledBackend.run_both`): the same results as
-    ``run_engine(pack, facts, "compiled")`` followed by :func:`possible_run`, at about the
-    cost of the possible run alone. Past the activation limit it repeats the two separate
-    runs, so the error (which run, which rule) is exactly theirs."""
+) -> tuple[EngineRun, list[Firing], list[dict[str, Any]], list[Firing]]:
+    """The compiled engine's certain run, the possible reading (firings, findings) and the
+    robust firings, in one three-valued pass (:meth:`~._compiled_backend.CompiledBackend.
+    run_both`). Past the activation limit it repeats the certain run first, so a certain run
+    past the limit reports exactly its own error."""
     be = backend(pack, "compiled", both=True)
     assert isinstance(be, CompiledBackend)
     try:
-        firings, findings, maybe, maybe_findings = be.run_both(facts, max_firings)
+        firings, findings, maybe, maybe_findings, robust = be.run_both(facts, max_firings)
     except TooManyFirings:
         run = run_engine(pack, facts, "compiled", max_firings=max_firings)
         return (run, *possible_run(pack, facts, run.findings, max_firings))
     except Exception as exc:  # backend internals must not leak: wrap as our own error
         raise EngineError(f"the compiled backend failed: {type(exc).__name__}: {exc}") from exc
-    return engine_run("compiled", facts, firings, findings), maybe, maybe_findings
+    return engine_run("compiled", facts, firings, findings), maybe, maybe_findings, robust
+
+
+def robust_findings(pack: RulePack, robust: Iterable[Firing]) -> frozenset[str]:
+    """The ids of the findings the robust firings assert (they hold whatever the unknowns)."""
+    out = set()
+    for fr in robust:
+        fid = _asserted(pack, fr)
+        if fid is not None:
+            out.add(fid)
+    return frozenset(out)
+
+
+def _asserted(pack: RulePack, fr: Firing) -> str | None:
+    """The id of the finding a firing asserts (None: it asserts none)."""
+    a = pack.rule(fr.rule_id).asserts
+    if a is None:
+        return None
+    focus = None if a.focus is None else fr.fact_id(a.focus)
+    return a.finding if focus is None else f"{a.finding}@{focus}"
 
 
 class OpenFacts:
@@ -91,7 +112,8 @@ class OpenFacts:
     ) -> None:
         self._pack = pack
         self._sources = sources
-        self._certain = certain_ids
+        self._certain = certain_ids  # the robust findings: they block for sure
+        self._open: Mapping[tuple[str, str], frozenset[str]] = facts.open
         self._args = (facts, lookup, possible, possible_findings)
         self._ready = False
         self._facts: dict[str, Sequence[Fact]] = {}
@@ -110,10 +132,8 @@ class OpenFacts:
         self._base = lookup  # not copied: the possible findings are looked up first
         self._lookup.update((("finding", str(f["id"])), f) for f in self._facts["finding"])
         for fr in possible:
-            rule = self._pack.rule(fr.rule_id)
-            if rule.asserts is not None:
-                focus = None if rule.asserts.focus is None else fr.fact_id(rule.asserts.focus)
-                fid = rule.asserts.finding if focus is None else f"{rule.asserts.finding}@{focus}"
+            fid = _asserted(self._pack, fr)
+            if fid is not None:
                 self._producers.setdefault(fid, []).append(fr)
         self._ready = True
 
@@ -165,7 +185,7 @@ class OpenFacts:
             got = self._memo[key] = frozenset(
                 (p.fact, fid, c.field)
                 for c in p.conditions
-                if c.ref is None and cond_truth(c, fact, {}) is None
+                if c.ref is None and open_truth(c, fact, {}, self._opened(p.fact, fid)) is None
             )
         if p.fact == "finding" and fid not in self._certain:
             return got | self._of_finding(fid)
@@ -177,8 +197,9 @@ class OpenFacts:
         for fact in self._candidates(p, env):
             fid = str(fact["id"])
             if p.fact == "finding" and fid in self._certain:
-                continue  # a certain blocker would have stopped the possible firing too
-            truths = [cond_truth(c, fact, env) for c in p.conditions]
+                continue  # a robust blocker would have stopped the possible firing too
+            opened = self._opened(p.fact, fid)
+            truths = [open_truth(c, fact, env, opened) for c in p.conditions]
             if any(t is False for t in truths):
                 continue
             if p.fact == "finding":
@@ -213,6 +234,10 @@ class OpenFacts:
             return facts
         return hits
 
+    def _opened(self, fact_type: str, fid: str) -> frozenset[str]:
+        """The fact's open counts (:attr:`.facts.FactSet.open`): unknown in this reading."""
+        return self._open.get((fact_type, fid), _SHUT)
+
     def _of_finding(self, fid: str) -> frozenset[OpenKey]:
         out: set[OpenKey] = set()
         for fr in self._producers.get(fid, ()):
@@ -238,6 +263,7 @@ class OpenFacts:
 
 
 _NO_INDEX: Any = object()
+_SHUT: frozenset[str] = frozenset()
 
 
 def _index_by(facts: Iterable[Fact], fld: str) -> dict[Any, list[Fact]] | None:

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._evaluate import Firing, TooManyFirings, finding_fact
-from .facts import FactSet
+from .facts import COUNT_FIELDS, FactSet
 from .rulepack import Condition, Pattern, Rule, RulePack
 
 __all__ = ["CompiledBackend"]
@@ -67,16 +67,26 @@ def _false(_: Fact) -> bool:
     return False
 
 
-def _condition_test(c: Condition, negated: bool, optimistic: bool = False) -> Test:
+Reading = str  # "certain" (the engines'), "possible" or "robust" (score bounds, :mod:`._bounds`)
+
+
+def _condition_test(
+    c: Condition, negated: bool, reading: Reading = "certain", opened: bool = False
+) -> Test:
     """One constant condition as a test of a fact.
 
     Positive pattern: the fact passes only where the condition is True. Negated pattern: the
     fact *blocks* unless the condition is False (an unknown value might hide a match).
-    ``optimistic`` (the *possible* reading, see :mod:`._bounds`) reads every unknown in the
-    rule's favour: a fact passes unless the condition is False, and blocks only where it is
-    True.
+    The *possible* reading (see :mod:`._bounds`) reads every unknown in the rule's favour: a
+    fact passes unless the condition is False, and blocks only where it is True; the
+    *robust* one against it (passes where True, blocks unless False). Both read ``known`` and
+    ``unknown`` as unknown on an unknown value (it may become known) and, where ``opened``
+    (a count of persons), the fact's open counts as unknown.
     """
     fld, op, rhs = c.field, c.op, c.value
+    if reading != "certain" and (opened or op in ("known", "unknown")):
+        return _open_test(c, (reading == "possible") == negated, opened)
+    optimistic = reading == "possible"
     if op == "known":
         return lambda f: f.get(fld) is not None
     if op == "unknown":
@@ -105,6 +115,45 @@ def _condition_test(c: Condition, negated: bool, optimistic: bool = False) -> Te
         return v is not None and cmp(v, rhs) is True
 
     return passes
+
+
+def _open_test(c: Condition, want_true: bool, opened: bool) -> Test:
+    """A condition of the possible or robust reading, three-valued with unknown-ness itself
+    unknown: passes where it is True (``want_true``) or where it is not False."""
+    fld, op, rhs = c.field, c.op, c.value
+    truth: Callable[[Any], bool | None]
+    if op == "known":
+        truth = lambda v: True if v is not None else None  # noqa: E731
+    elif op == "unknown":
+        truth = lambda v: False if v is not None else None  # noqa: E731
+    elif rhs is None:
+        truth = lambda v: None  # noqa: E731
+    else:
+        cmp = _BINARY[op]
+        truth = lambda v: None if v is None else cmp(v, rhs)  # noqa: E731
+
+    def value(f: Fact) -> Any:
+        return None if opened and fld in getattr(f, "opened", ()) else f.get(fld)
+
+    if want_true:
+        return lambda f: truth(value(f)) is True
+    return lambda f: truth(value(f)) is not False
+
+
+class _Opened(dict[str, Any]):
+    """A fact some of whose counts are open (:attr:`.facts.FactSet.open`): ``opened``
+    names them; the possible and robust readings read them as unknown."""
+
+    __slots__ = ("opened",)
+
+    def __init__(self, fact: Fact, opened: frozenset[str]) -> None:
+        super().__init__(fact)
+        self.opened = opened
+
+
+def _is_opened(p: Pattern, c: Condition) -> bool:
+    """Whether ``c`` reads a count of persons (open while a counted value is unknown)."""
+    return p.fact == "patient" and c.field in COUNT_FIELDS
 
 
 def _fold(tests: Sequence[Test]) -> Test:
@@ -152,20 +201,21 @@ class _Run:
         self._fgroups: dict[Any, Any] = {}  # finding groups: kept up to date as findings come
         self._fscans: dict[Any, Any] = {}  # finding scans: dropped whenever a finding comes
 
-    def add_finding(self, name: str, focus: str | None, certain: bool | None = None) -> bool:
-        """Add a finding; whether anything changed. ``certain`` (the combined run of
-        :meth:`CompiledBackend.run_both`): marks it certain or possible only; a possible finding
-        that a certain firing asserts again becomes certain (a change)."""
+    def add_finding(self, name: str, focus: str | None, level: int | None = None) -> bool:
+        """Add a finding; whether anything changed. ``level`` (the combined run of
+        :meth:`CompiledBackend.run_both`): marks it certain (``_CERTAIN``), robust
+        (``_ROBUST``) or possible only (0); a finding asserted again at a higher level is
+        raised to it (a change)."""
         f = finding_fact(name, focus)
         old = self.by_id.get(f["id"])
         if old is not None:
-            if certain and not old["certain"]:
-                old["certain"] = True
+            if level is not None and level & ~old["level"]:
+                _mark(old, old["level"] | level)
                 self._fscans.clear()  # scans that test certainty see the new value
                 return True
             return False
-        if certain is not None:
-            f["certain"] = certain
+        if level is not None:
+            _mark(f, level)
         self.by_id[f["id"]] = f
         self.findings.append(f)
         self._fscans.clear()
@@ -240,6 +290,15 @@ class _Run:
         return result
 
 
+_CERTAIN, _ROBUST = 1, 2  # levels of a match or finding of the one-pass run (bits)
+
+
+def _mark(f: dict[str, Any], level: int) -> None:
+    f["level"] = level
+    f["certain"] = bool(level & _CERTAIN)
+    f["robust"] = bool(level & _ROBUST)
+
+
 _MISSING: Any = object()
 _UNKNOWN: Any = object()  # the key of the facts whose field is unknown, in an index
 Candidates = Callable[[Env, _Run], Sequence[Fact]]
@@ -267,7 +326,7 @@ def _with_refs(cands: Candidates, refs: Sequence[tuple[str, int, str]]) -> Candi
 
 
 def _compile_candidates(
-    p: Pattern, positions: Mapping[str, int], optimistic: bool = False, *, seeded: bool = False
+    p: Pattern, positions: Mapping[str, int], reading: Reading = "certain", *, seeded: bool = False
 ) -> Candidates:
     """The facts that satisfy every condition of ``p`` given the bindings so far (for a
     negated pattern: the facts that block it).
@@ -276,31 +335,45 @@ def _compile_candidates(
     becomes a hash lookup; the other conditions are folded into one test closure. In the
     optimistic reading a join still needs both values known (identities are never guessed),
     an unknown value passes a constant ``==`` (a lookup by value, plus the facts whose value
-    is unknown), and only *certain* findings block a negated finding pattern; ``seeded`` (the
-    certain reading inside a combined run) likewise counts only the findings marked certain.
+    is unknown), and only *robust* findings block a negated finding pattern; ``seeded`` (the
+    certain reading inside a combined run) counts only the findings marked certain; in the
+    robust reading every finding blocks.
     """
     negated = not p.exists
+    optimistic = reading == "possible"
     consts = [c for c in p.conditions if c.ref is None]
     refs = [(c.field, positions[c.ref[0]], c.ref[1]) for c in p.conditions if c.ref is not None]
-    tests = [_condition_test(c, negated, optimistic) for c in consts]
-    if negated and p.fact == "finding" and (optimistic or seeded):
+    tests = [_condition_test(c, negated, reading, _is_opened(p, c)) for c in consts]
+    if negated and p.fact == "finding" and optimistic:
+        tests.append(_is_robust)
+    elif negated and p.fact == "finding" and seeded:
         tests.append(_is_certain)
     if refs:
         return _with_refs(_by_join(p.fact, refs[0], _fold(tests)), refs[1:])
     if not negated:
         for i, c in enumerate(consts):
-            if c.op == "==" and c.value is not None and _hashable(c.value):
+            if (
+                c.op == "=="
+                and c.value is not None
+                and _hashable(c.value)
+                and not _is_opened(p, c)
+            ):
                 rest = consts[:i] + consts[i + 1 :]
-                test = _fold([_condition_test(o, False, optimistic) for o in rest])
+                test = _fold([_condition_test(o, False, reading, _is_opened(p, o)) for o in rest])
                 return _by_const((p.fact, c.field), c.value, test, optimistic)
-    # the reading is part of the key: a combined run scans the same pattern in both readings
-    key = (optimistic, p.fact, p.exists, tuple((c.field, c.op, repr(c.value)) for c in consts))
+    # the reading is part of the key: a combined run scans the same pattern in three readings
+    key = (reading, p.fact, p.exists, tuple((c.field, c.op, repr(c.value)) for c in consts))
     return _by_scan(key, p.fact, _fold(tests), p.exists)
 
 
 def _is_certain(f: Fact) -> bool:
-    """A finding the certain run established (seeded into an optimistic run)."""
+    """A finding the certain reading established."""
     return f.get("certain") is True
+
+
+def _is_robust(f: Fact) -> bool:
+    """A finding the robust reading established (it holds whatever the unknowns are)."""
+    return f.get("robust") is True
 
 
 def _by_join(fact_type: str, ref: tuple[str, int, str], test: Test) -> Candidates:
@@ -367,12 +440,12 @@ def _by_scan(key: tuple[Any, ...], fact_type: str, test: Test, exists: bool) -> 
     return any_blocker
 
 
-def _compile_steps(patterns: Sequence[Pattern], optimistic: bool) -> Step:
+def _compile_steps(patterns: Sequence[Pattern]) -> Step:
     """The rule's patterns chained into nested loops, one closure per pattern."""
     positions: dict[str, int] = {}
     compiled: list[tuple[bool, Candidates]] = []
     for p in patterns:
-        compiled.append((p.exists, _compile_candidates(p, positions, optimistic)))
+        compiled.append((p.exists, _compile_candidates(p, positions)))
         if p.exists:
             positions[p.var] = len(positions)
 
@@ -405,70 +478,88 @@ def _negated_step(blockers: Candidates, nxt: Step) -> Step:
     return step
 
 
-# ------------------------------------------------------------------ both readings in one pass
-Match2 = list[tuple[tuple[Fact, ...], bool]]  # (bound facts, certain)
-Step2 = Callable[[Env, _Run, Match2, bool], None]
+# ------------------------------------------------------------------ three readings in one pass
+Match2 = list[tuple[tuple[Fact, ...], int]]  # (bound facts, level: _CERTAIN | _ROBUST bits)
+Step2 = Callable[[Env, _Run, Match2, int], None]
 
 
 def _compile_steps_both(patterns: Sequence[Pattern]) -> Step2:
     """The rule's patterns as nested loops over the *possible* matches, each carrying whether
-    it is also *certain* (three-valued evaluation, one pass for both readings).
+    it is also *certain* and *robust* (three-valued evaluation, one pass for the readings).
 
-    A positive pattern enumerates the optimistic candidates (no condition False); the match
-    stays certain while each bound fact passes the certain test too (every condition True; a
-    finding marked certain). A negated pattern drops the match when the optimistic reading is
-    blocked (a fact with every condition True, a certain finding) and makes it possible only
-    when the certain reading is blocked (a fact with no condition False)."""
+    A positive pattern enumerates the possible candidates (no condition False); the match
+    stays certain while each bound fact passes the certain test (every condition True; a
+    finding marked certain) and robust while it passes the robust test (every condition True
+    with unknown-ness and open counts unknown; a finding marked robust). A negated pattern
+    drops the match when the possible reading is blocked (a fact with every condition True, a
+    robust finding); it is no longer certain when the certain reading is blocked (a fact with
+    no condition False, a certain finding), and no longer robust when anything might block it
+    (a fact with no condition False in the robust reading, any possible finding)."""
     positions: dict[str, int] = {}
-    compiled: list[tuple[bool, Candidates, Any]] = []
+    compiled: list[tuple[bool, Candidates, Any, Any]] = []
     for p in patterns:
-        maybe = _compile_candidates(p, positions, True)
+        maybe = _compile_candidates(p, positions, "possible")
         if p.exists:
             consts = [c for c in p.conditions if c.ref is None]
-            tests = [_condition_test(c, False) for c in consts]
+            certain = [_condition_test(c, False) for c in consts]
+            robust = [_condition_test(c, False, "robust", _is_opened(p, c)) for c in consts]
             if p.fact == "finding":
-                tests.append(_is_certain)
-            compiled.append((True, maybe, _fold(tests)))  # joins: the same in both readings
+                certain.append(_is_certain)
+                robust.append(_is_robust)
+            # joins: the same in every reading
+            compiled.append((True, maybe, _fold(certain), _fold(robust)))
             positions[p.var] = len(positions)
         else:
-            compiled.append((False, maybe, _compile_candidates(p, positions, seeded=True)))
+            sure = _compile_candidates(p, positions, seeded=True)
+            compiled.append((False, maybe, sure, _compile_candidates(p, positions, "robust")))
 
-    def done(env: Env, run: _Run, out: Match2, sure: bool) -> None:
+    def done(env: Env, run: _Run, out: Match2, level: int) -> None:
         if len(out) >= run.cap:
             raise TooManyFirings("", int(run.cap))
-        out.append((tuple(env), sure))
+        out.append((tuple(env), level))
 
     step: Step2 = done
-    for exists, maybe, certain in reversed(compiled):
+    for exists, maybe, certain, robust in reversed(compiled):
         both = _positive_both if exists else _negated_both
-        step = both(maybe, certain, step)
+        step = both(maybe, certain, robust, step)
     return step
 
 
-def _positive_both(cands: Candidates, certain: Test, nxt: Step2) -> Step2:
-    if certain is _true:  # no constant condition: a candidate is as certain as the match
+def _positive_both(cands: Candidates, certain: Test, robust: Test, nxt: Step2) -> Step2:
+    if certain is _true and robust is _true:  # a candidate is as certain as the match
 
-        def join(env: Env, run: _Run, out: Match2, sure: bool) -> None:
+        def join(env: Env, run: _Run, out: Match2, level: int) -> None:
             for f in cands(env, run):
                 env.append(f)
-                nxt(env, run, out, sure)
+                nxt(env, run, out, level)
                 env.pop()
 
         return join
 
-    def step(env: Env, run: _Run, out: Match2, sure: bool) -> None:
+    def step(env: Env, run: _Run, out: Match2, level: int) -> None:
         for f in cands(env, run):
             env.append(f)
-            nxt(env, run, out, sure and certain(f))
+            got = level
+            if got & _CERTAIN and not certain(f):
+                got &= ~_CERTAIN
+            if got & _ROBUST and not robust(f):
+                got &= ~_ROBUST
+            nxt(env, run, out, got)
             env.pop()
 
     return step
 
 
-def _negated_both(maybe: Candidates, certain: Candidates, nxt: Step2) -> Step2:
-    def step(env: Env, run: _Run, out: Match2, sure: bool) -> None:
+def _negated_both(
+    maybe: Candidates, certain: Candidates, robust: Candidates, nxt: Step2
+) -> Step2:
+    def step(env: Env, run: _Run, out: Match2, level: int) -> None:
         if not maybe(env, run):
-            nxt(env, run, out, sure and not certain(env, run))
+            if level & _CERTAIN and certain(env, run):
+                level &= ~_CERTAIN
+            if level & _ROBUST and robust(env, run):
+                level &= ~_ROBUST
+            nxt(env, run, out, level)
 
     return step
 
@@ -556,7 +647,7 @@ def _producers_first(rules: Sequence[_CRule]) -> tuple[_CRule, ...]:
     return tuple(out)
 
 
-def _compile_rule(rule: Rule, optimistic: bool, both: bool = False) -> _CRule:
+def _compile_rule(rule: Rule, both: bool = False) -> _CRule:
     positions: dict[str, int] = {}
     for p in rule.patterns:
         if p.exists:
@@ -565,7 +656,7 @@ def _compile_rule(rule: Rule, optimistic: bool, both: bool = False) -> _CRule:
     bindings = tuple(sorted((p.var, p.fact, positions[p.var]) for p in rule.patterns if p.exists))
     return _CRule(
         rule_id=rule.id,
-        match=_compile_steps(rule.patterns, optimistic),
+        match=_compile_steps(rule.patterns),
         bindings=bindings,
         asserts=None if a is None else a.finding,
         asserts_focus=None if a is None or a.focus is None else positions[a.focus],
@@ -579,19 +670,16 @@ def _compile_rule(rule: Rule, optimistic: bool, both: bool = False) -> _CRule:
 class CompiledBackend:
     """A pack compiled to closures; :meth:`run` is thread-safe (no shared mutable state).
 
-    ``optimistic=True`` compiles the *possible* reading used for score bounds
-    (:mod:`._bounds`): every unknown condition read in the rule's favour. Its :meth:`run`
-    takes the certain run's findings as ``facts["finding"]``, each marked ``certain``.
-    ``both=True`` also compiles :meth:`run_both`: the certain and the possible reading in one
-    pass.
+    ``both=True`` also compiles :meth:`run_both`: the certain, possible and robust readings
+    (score bounds, :mod:`._bounds`) in one pass.
     """
 
     name = "compiled"
 
-    def __init__(self, pack: RulePack, *, optimistic: bool = False, both: bool = False) -> None:
+    def __init__(self, pack: RulePack, *, both: bool = False) -> None:
         strata: dict[int, list[_CRule]] = {}
         for r in pack.active_rules:
-            strata.setdefault(r.stratum, []).append(_compile_rule(r, optimistic, both))
+            strata.setdefault(r.stratum, []).append(_compile_rule(r, both))
         # per stratum: every rule, and the rules re-run while findings keep appearing
         self._strata: tuple[tuple[tuple[_CRule, ...], tuple[_CRule, ...]], ...] = tuple(
             (tuple(strata[s]), tuple(r for r in strata[s] if r.reads_findings))
@@ -639,19 +727,17 @@ class CompiledBackend:
         )
         return sorted(fired), findings
 
-    def run_both(
-        self, facts: FactSet, max_firings: int | None = None
-    ) -> tuple[list[Firing], list[dict[str, Any]], list[Firing], list[dict[str, Any]]]:
-        """The certain and the possible reading in one pass (needs ``both=True``): (certain
-        firings, certain findings, possible firings, possible findings), each sorted as
-        :meth:`run` sorts them; the same as :meth:`run` and an optimistic run seeded with its
-        findings. Each possible match carries whether it is certain; a firing or finding first
-        seen as possible becomes certain when a certain match produces it again (a change:
-        the stratum runs on). Raises :class:`._evaluate.TooManyFirings` past ``max_firings``
-        *possible* activations (callers then repeat the separate runs for their errors)."""
+    def run_both(self, facts: FactSet, max_firings: int | None = None) -> Readings:
+        """The certain, possible and robust readings in one pass (needs ``both=True``):
+        (certain firings, certain findings, possible firings, possible findings, robust
+        firings), each sorted as :meth:`run` sorts them; the certain ones the same as
+        :meth:`run`. Each possible match carries whether it is certain and robust; a firing or
+        finding first seen at a lower level is raised when a match produces it again at a
+        higher one (a change: the stratum runs on). Raises :class:`._evaluate.TooManyFirings`
+        past ``max_firings`` *possible* activations."""
         cap = max_firings if max_firings is not None else -1
-        run = _Run(facts.by_type, max_firings if max_firings is not None else float("inf"))
-        fired: dict[Firing, bool] = {}
+        run = _Run(_with_open(facts), max_firings if max_firings is not None else float("inf"))
+        fired: dict[Firing, int] = {}
         for every in self._ordered:
             todo = every
             step = 0
@@ -663,24 +749,24 @@ class CompiledBackend:
                     ran[rule.rule_id] = step
                     matches: Match2 = []
                     try:
-                        rule.match_both([], run, matches, True)  # type: ignore[misc]
+                        rule.match_both([], run, matches, _CERTAIN | _ROBUST)  # type: ignore[misc]
                     except TooManyFirings as exc:
                         raise TooManyFirings(rule.rule_id, exc.limit) from None
-                    for env, sure in matches:
+                    for env, level in matches:
                         fr = rule.firing(env)
                         was = fired.get(fr)
                         if was is None:
-                            fired[fr] = sure
+                            fired[fr] = level
                             if len(fired) == cap + 1:
                                 raise TooManyFirings(rule.rule_id, cap)
-                        elif sure and not was:
-                            fired[fr] = True
+                        elif level & ~was:
+                            level = fired[fr] = was | level
                         else:
                             continue
                         if rule.asserts is not None:
                             pos = rule.asserts_focus
                             focus = None if pos is None else str(env[pos]["id"])
-                            if run.add_finding(rule.asserts, focus, sure):
+                            if run.add_finding(rule.asserts, focus, level):
                                 changed[rule.asserts] = step
                 todo = tuple(r for r in every if _stale(r, ran[r.rule_id], changed))
         possible = sorted(
@@ -688,4 +774,23 @@ class CompiledBackend:
             key=lambda f: f["id"],
         )
         certain = [f for f in possible if run.by_id[f["id"]]["certain"]]
-        return sorted(fr for fr, sure in fired.items() if sure), certain, sorted(fired), possible
+        return (
+            sorted(fr for fr, level in fired.items() if level & _CERTAIN),
+            certain,
+            sorted(fired),
+            possible,
+            sorted(fr for fr, level in fired.items() if level & _ROBUST),
+        )
+
+
+Readings = tuple[list[Firing], list[dict[str, Any]], list[Firing], list[dict[str, Any]], list[Firing]]
+
+
+def _with_open(facts: FactSet) -> Mapping[str, Sequence[Fact]]:
+    """The facts, with those having open counts (:attr:`.facts.FactSet.open`) marked."""
+    if not facts.open:
+        return facts.by_type
+    by_type = dict(facts.by_type)
+    for (t, i), opened in facts.open.items():
+        by_type[t] = tuple(_Opened(f, opened) if f["id"] == i else f for f in by_type[t])
+    return by_type

@@ -8,7 +8,7 @@ example and on generated inventories).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, NamedTuple
@@ -58,6 +58,25 @@ def cond_truth(c: Condition, fact: Fact, env: Env) -> Truth:
         # joins compare identities: a missing reference never joins (see rule-authoring.md)
         return value is not None and other is not None and value == other
     return truth(c.op, value, c.value)
+
+
+def open_truth(c: Condition, fact: Fact, env: Env, opened: Collection[str] = ()) -> Truth:
+    """``c``'s truth in the possible and robust readings (score bounds): as
+    :func:`cond_truth`, except that ``known`` and ``unknown`` are unknown on an unknown value
+    (it may become known), and a field in ``opened`` (a count over unknown person values,
+    :attr:`.facts.FactSet.open`) is unknown."""
+    if c.ref is not None:
+        return cond_truth(c, fact, env)
+    value = None if c.field in opened else fact.get(c.field)
+    if c.op == "known":
+        return True if value is not None else None
+    if c.op == "unknown":
+        return False if value is not None else None
+    return truth(c.op, value, c.value)
+
+
+Opened = Mapping[tuple[str, str], Collection[str]]
+"""(fact type, fact id) -> its open counts (:attr:`.facts.FactSet.open`)."""
 
 
 TruthFn = Callable[[Fact, Env], Truth]
@@ -154,27 +173,20 @@ def _pattern_blocks(p: Pattern, fact: Fact, env: Env) -> bool:
     return all(cond_truth(c, fact, env) is not False for c in p.conditions)
 
 
-def _pattern_may_match(p: Pattern, fact: Fact, env: Env) -> bool:
-    return all(cond_truth(c, fact, env) is not False for c in p.conditions)
+def match(rule: Rule, index: FactIndex) -> list[Env]:
+    """Every complete binding of the rule's patterns (empty if it does not fire)."""
+    return _match(rule, index, _pattern_matches, _pattern_blocks)
 
 
-def _pattern_surely_blocks(p: Pattern, fact: Fact, env: Env) -> bool:
-    return all(cond_truth(c, fact, env) is True for c in p.conditions)
+Test3 = Callable[[Pattern, Fact, Env], bool]
 
 
-def match(rule: Rule, index: FactIndex, *, certain: frozenset[str] | None = None) -> list[Env]:
-    """Every complete binding of the rule's patterns (empty if it does not fire).
-
-    ``certain`` switches to the *possible* reading (score bounds): the ids of the findings
-    the certain run established. Every unknown condition is then read in the rule's favour
-    (a fact matches unless a condition is False; only a fact whose conditions are all True
-    blocks a negated pattern, and of findings only a certain one). Joins still need both
-    values known.
-    """
+def _match(
+    rule: Rule, index: FactIndex, matches: Test3, blocks: Test3, findings: FactIndex | None = None
+) -> list[Env]:
+    """The bindings of ``rule`` with these pattern tests; negated finding patterns are
+    blocked by the findings of ``findings`` (default: ``index``)."""
     out: list[Env] = []
-    matches, blocks = _pattern_matches, _pattern_blocks
-    if certain is not None:
-        matches, blocks = _pattern_may_match, _pattern_surely_blocks
 
     def go(i: int, env: Env) -> None:
         if i == len(rule.patterns):
@@ -183,8 +195,8 @@ def match(rule: Rule, index: FactIndex, *, certain: frozenset[str] | None = None
         p = rule.patterns[i]
         facts = index.facts(p.fact)
         if not p.exists:
-            if certain is not None and p.fact == "finding":
-                facts = [f for f in facts if f["id"] in certain]
+            if findings is not None and p.fact == "finding":
+                facts = findings.facts(p.fact)
             if not any(blocks(p, f, env) for f in facts):
                 go(i + 1, env)
             return
@@ -206,36 +218,81 @@ def to_firing(rule: Rule, env: Env) -> Firing:
 
 
 def run(
-    rules: Iterable[Rule],
-    facts: Mapping[str, Iterable[Fact]],
-    *,
-    certain: frozenset[str] | None = None,
+    rules: Iterable[Rule], facts: Mapping[str, Iterable[Fact]]
 ) -> tuple[list[Firing], FactIndex]:
-    """Stratified forward chaining to a fixpoint. Returns sorted firings and the final facts.
-    ``certain``: the possible reading, as in :func:`match` (``facts`` then hold the certain
-    findings)."""
+    """Stratified forward chaining to a fixpoint. Returns sorted firings and the final facts."""
     index = FactIndex(facts)
+    fired: set[Firing] = set()
+    for stratum in _strata(rules):
+        _fixpoint(stratum, index, fired, lambda r: match(r, index))
+    return sorted(fired), index
+
+
+def _strata(rules: Iterable[Rule]) -> list[list[Rule]]:
     by_stratum: dict[int, list[Rule]] = {}
     for r in rules:
         by_stratum.setdefault(r.stratum, []).append(r)
-    fired: set[Firing] = set()
-    for s in sorted(by_stratum):
-        changed = True
-        while changed:
-            changed = False
-            for r in by_stratum[s]:
-                for env in match(r, index, certain=certain):
-                    fr = to_firing(r, env)
-                    if fr in fired:
-                        continue
-                    fired.add(fr)
-                    if r.asserts is not None:
-                        focus = None
-                        if r.asserts.focus is not None:
-                            focus = str(env[r.asserts.focus][1]["id"])
-                        if index.add_finding(r.asserts.finding, focus):
-                            changed = True
-    return sorted(fired), index
+    return [by_stratum[s] for s in sorted(by_stratum)]
+
+
+def _fixpoint(
+    rules: Sequence[Rule],
+    index: FactIndex,
+    fired: set[Firing],
+    matching: Callable[[Rule], list[Env]],
+) -> None:
+    """Run one stratum to its fixpoint, adding to ``fired`` and ``index``'s findings."""
+    changed = True
+    while changed:
+        changed = False
+        for r in rules:
+            for env in matching(r):
+                fr = to_firing(r, env)
+                if fr in fired:
+                    continue
+                fired.add(fr)
+                if r.asserts is not None:
+                    focus = None
+                    if r.asserts.focus is not None:
+                        focus = str(env[r.asserts.focus][1]["id"])
+                    if index.add_finding(r.asserts.finding, focus):
+                        changed = True
+
+
+def readings(
+    rules: Iterable[Rule], facts: Mapping[str, Iterable[Fact]], opened: Opened | None = None
+) -> tuple[list[Firing], FactIndex, list[Firing], FactIndex]:
+    """The *possible* and *robust* readings (score bounds, :mod:`._bounds`): sorted firings
+    and final facts of each.
+
+    Conditions are read by :func:`open_truth` (unknown-ness and open counts unknown). The
+    possible reading resolves every unknown in the rule's favour: a fact matches unless a
+    condition is False; a negated pattern is blocked only by a fact whose conditions are all
+    True, and of findings only by a robust one. The robust reading resolves them against
+    it: a fact matches where every condition is True (a finding: a robust one); a negated
+    pattern is blocked by any fact with no condition False, and by any possible finding.
+    Negated findings come from lower strata, so each stratum runs both readings in turn.
+    Joins still need both values known.
+    """
+    shut = opened or {}
+
+    def truths(p: Pattern, f: Fact, env: Env) -> list[Truth]:
+        got = shut.get((p.fact, str(f["id"])), ()) if shut else ()
+        return [open_truth(c, f, env, got) for c in p.conditions]
+
+    def maybe(p: Pattern, f: Fact, env: Env) -> bool:
+        return all(t is not False for t in truths(p, f, env))
+
+    def surely(p: Pattern, f: Fact, env: Env) -> bool:
+        return all(t is True for t in truths(p, f, env))
+
+    possible, robust = FactIndex(facts), FactIndex(facts)
+    fired_p: set[Firing] = set()
+    fired_r: set[Firing] = set()
+    for stratum in _strata(rules):
+        _fixpoint(stratum, possible, fired_p, lambda r: _match(r, possible, maybe, surely, robust))
+        _fixpoint(stratum, robust, fired_r, lambda r: _match(r, robust, surely, maybe, possible))
+    return sorted(fired_p), possible, sorted(fired_r), robust
 
 
 # ------------------------------------------------------------------ diagnosis (WHY-NOT)

@@ -48,8 +48,10 @@ from .inventory import (
 from .limits import current_limits
 from .rulepack import RulePack
 from .scoring import (
+    Fragile,
     Groups,
     Scored,
+    fragile_rules,
     group_firings,
     prepared,
     score_groups,
@@ -296,20 +298,32 @@ def scored_run(
     evidence firings grouped by hypothesis, the certain firings and the possible ones
     (compiled backend, at most ``cap`` rule activations per run). Also the audits' reading
     (``audit._rescore``)."""
+    certain, maybe, firings, possible, _ = _scored_reading(inv, pack, cap)
+    return certain, maybe, firings, possible
+
+
+def _scored_reading(
+    inv: Inventory, pack: RulePack, cap: int
+) -> tuple[Groups, Groups, tuple[Firing, ...], list[Firing], Fragile]:
+    """:func:`scored_run`, and the certain rules that are not robust per group."""
     facts = derive_facts(
         inv, pack.options, fact_types=pack.fact_types_used(), features=pack.graph_features_used()
     )
-    run, possible, _ = certain_and_possible(pack, facts, cap)
+    run, possible, _, robust = certain_and_possible(pack, facts, cap)
     lookup = {(t, str(f["id"])): f for t, fs in run.index.by_type.items() for f in fs}
     rules = prepared(pack)
     maybe = group_firings(rules, set(possible).difference(run.firings), lookup)
-    return group_firings(rules, run.firings, lookup), maybe, run.firings, possible
+    certain = group_firings(rules, run.firings, lookup)
+    fragile: Fragile = {}
+    if len(robust) < len(run.firings):
+        fragile = fragile_rules(certain, group_firings(rules, robust, lookup))
+    return certain, maybe, run.firings, possible, fragile
 
 
 def _top(inv: Inventory, pack: RulePack, cap: int) -> Top:
     """The top of the formulation of ``inv``: scores and bounds only."""
-    certain, maybe, _, _ = scored_run(inv, pack, cap)
-    return top_of_hypotheses(pack, score_groups(pack, certain, maybe))
+    certain, maybe, _, _, fragile = _scored_reading(inv, pack, cap)
+    return top_of_hypotheses(pack, score_groups(pack, certain, maybe, fragile))
 
 
 # ------------------------------------------------------------------ questions

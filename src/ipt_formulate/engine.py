@@ -63,14 +63,12 @@ def too_many_firings(exc: TooManyFirings) -> InputTooLargeError:
     )
 
 
-def backend(
-    pack: RulePack, engine: str, *, optimistic: bool = False, both: bool = False
-) -> _Backend:
+def backend(pack: RulePack, engine: str, *, both: bool = False) -> _Backend:
     """The named backend compiled for ``pack``, built once per process and pack content hash
     (experta's network build is the slow part). Backends are safe to share across threads.
-    ``optimistic``: the compiled backend's possible reading (score bounds, :mod:`._bounds`);
-    ``both``: the compiled backend with its one-pass certain and possible run."""
-    key = (engine, pack.hash, optimistic, both)
+    ``both``: the compiled backend with its one-pass certain, possible and robust run (score
+    bounds, :mod:`._bounds`)."""
+    key = (engine, pack.hash, both)
     be = _CACHE.get(key)
     if be is None:
         with _CACHE_LOCK:
@@ -79,7 +77,7 @@ def backend(
                 if engine == "compiled":
                     from ._compiled_backend import CompiledBackend
 
-                    be = CompiledBackend(pack, optimistic=optimistic, both=both)
+                    be = CompiledBackend(pack, both=both)
                 else:
                     from ._experta_backend import ExpertaBackend
 

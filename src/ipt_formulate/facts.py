@@ -14,12 +14,14 @@ do not settle it.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from typing import Any, Literal, get_args
 
-from .graph import inventory_features
+from .graph import FEATURES, PersonNodes, inventory_features, person_nodes
 from .inventory import DAYS_PER_MONTH, Inventory, LifeEvent, Person, Risk, Role
 
 __all__ = [
@@ -246,6 +248,9 @@ class FactSet:
 
     by_type: Mapping[str, tuple[Fact, ...]]
     graph_features: Mapping[str, Any] = field(default_factory=dict)
+    # (fact type, fact id) -> fields that count persons some of whose counted values are
+    # unknown: the count may change when they are recorded (the possible reading, _bounds)
+    open: Mapping[tuple[str, str], frozenset[str]] = field(default_factory=dict)
 
     def all(self) -> list[tuple[str, Fact]]:
         """Every fact as ``(type, fact)``, in a deterministic order."""
@@ -590,7 +595,72 @@ def derive_facts(
                 {"id": f"{a}~{b}", "a": a, "b": b, "close": link.close, "conflict": link.conflict}
             )
         by_type["link"] = tuple(sorted(links, key=lambda f: f["id"]))
-    return FactSet(by_type=by_type, graph_features=feats)
+    counted = "patient" in wanted and any(f in feats for f, _ in COUNT_FIELDS.values())
+    opened = frozenset(open_counts(person_nodes(inv), feats)) if counted else ()
+    return FactSet(
+        by_type=by_type,
+        graph_features=feats,
+        open={("patient", "patient"): opened} if opened else {},
+    )
+
+
+# ------------------------------------------------------------------ counts over unknown values
+# patient fields that count persons: the graph feature and the person attributes it reads
+COUNT_FIELDS: Mapping[str, tuple[str, tuple[str, ...]]] = {
+    "inner_circle_size": ("inner_circle_size", ("deceased", "ring")),
+    "confidant_count": ("confidant_count", ("deceased", "confidant")),
+    "confidant_unknown": ("confidant_unknown", ("deceased", "confidant")),
+    "supportive_ties": ("supportive_ties", ("deceased", "support")),
+    "conflictual_close_ties": ("conflictual_close_ties", ("deceased", "ring", "conflict")),
+    "network_size": ("network_size", ("deceased",)),
+    "weakened_tie_count": ("weakened_ties", ("deceased", "quality_before_onset", "quality_now")),
+    "lost_tie_count": ("lost_ties", ("deceased", "contact", "quality_before_onset")),
+}
+
+
+def _domain(attr: str) -> tuple[Any, ...]:
+    """The values a person attribute can take, unknown (None) included."""
+    out: list[Any] = [None]
+    todo = [Person.model_fields[attr].annotation]
+    while todo:
+        t = todo.pop()
+        if t is bool:
+            out += [False, True]
+        args = get_args(t)
+        if args and all(not isinstance(a, type) and a is not None for a in args):
+            out += list(args)  # a Literal's values
+        else:
+            todo.extend(a for a in args if a is not type(None))
+    return tuple(out)
+
+
+@lru_cache(maxsize=4096)
+def _varies(fld: str, values: tuple[Any, ...]) -> bool:
+    """Whether a person with these values of ``fld``'s attributes (some unknown) may count
+    differently once the unknown ones are recorded."""
+    feature, attrs = COUNT_FIELDS[fld]
+    choices = [_domain(a) if v is None else (v,) for a, v in zip(attrs, values, strict=True)]
+    seen = set()
+    for combo in itertools.product(*choices):
+        got = FEATURES[feature]((("p", dict(zip(attrs, combo, strict=True))),))
+        seen.add(got if isinstance(got, int) else len(got))
+        if len(seen) > 1:
+            return True
+    return False
+
+
+def open_counts(nodes: PersonNodes, fields: Collection[str]) -> dict[str, list[str]]:
+    """The count fields among ``fields`` (patient fields or graph feature names) that an
+    unknown person value may change, each with the ids of the persons behind it."""
+    out: dict[str, list[str]] = {}
+    for fld, (feature, attrs) in COUNT_FIELDS.items():
+        if fld not in fields and feature not in fields:
+            continue
+        for pid, d in nodes:
+            values = tuple(d.get(a) for a in attrs)
+            if None in values and _varies(fld, values):
+                out.setdefault(fld, []).append(pid)
+    return out
 
 
 # ------------------------------------------------------------------ where a fact field comes from
@@ -641,6 +711,7 @@ class SourceMap:
         self._persons = {p.id for p in inv.persons}
         self._events = {e.id: e for e in inv.events}
         self._links = {"~".join(sorted((r.a, r.b))) for r in inv.relationships}
+        self._nodes: PersonNodes | None = None
 
     def paths(
         self, fact_type: str, fact_id: str, fld: str, fact: Mapping[str, Any]
@@ -689,6 +760,17 @@ class SourceMap:
         return (f"{base}.{fld}",) if fld in LifeEvent.model_fields else ()
 
     def _patient_paths(self, fld: str) -> tuple[str, ...]:
+        if fld in COUNT_FIELDS:  # a count: the persons' unknown values behind it
+            if self._nodes is None:
+                self._nodes = person_nodes(self._inv)
+            attrs = COUNT_FIELDS[fld][1]
+            by_id = dict(self._nodes)
+            return tuple(
+                f"{item_path('$.persons', 'id', pid)}.{a}"
+                for pid in open_counts(self._nodes, (fld,)).get(fld, ())
+                for a in attrs
+                if by_id[pid].get(a) is None
+            )
         if fld in _PATIENT_SOURCES:
             return (_PATIENT_SOURCES[fld],)
         if fld in _MEASURE_SOURCES:

@@ -47,6 +47,7 @@ __all__ = [
     "inventory_features",
     "lost_ties",
     "network_size",
+    "person_nodes",
     "supportive_ties",
     "to_json",
     "unknown_count",
@@ -98,7 +99,7 @@ def build_graph(inv: Inventory) -> nx.Graph[str]:
     """
     g: nx.Graph[str] = nx.Graph()
     g.add_node(PATIENT, kind="patient")
-    persons = _person_nodes(inv)
+    persons = person_nodes(inv)
     for pid, attrs in persons:
         g.add_node(pid, kind="person", **attrs)
     for pid, _ in persons:
@@ -119,7 +120,7 @@ Nodes: TypeAlias = "nx.Graph[str] | PersonNodes"
 """What a per-person feature reads: the graph, or just its person nodes."""
 
 
-def _person_nodes(inv: Inventory) -> PersonNodes:
+def person_nodes(inv: Inventory) -> PersonNodes:
     """Each person's node data (every field except ``id``; ``deceased`` as resolved by
     :meth:`Inventory.deceased_status`), in sorted id order."""
     deceased = inv.deceased_status()
@@ -378,7 +379,7 @@ def inventory_features(inv: Inventory, names: Collection[str]) -> dict[str, Feat
     ``bridge_persons_lost`` and ``density``): most packs need no network structure, and the
     networkx graph costs more than those features."""
     if all(name in _PER_PERSON for name in names):
-        nodes = _person_nodes(inv)
+        nodes = person_nodes(inv)
         return {name: _PER_PERSON[name](nodes) for name in sorted(set(names))}
     return compute_features(build_graph(inv), names)
 

@@ -42,6 +42,7 @@ __all__ = [
     "group_firings",
     "rank_hypotheses",
     "rule_table",
+    "fragile_rules",
     "score_groups",
     "select_focus",
 ]
@@ -303,6 +304,7 @@ class PossibleReading:
 
     firings: frozenset[Firing]
     open: OpenFacts
+    robust: frozenset[Firing] = frozenset()  # the certain firings no unknown can undo
 
 
 _MAX_WAITS = 10  # unknown values listed per pending rule
@@ -326,24 +328,49 @@ class Scored(NamedTuple):
 
 @lru_cache(maxsize=4096)
 def _group_numbers(
-    weights: tuple[tuple[str, float], ...], more: tuple[float, ...]
+    weights: tuple[tuple[str, float], ...], more: tuple[float, ...], fragile: frozenset[str]
 ) -> tuple[bool, float, Mapping[str, float], float, float] | None:
     """(some certain rule supports, score, contributions, lower bound, upper bound) of a
-    group with these certain (rule, weight) pairs and possible-only weights; None when no
-    rule, certain or possible, supports it. Memoised like :func:`_scores`."""
+    group with these certain (rule, weight) pairs, possible-only weights and ``fragile``
+    certain rules (an unknown value may undo them: they count as "may fire" only); None
+    when no rule, certain or possible, supports it. Memoised like :func:`_scores`."""
     certain = [w for _, w in weights]
     if not any(w > 0 for w in (*certain, *more)):
         return None
     score, contributions = _scores(weights)
-    upper = round(combine([*certain, *(w for w in more if w > 0)]), _DIGITS)
-    lower = round(combine([*certain, *(w for w in more if w < 0)]), _DIGITS)
+    up = [w for rid, w in weights if w > 0 or rid not in fragile]
+    down = [w for rid, w in weights if w < 0 or rid not in fragile]
+    upper = round(combine([*up, *(w for w in more if w > 0)]), _DIGITS)
+    lower = round(combine([*down, *(w for w in more if w < 0)]), _DIGITS)
     return any(w > 0 for w in certain), score, contributions, lower, upper
 
 
-def score_groups(pack: RulePack, certain: Groups, maybe: Groups) -> list[Scored]:
+Fragile = Mapping[tuple[str, str, str], frozenset[str]]
+"""Per group: the rules that fire for certain but not robustly (:func:`fragile_rules`)."""
+
+_NONE_FRAGILE: frozenset[str] = frozenset()
+
+
+def fragile_rules(certain: Groups, robust: Groups) -> Fragile:
+    """Per group, the certain rules none of whose firings is robust: an unknown value may
+    undo them (a negated pattern a possible fact could block, a test of unknown-ness, a
+    count over unknown values), so the bounds count them as rules that *may* fire."""
+    out = {}
+    for key, by_rule in certain.items():
+        firm = robust.get(key, {})
+        shaky = frozenset(rid for rid in by_rule if rid not in firm)
+        if shaky:
+            out[key] = shaky
+    return out
+
+
+def score_groups(
+    pack: RulePack, certain: Groups, maybe: Groups, fragile: Fragile | None = None
+) -> list[Scored]:
     """Score and bound every (area, focus) group; ranked: established first (by score), then
     provisional (by upper bound), then the rest. A group needs a supporting rule that fires,
-    or one that may fire and lifts its upper bound to the primary threshold."""
+    or one that may fire and lifts its upper bound to the primary threshold. ``fragile``
+    (:func:`fragile_rules`; default none): certain rules the bounds read as "may fire"."""
     area_order = {a.id: i for i, a in enumerate(pack.areas)}
     threshold = pack.thresholds.primary_min
     out: list[Scored] = []
@@ -353,7 +380,8 @@ def score_groups(pack: RulePack, certain: Groups, maybe: Groups) -> list[Scored]
         extra = {rid: v for rid, v in maybe.get(key, {}).items() if rid not in by_rule}
         weights = tuple(sorted((rid, r.weight or 0.0) for rid, (r, _, _) in by_rule.items()))
         more = tuple(sorted(r.weight or 0.0 for r, _, _ in extra.values()))
-        numbers = _group_numbers(weights, more)
+        shaky = fragile.get(key, _NONE_FRAGILE) if fragile else _NONE_FRAGILE
+        numbers = _group_numbers(weights, more, shaky)
         if numbers is None:
             continue  # only evidence against: reported under WHY-NOT, not as a hypothesis
         supported, score, contributions, lower, upper = numbers
@@ -406,7 +434,11 @@ def rank_hypotheses(
     """
     rules = prepared(pack)
     maybe = group_firings(rules, possible.firings.difference(firings), lookup) if possible else {}
-    scored = score_groups(pack, group_firings(rules, firings, lookup), maybe)
+    certain = group_firings(rules, firings, lookup)
+    fragile = None
+    if possible is not None and len(possible.robust) < len(firings):
+        fragile = fragile_rules(certain, group_firings(rules, possible.robust, lookup))
+    scored = score_groups(pack, certain, maybe, fragile)
     findings_by_focus: dict[str, set[str]] = {}
     for f in findings:
         if f["focus"] is not None:
