@@ -256,10 +256,18 @@ class OpenFacts:
                 fact = self._fact(t, i) or {}
                 about = str(fact.get("name") or ("the patient" if t == "patient" else i))
                 got = self._paths[key] = tuple(
-                    (path, about) for path in self._sources.paths(t, i, fld, fact)
+                    (path, self._about(path) if t == "patient" else about)
+                    for path in self._sources.paths(t, i, fld, fact)
                 )
             out.update(got)
         return sorted(out, key=lambda pa: (path_order(pa[0]), pa[1]))
+
+    def _about(self, path: str) -> str:
+        """Who a patient field's path is about: a count's persons, or the patient."""
+        pid = self._sources.person_of(path)
+        if pid is None:
+            return "the patient"
+        return str((self._fact("person", pid) or {}).get("name") or pid)
 
 
 _NO_INDEX: Any = object()

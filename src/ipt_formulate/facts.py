@@ -734,6 +734,15 @@ class SourceMap:
             return (f"$.relationships[?@.a=='{a}' && @.b=='{b}'].{fld}",)
         return ()
 
+    def person_of(self, path: str) -> str | None:
+        """The id of the person a path is about (None: not a person's value)."""
+        if not path.startswith("$.persons["):
+            return None
+        for pid in self._persons:
+            if path.startswith(item_path("$.persons", "id", pid) + "."):
+                return pid
+        return None
+
     def _event_paths(self, e: LifeEvent, fld: str, fact: Mapping[str, Any]) -> tuple[str, ...]:
         base = item_path("$.events", "id", e.id)
         if fld in _EVENT_TIMING:
