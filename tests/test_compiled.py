@@ -361,9 +361,11 @@ def _unknown_counts_as_true(monkeypatch: pytest.MonkeyPatch) -> None:
     """Mutation: in positive patterns, ``in`` on an unknown value counts as True."""
     original = cb._condition_test
 
-    def buggy(c: Condition, negated: bool, optimistic: bool = False) -> cb.Test:
-        test = original(c, negated, optimistic)
-        if negated or optimistic or c.op != "in":
+    def buggy(
+        c: Condition, negated: bool, reading: str = "certain", opened: bool = False
+    ) -> cb.Test:
+        test = original(c, negated, reading, opened)
+        if negated or reading != "certain" or c.op != "in":
             return test
         fld = c.field
         return lambda f: f.get(fld) is None or test(f)
