@@ -1,22 +1,33 @@
-"""Score bounds under unknown values: the *possible* reading of a rule pack.
+"""Score bounds under unknown values: the *possible* and *robust* readings of a rule pack.
 
 The engines fire a rule only where every condition is True (three-valued logic, unknown is
-never "yes"). That reading gives each hypothesis its *certain* score. This module adds the
-optimistic reading: every unknown condition resolved in the rule's favour (a fact matches
-unless a condition is False; a negated pattern is blocked only by a fact whose conditions are
-all True, and of findings only by one the certain run established). Its firings are a
-superset of the certain ones, and from the two sets each hypothesis gets
+never "yes"). That reading gives each hypothesis its *certain* score. This module adds two
+readings in which ``known``/``unknown`` are themselves unknown on an unknown value (it may
+become known) and so is a count of persons over unknown values (``facts.FactSet.open``):
 
-* ``upper_bound``: supporting rules that *may* fire plus opposing rules that *do* fire;
-* ``lower_bound``: supporting rules that do fire plus opposing rules that may fire;
+* *possible*: every unknown resolved in the rule's favour (a fact matches unless a condition
+  is False; a negated pattern is blocked only by a fact whose conditions are all True, and of
+  findings only by a robust one). Its firings are a superset of the certain ones.
+* *robust*: every unknown resolved against it (a fact matches where every condition is True,
+  a finding where it is robust; a negated pattern is blocked by any fact with no condition
+  False and by any possible finding). Its firings, a subset of the certain ones, hold however
+  the unknowns are filled.
+
+From them each hypothesis gets
+
+* ``upper_bound``: supporting rules that *may* fire plus opposing rules that *robustly* fire;
+* ``lower_bound``: supporting rules that robustly fire plus opposing rules that may fire;
 
 both with the same certainty-factor combination as the score (monotone in each weight, so
-they are true bounds). Joins still need both values known: an unknown identity (whose death
-was it?) is never guessed.
+they are true bounds). A certain firing that is not robust (its negated finding could be
+established, it tests unknown-ness, it reads an open count) counts as one that may fire.
+Joins still need both values known: an unknown identity (whose death was it?) is never
+guessed.
 
-The possible reading always runs on the compiled backend (proven equal to experta by the
-differential tests, and to the reference evaluator's possible reading by
-``tests/test_bounds.py``), so bounds are identical whichever engine produced the certain run.
+The readings always run on the compiled backend's one-pass run (proven equal to experta by
+the differential tests, and to the reference evaluator's :func:`._evaluate.readings` by
+``tests/test_incomplete.py``), so bounds are identical whichever engine produced the certain
+run.
 
 :class:`OpenFacts` then names, for a firing that is possible but not certain, the unknown
 fact fields it waits on, traced back to inventory paths by :class:`~.facts.SourceMap`.
