@@ -376,9 +376,7 @@ def test_unknown_ness_and_counts_of_unknowns_stay_open() -> None:
         p.setdefault("quality_before_onset", "fair")
         p.setdefault("quality_now", "fair")
     fired = formulate(complete, default_pack())
-    assert any(
-        e.rule_id == "deficits.no-confidant" for h in fired.hypotheses for e in h.support
-    )
+    assert any(e.rule_id == "deficits.no-confidant" for h in fired.hypotheses for e in h.support)
     for forgotten in ("quality_now", "confidant"):
         partial = json.loads(json.dumps(complete))
         del partial["persons"][0][forgotten]

@@ -523,7 +523,7 @@ def test_an_unrecorded_onset_is_unknown_not_no(core_pack: RulePack) -> None:
     (deficits,) = [h for h in f.hypotheses if h.area == "interpersonal_deficits"]
     assert deficits.status == "provisional"
     assert deficits.lower_bound <= complete.primary.score <= deficits.upper_bound
-    assert list(deficits.waits_on)[0] == "$.episode.onset"
+    assert deficits.waits_on[0] == "$.episode.onset"
     # the brother's confidant status is unknown, so "no confidant" waits on it too: the count
     # of persons with unknown confidant status is open until it is recorded
     (no_confidant,) = [p for p in deficits.pending if p.rule_id == "deficits.no-confidant"]

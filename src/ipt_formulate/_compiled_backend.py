@@ -352,12 +352,7 @@ def _compile_candidates(
         return _with_refs(_by_join(p.fact, refs[0], _fold(tests)), refs[1:])
     if not negated:
         for i, c in enumerate(consts):
-            if (
-                c.op == "=="
-                and c.value is not None
-                and _hashable(c.value)
-                and not _is_opened(p, c)
-            ):
+            if c.op == "==" and c.value is not None and _hashable(c.value) and not _is_opened(p, c):
                 rest = consts[:i] + consts[i + 1 :]
                 test = _fold([_condition_test(o, False, reading, _is_opened(p, o)) for o in rest])
                 return _by_const((p.fact, c.field), c.value, test, optimistic)
@@ -550,9 +545,7 @@ def _positive_both(cands: Candidates, certain: Test, robust: Test, nxt: Step2) -
     return step
 
 
-def _negated_both(
-    maybe: Candidates, certain: Candidates, robust: Candidates, nxt: Step2
-) -> Step2:
+def _negated_both(maybe: Candidates, certain: Candidates, robust: Candidates, nxt: Step2) -> Step2:
     def step(env: Env, run: _Run, out: Match2, level: int) -> None:
         if not maybe(env, run):
             if level & _CERTAIN and certain(env, run):
@@ -783,7 +776,9 @@ class CompiledBackend:
         )
 
 
-Readings = tuple[list[Firing], list[dict[str, Any]], list[Firing], list[dict[str, Any]], list[Firing]]
+Readings = tuple[
+    list[Firing], list[dict[str, Any]], list[Firing], list[dict[str, Any]], list[Firing]
+]
 
 
 def _with_open(facts: FactSet) -> Mapping[str, Sequence[Fact]]:

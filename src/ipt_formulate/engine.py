@@ -43,7 +43,7 @@ class _Backend(Protocol):
     ) -> tuple[list[Firing], list[dict[str, Any]]]: ...
 
 
-_CACHE: dict[tuple[str, str, bool, bool], _Backend] = {}
+_CACHE: dict[tuple[str, str, bool], _Backend] = {}
 _MAX_BACKENDS = 32
 """Backends kept per process (oldest dropped first): a sensitivity sweep over hundreds of
 pack variants must not keep hundreds of experta networks alive."""

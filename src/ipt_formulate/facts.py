@@ -15,13 +15,26 @@ do not settle it.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 from typing import Any, Literal, get_args
 
-from .graph import FEATURES, PersonNodes, inventory_features, person_nodes
+from .graph import (
+    Nodes,
+    PersonNodes,
+    confidant_count,
+    conflictual_close_ties,
+    inner_circle_size,
+    inventory_features,
+    lost_ties,
+    network_size,
+    person_nodes,
+    supportive_ties,
+    unknown_count,
+    weakened_ties,
+)
 from .inventory import DAYS_PER_MONTH, Inventory, LifeEvent, Person, Risk, Role
 
 __all__ = [
@@ -595,7 +608,7 @@ def derive_facts(
                 {"id": f"{a}~{b}", "a": a, "b": b, "close": link.close, "conflict": link.conflict}
             )
         by_type["link"] = tuple(sorted(links, key=lambda f: f["id"]))
-    counted = "patient" in wanted and any(f in feats for f, _ in COUNT_FIELDS.values())
+    counted = "patient" in wanted and any(f in feats for f, _, _ in COUNT_FIELDS.values())
     opened = frozenset(open_counts(person_nodes(inv), feats)) if counted else ()
     return FactSet(
         by_type=by_type,
@@ -606,16 +619,43 @@ def derive_facts(
 
 # ------------------------------------------------------------------ counts over unknown values
 # patient fields that count persons: the graph feature and the person attributes it reads
-COUNT_FIELDS: Mapping[str, tuple[str, tuple[str, ...]]] = {
-    "inner_circle_size": ("inner_circle_size", ("deceased", "ring")),
-    "confidant_count": ("confidant_count", ("deceased", "confidant")),
-    "confidant_unknown": ("confidant_unknown", ("deceased", "confidant")),
-    "supportive_ties": ("supportive_ties", ("deceased", "support")),
-    "conflictual_close_ties": ("conflictual_close_ties", ("deceased", "ring", "conflict")),
-    "network_size": ("network_size", ("deceased",)),
-    "weakened_tie_count": ("weakened_ties", ("deceased", "quality_before_onset", "quality_now")),
-    "lost_tie_count": ("lost_ties", ("deceased", "contact", "quality_before_onset")),
+def _count(feature: Callable[[Nodes], Any]) -> Callable[[Nodes], int]:
+    def count(nodes: Nodes) -> int:
+        got = feature(nodes)
+        return got if isinstance(got, int) else len(got)
+
+    return count
+
+
+CountField = tuple[str, tuple[str, ...], Callable[[Nodes], int]]
+COUNT_FIELDS: Mapping[str, CountField] = {
+    "inner_circle_size": ("inner_circle_size", ("deceased", "ring"), inner_circle_size),
+    "confidant_count": ("confidant_count", ("deceased", "confidant"), confidant_count),
+    "confidant_unknown": (
+        "confidant_unknown",
+        ("deceased", "confidant"),
+        lambda nodes: unknown_count(nodes, "confidant"),
+    ),
+    "supportive_ties": ("supportive_ties", ("deceased", "support"), supportive_ties),
+    "conflictual_close_ties": (
+        "conflictual_close_ties",
+        ("deceased", "ring", "conflict"),
+        conflictual_close_ties,
+    ),
+    "network_size": ("network_size", ("deceased",), network_size),
+    "weakened_tie_count": (
+        "weakened_ties",
+        ("deceased", "quality_before_onset", "quality_now"),
+        _count(weakened_ties),
+    ),
+    "lost_tie_count": (
+        "lost_ties",
+        ("deceased", "contact", "quality_before_onset"),
+        _count(lost_ties),
+    ),
 }
+"""Patient fields that count persons: the graph feature, the person attributes it reads, and
+the count over given person nodes."""
 
 
 def _domain(attr: str) -> tuple[Any, ...]:
@@ -638,12 +678,11 @@ def _domain(attr: str) -> tuple[Any, ...]:
 def _varies(fld: str, values: tuple[Any, ...]) -> bool:
     """Whether a person with these values of ``fld``'s attributes (some unknown) may count
     differently once the unknown ones are recorded."""
-    feature, attrs = COUNT_FIELDS[fld]
+    _, attrs, count = COUNT_FIELDS[fld]
     choices = [_domain(a) if v is None else (v,) for a, v in zip(attrs, values, strict=True)]
     seen = set()
     for combo in itertools.product(*choices):
-        got = FEATURES[feature]((("p", dict(zip(attrs, combo, strict=True))),))
-        seen.add(got if isinstance(got, int) else len(got))
+        seen.add(count((("p", dict(zip(attrs, combo, strict=True))),)))
         if len(seen) > 1:
             return True
     return False
@@ -653,7 +692,7 @@ def open_counts(nodes: PersonNodes, fields: Collection[str]) -> dict[str, list[s
     """The count fields among ``fields`` (patient fields or graph feature names) that an
     unknown person value may change, each with the ids of the persons behind it."""
     out: dict[str, list[str]] = {}
-    for fld, (feature, attrs) in COUNT_FIELDS.items():
+    for fld, (feature, attrs, _) in COUNT_FIELDS.items():
         if fld not in fields and feature not in fields:
             continue
         for pid, d in nodes:

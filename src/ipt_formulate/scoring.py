@@ -39,10 +39,10 @@ __all__ = [
     "Scored",
     "combine",
     "focus_ties",
+    "fragile_rules",
     "group_firings",
     "rank_hypotheses",
     "rule_table",
-    "fragile_rules",
     "score_groups",
     "select_focus",
 ]
