@@ -358,8 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
         _add_agreement,
         _add_diff,
         _add_synth,
-        _add_scenarios_parser,
-        _add_calibrate_parser,
+        _add_scenarios,
+        _add_calibrate,
         _add_influence,
         _add_sensitivity,
         _add_schema,
@@ -649,7 +649,7 @@ def _mix_entry(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"expected SCENARIO=WEIGHT, got {text!r}") from None
 
 
-def _add_scenarios_parser(sub: _Subparsers) -> None:
+def _add_scenarios(sub: _Subparsers) -> None:
     from .audit import SCENARIOS
 
     p = sub.add_parser(
@@ -692,7 +692,7 @@ def _cmd_scenarios(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_calibrate_parser(sub: _Subparsers) -> None:
+def _add_calibrate(sub: _Subparsers) -> None:
     p = sub.add_parser(
         "calibrate",
         help="fit rule weights to clinician labels, with cross-validated evidence",
