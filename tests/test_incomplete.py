@@ -528,3 +528,29 @@ def test_an_unrecorded_onset_is_unknown_not_no(core_pack: RulePack) -> None:
     # of persons with unknown confidant status is open until it is recorded
     (no_confidant,) = [p for p in deficits.pending if p.rule_id == "deficits.no-confidant"]
     assert "$.persons[?@.id=='brother'].confidant" in no_confidant.waits_on
+
+
+def test_open_counts_are_exactly_those_a_value_could_change() -> None:
+    """``facts.open_counts`` names a person behind a count exactly when recording that
+    person's unknown values (any way) changes the count over the whole network."""
+    import itertools
+
+    from ipt_formulate.facts import COUNT_FIELDS, _domain, open_counts
+    from ipt_formulate.graph import person_nodes
+
+    @settings(GEN, max_examples=30)
+    @given(inventories(max_persons=5, max_events=2))
+    def check(inv: Inventory) -> None:
+        nodes = person_nodes(inv)
+        opened = open_counts(nodes, COUNT_FIELDS)
+        for fld, (_, attrs, count) in COUNT_FIELDS.items():
+            today = count(nodes)
+            for k, (pid, d) in enumerate(nodes):
+                unknown = [a for a in attrs if d.get(a) is None]
+                changes = False
+                for combo in itertools.product(*(_domain(a) for a in unknown)):
+                    filled = (pid, {**d, **dict(zip(unknown, combo, strict=True))})
+                    changes |= count((*nodes[:k], filled, *nodes[k + 1 :])) != today
+                assert changes == (pid in opened.get(fld, ())), (fld, pid, d)
+
+    check()

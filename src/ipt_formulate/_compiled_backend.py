@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._evaluate import Firing, TooManyFirings, finding_fact
-from .facts import COUNT_FIELDS, FactSet
+from .facts import OPEN_FIELDS, FactSet
 from .rulepack import Condition, Pattern, Rule, RulePack
 
 __all__ = ["CompiledBackend"]
@@ -152,8 +152,9 @@ class _Opened(dict[str, Any]):
 
 
 def _is_opened(p: Pattern, c: Condition) -> bool:
-    """Whether ``c`` reads a count of persons (open while a counted value is unknown)."""
-    return p.fact == "patient" and c.field in COUNT_FIELDS
+    """Whether ``c`` reads a field :attr:`.facts.FactSet.open` may name (a count of persons,
+    open while a counted value is unknown)."""
+    return c.field in OPEN_FIELDS.get(p.fact, ())
 
 
 def _fold(tests: Sequence[Test]) -> Test:

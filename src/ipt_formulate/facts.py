@@ -608,13 +608,36 @@ def derive_facts(
                 {"id": f"{a}~{b}", "a": a, "b": b, "close": link.close, "conflict": link.conflict}
             )
         by_type["link"] = tuple(sorted(links, key=lambda f: f["id"]))
-    counted = "patient" in wanted and any(f in feats for f, _, _ in COUNT_FIELDS.values())
-    opened = frozenset(open_counts(person_nodes(inv), feats)) if counted else ()
-    return FactSet(
-        by_type=by_type,
-        graph_features=feats,
-        open={("patient", "patient"): opened} if opened else {},
-    )
+    return FactSet(by_type=by_type, graph_features=feats, open=_open_facts(inv, feats, by_type))
+
+
+def _open_facts(
+    inv: Inventory, feats: Mapping[str, Any], by_type: Mapping[str, tuple[Fact, ...]]
+) -> dict[tuple[str, str], frozenset[str]]:
+    """:attr:`FactSet.open`: the patient's counts an unknown person value may change, and
+    ``bridge_lost`` (patient and persons) while any person's death or contact is unknown (a
+    graph property: read as open whenever anything it reads is unknown)."""
+    if not any(f in feats for f, _, _ in COUNT_FIELDS.values()):
+        return {}
+    nodes = person_nodes(inv)
+    opened = set(open_counts(nodes, feats)) if "patient" in by_type else set()
+    bridges = "bridge_persons_lost" in feats and bool(bridge_unknowns(nodes))
+    out: dict[tuple[str, str], frozenset[str]] = {}
+    if bridges:
+        opened.add("bridge_lost")
+        out.update((("person", str(f["id"])), _BRIDGE) for f in by_type.get("person", ()))
+    if opened and "patient" in by_type:
+        out[("patient", "patient")] = frozenset(opened)
+    return out
+
+
+_BRIDGE = frozenset({"bridge_lost"})
+_BRIDGE_ATTRS = ("deceased", "contact")
+
+
+def bridge_unknowns(nodes: PersonNodes) -> list[tuple[str, str]]:
+    """(person id, attribute) of each unknown value the lost bridges read."""
+    return [(pid, a) for pid, d in nodes for a in _BRIDGE_ATTRS if d.get(a) is None]
 
 
 # ------------------------------------------------------------------ counts over unknown values
@@ -656,6 +679,12 @@ COUNT_FIELDS: Mapping[str, CountField] = {
 }
 """Patient fields that count persons: the graph feature, the person attributes it reads, and
 the count over given person nodes."""
+
+OPEN_FIELDS: Mapping[str, frozenset[str]] = {
+    "patient": frozenset({*COUNT_FIELDS, "bridge_lost"}),
+    "person": _BRIDGE,
+}
+"""The fields :attr:`FactSet.open` may name, by fact type (known when a pack is compiled)."""
 
 
 def _domain(attr: str) -> tuple[Any, ...]:
@@ -761,6 +790,8 @@ class SourceMap:
             base = item_path("$.persons", "id", fact_id)
             if fld == "patient_priority":
                 return ("$.patient_view.most_important_person",)
+            if fld == "bridge_lost":
+                return self._bridge_paths()
             if fld in _PERSON_SOURCES:
                 return tuple(f"{base}.{f}" for f in _PERSON_SOURCES[fld])
             return (f"{base}.{fld}",) if fld in Person.model_fields else ()
@@ -807,7 +838,16 @@ class SourceMap:
             return ("$.patient_view.most_important_event",)
         return (f"{base}.{fld}",) if fld in LifeEvent.model_fields else ()
 
+    def _bridge_paths(self) -> tuple[str, ...]:
+        if self._nodes is None:
+            self._nodes = person_nodes(self._inv)
+        return tuple(
+            f"{item_path('$.persons', 'id', pid)}.{a}" for pid, a in bridge_unknowns(self._nodes)
+        )
+
     def _patient_paths(self, fld: str) -> tuple[str, ...]:
+        if fld == "bridge_lost":
+            return self._bridge_paths()
         if fld in COUNT_FIELDS:  # a count: the persons' unknown values behind it
             if self._nodes is None:
                 self._nodes = person_nodes(self._inv)
