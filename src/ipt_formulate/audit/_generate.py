@@ -49,6 +49,8 @@ DEFAULT_UNKNOWN_RATE: Final = 0.25
 
 _ROLES: Final[tuple[Role, ...]] = get_args(Role)
 _RINGS: Final[tuple[Ring, ...]] = get_args(Ring)
+# The important persons of an inventory are mostly close: rings drawn 2:2:1 (inner first).
+_RING_DRAWS: Final = (*_RINGS[:2], *_RINGS)
 _CONTACTS: Final[tuple[ContactFrequency, ...]] = get_args(ContactFrequency)
 _LEVELS: Final[tuple[Level, ...]] = get_args(Level)
 _QUALITIES: Final[tuple[Quality, ...]] = get_args(Quality)
@@ -61,12 +63,13 @@ _ISOLATION: Final[tuple[IsolationSince, ...]] = get_args(IsolationSince)
 _RISKS: Final[tuple[str, ...]] = tuple(Risk.model_fields)
 _BOOLS: Final = (False, True)
 
-# Patients: a primary population with its age range, plus up to two more tags.
+# Patients: a primary population with its age range and share, plus up to two more tags.
 _PRIMARY: Final[dict[Population, tuple[int, int]]] = {
     "adult": (18, 64),
     "adolescent": (12, 18),
     "late_life": (60, 120),
 }
+_PRIMARY_SHARES: Final = (0.6, 0.15, 0.25)
 _EXTRA: Final[tuple[Population, ...]] = tuple(p for p in get_args(Population) if p not in _PRIMARY)
 _PERINATAL_AGES: Final = (15, 50)
 
@@ -87,10 +90,13 @@ _MAX_EVENT_MONTHS: Final = 240  # events at most 20 years before onset
 _RECENT: Final = 6  # months: the bundled packs' default recent window
 _TOLERANCE: Final = 1  # months: their dating tolerance
 
-_P_DIES: Final = 0.12  # a person has died by the assessment
+_P_DIES: Final = 0.15  # a person has died by the assessment
 _P_DEATH_EVENT: Final = 0.7  # a death is also recorded as an event
 _P_RISK: Final = 0.2  # a known risk indicator is positive
 _P_MEASURE: Final = 0.4  # each instrument is recorded
+_P_GRIEF_MEASURE: Final = 0.8  # ICG, PG-13-R after a bereavement (else _P_MEASURE / 3)
+_GRIEF_MEASURES: Final = frozenset({"icg", "pg13r"})
+_P_GRIEF_HIGH: Final = 0.6  # ... and then in the upper half of their range
 _P_TEXT: Final = 0.3  # an optional free-text field is filled
 _P_RELATION: Final = 0.6  # an undated event still has the clinician's onset_relation
 
@@ -253,7 +259,7 @@ def _person(d: _Draw, pid: str, death_events_left: int) -> _Person:
         "lives_with_patient": d.flag(0.3),
         "deceased": deceased,
         "date_of_death": dod,
-        "ring": d.maybe(_RINGS),
+        "ring": d.maybe(_RING_DRAWS),
         "contact": d.maybe(("none",)) if dies else d.maybe(_CONTACTS),
         "support": d.maybe(_LEVELS),
         "confidant": d.flag(0.4),
@@ -264,7 +270,7 @@ def _person(d: _Draw, pid: str, death_events_left: int) -> _Person:
         "patient_expects": d.text(),
         "other_expects": d.text(),
         "dispute_stage_evidence": None,
-        "changes_wanted": [t for t in (d.text(), d.text()) if t is not None],
+        "changes_wanted": r.sample(_TEXTS, r.choice((0, 0, 0, 1, 1, 2))),
         "quality_before_onset": d.maybe(_QUALITIES),
         "quality_now": d.maybe(_QUALITIES),
     }
@@ -345,10 +351,14 @@ def _links(d: _Draw, pids: list[str]) -> list[dict[str, Any]]:
     ]
 
 
-def _measures(d: _Draw) -> list[dict[str, Any]]:
+def _measures(d: _Draw, bereaved: bool) -> list[dict[str, Any]]:
+    """At most one measure per instrument; grief scales mostly after a bereavement."""
     out = []
     for instrument, scores in _MEASURES.items():
-        if d.r.random() >= _P_MEASURE:
+        p = _P_MEASURE
+        if instrument in _GRIEF_MEASURES:
+            p = _P_GRIEF_MEASURE if bereaved else _P_MEASURE / 3
+        if d.r.random() >= p:
             continue
         m: dict[str, Any] = {"date": None, "instrument": instrument}
         if d.opts.date_style != "months" and (d.u == 0 or d.r.random() < 0.5):
@@ -356,17 +366,19 @@ def _measures(d: _Draw) -> list[dict[str, Any]]:
         if not scores:
             m["mean"] = None if d.r.random() < d.u else d.r.randint(10, 50) / 10
         for name, (lo, hi) in scores.items():
+            if bereaved and instrument in _GRIEF_MEASURES and d.r.random() < _P_GRIEF_HIGH:
+                lo = (lo + hi) // 2  # grief scores run high after a loss
             m[name] = d.int_or_none(lo, hi)
         out.append(m)
     return out
 
 
-def _episode(d: _Draw) -> dict[str, Any]:
+def _episode(d: _Draw, bereaved: bool) -> dict[str, Any]:
     ep: dict[str, Any] = {
         "assessment_date": d.assessed.isoformat(),
         "onset": None,
         "onset_months_before_assessment": None,
-        "measures": _measures(d),
+        "measures": _measures(d, bereaved),
     }
     how = d.timing()
     if how == "months":
@@ -378,7 +390,7 @@ def _episode(d: _Draw) -> dict[str, Any]:
 
 def _patient(d: _Draw) -> dict[str, Any]:
     r = d.r
-    primary = r.choice(tuple(_PRIMARY))
+    primary = r.choices(tuple(_PRIMARY), _PRIMARY_SHARES)[0]
     lo, hi = _PRIMARY[primary]
     extras = [p for p in _EXTRA if not (primary == "late_life" and p == "perinatal")]
     tags = [primary, *r.sample(extras, r.choice((0, 0, 1, 1, 2)))]
@@ -437,7 +449,7 @@ def generate(rng: random.Random, opts: GenOptions, record_id: str) -> dict[str, 
         "schema_version": "1",
         "id": record_id,
         "patient": _patient(d),
-        "episode": _episode(d),
+        "episode": _episode(d, any(p.death_day is not None for p in people)),
         "persons": [p.fields for p in people],
         "relationships": _links(d, pids),
         "events": events,
