@@ -313,7 +313,7 @@ def _events(d: _Draw, pids: list[str], people: list[_Person]) -> list[dict[str, 
             if pid != exclude and (p.death_day is None or day <= p.death_day)
         ]
 
-    events = []
+    events: list[dict[str, Any]] = []
     for pid, p in zip(pids, people, strict=True):
         if p.death_event and p.death_day is not None and p.death_months is not None:
             present = alive_on(p.death_day, exclude=pid)
