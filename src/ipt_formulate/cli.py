@@ -490,7 +490,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--trace", action="store_true", help="add a trace to every formulation")
     detail_arg(b)
-    b.add_argument("--chunksize", type=_positive, default=16, help="lines per task (default 16)")
+    b.add_argument(
+        "--chunksize", type=_positive, default=None, help="lines per task (default 16; 256 on Dask)"
+    )
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
     b.add_argument(
         "--dask",
