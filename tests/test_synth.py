@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from ipt_formulate import bundled_packs, load_pack, parse_inventory
 from ipt_formulate.audit import SynthOptions, synth_records
 from ipt_formulate.engine import run_engine
-from ipt_formulate.errors import IptFormulateError
+from ipt_formulate.errors import InventoryError, IptFormulateError
 from ipt_formulate.facts import derive_facts
 from ipt_formulate.inventory import Inventory, Person, Risk, SocialHistory
 
@@ -255,6 +255,25 @@ def test_a_cohort_fires_every_rule_of_the_bundled_packs(name: str, cohort: list[
             facts = derive_facts(inv, pack.options, fact_types=types_used, features=features)
             fired.update(f.rule_id for f in run_engine(pack, facts, "compiled").firings)
     assert sorted(wanted - fired) == []
+
+
+def test_invalid_records_carry_exactly_one_defect_of_every_kind() -> None:
+    """--invalid 1: every record raises exactly one issue; over 400 records every code the
+    testing strategies know (INVALID_CODES) appears; records keep their ids."""
+    pytest.importorskip("hypothesis")
+    from ipt_formulate.testing import INVALID_CODES
+
+    seen: Counter[str] = Counter()
+    for size in (0, 5, 30):
+        opts = SynthOptions(max_persons=size, invalid=1.0, unknown_rate=0.5 if size else 0.0)
+        for i, line in enumerate(synth_records(400, 3, opts), start=1):
+            with pytest.raises(InventoryError) as info:
+                parse_inventory(line)
+            assert len(info.value.issues) == 1, info.value.issues
+            assert info.value.issues[0].code == info.value.code
+            seen[info.value.code] += 1
+            assert json.loads(line)["id"] == f"synth-3-{i:06d}"
+    assert set(seen) == set(INVALID_CODES)
 
 
 def test_bad_knobs_are_clear_errors(tmp_path: Path) -> None:

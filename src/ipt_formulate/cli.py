@@ -583,7 +583,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         metavar="FRACTION",
-        help="fraction of records with exactly one defect (default 0; needs hypothesis)",
+        help="fraction of records with exactly one defect (default 0)",
     )
     y.add_argument(
         "--generator",

@@ -19,11 +19,12 @@ Two generators share the world model of :mod:`ipt_formulate.testing`:
   neither reproducible nor meant for data, and a ``@given`` run is biased towards small and
   previously seen examples, which is right for finding bugs and wrong for a cohort.
 
-Deliberately invalid records (``invalid``) are drawn from
-:func:`~ipt_formulate.testing.invalid_inventories` under either generator.
+Deliberately invalid records (``invalid``) are valid records given one defect
+(:mod:`._defects`) by the direct generator, and drawn from
+:func:`~ipt_formulate.testing.invalid_inventories` by the Hypothesis one.
 
-Valid records get the id ``synth-S-i`` (``i`` zero-padded to 6 digits) so labels and diffs can
-refer to them; invalid records keep whatever the defect left.
+Records get the id ``synth-S-i`` (``i`` zero-padded to 6 digits) so labels and diffs can
+refer to them; the Hypothesis generator's invalid records keep whatever the defect left.
 
 Hypothesis draws use ``ConjectureData`` and ``BuildContext``, internal to Hypothesis but the
 interface its own ``find()`` is built on; :func:`draw` is the one place that touches them.
@@ -41,6 +42,7 @@ from pathlib import Path
 from typing import IO, Any, Literal, get_args
 
 from ..errors import IptFormulateError
+from ._defects import add_defect
 from ._generate import DEFAULT_UNKNOWN_RATE, GenOptions, generate
 
 __all__ = ["SynthOptions", "draw", "synth_records", "write_cohort"]
@@ -108,7 +110,7 @@ def check_options(opts: SynthOptions) -> None:
 
 def _strategies(opts: SynthOptions) -> tuple[Any, Any]:
     """(valid, invalid) Hypothesis strategies; only what the options need is built."""
-    if opts.invalid == 0 and opts.generator == "direct":
+    if opts.generator == "direct":
         return None, None
     try:
         from ..testing import invalid_inventories, inventory_dicts
@@ -175,10 +177,13 @@ def draw(strategy: Any, rng: random.Random, *, max_choices: int = 200_000) -> An
 def record(seed: int, index: int, opts: SynthOptions, strategies: tuple[Any, Any]) -> str:
     """Line ``index`` (1-based) of the cohort with ``seed``: one JSON object, no newline."""
     rng = random.Random(f"ipt-synth:{seed}:{index}")
-    if opts.invalid > 0 and rng.random() < opts.invalid:
-        data = draw(strategies[1], rng).data
-    elif opts.generator == "direct":
+    if opts.generator == "direct":
+        broken = opts.invalid > 0 and rng.random() < opts.invalid
         data = generate(rng, opts.gen_options(), f"synth-{seed}-{index:06d}")
+        if broken:
+            add_defect(data, rng)
+    elif opts.invalid > 0 and rng.random() < opts.invalid:
+        data = draw(strategies[1], rng).data
     else:
         data = draw(strategies[0], rng)
         data["id"] = f"synth-{seed}-{index:06d}"
