@@ -222,37 +222,39 @@ def main(argv: list[str] | None = None) -> int:
 
 def dask_report(lines: int, persons: int, workers: int, sizes: list[int], seed: int) -> int:
     """The local pool (its default chunk size) against a local Dask cluster at each chunk
-    size (0 = the Dask default): wall and whole-tree CPU, and CPU against the pool's. An
-    empty cohort on Dask first: the cluster's own start and stop."""
+    size (0 = the Dask default): wall, whole-tree CPU and its ratio to the pool's, and CPU
+    per line over the cost of the same backend on an empty cohort (start-up and pack loading;
+    for Dask also the cluster's start and stop; the pool starts no worker then, so its
+    figure still holds the workers' start)."""
     ok = True
     print(f"\nlocal pool against Dask, {workers} worker process(es), {lines} lines")
     print(
-        f"{'backend':>8} {'chunk':>6} | {'batch s':>8} {'/s':>7} | {'CPU s':>7} "
-        f"{'x pool':>6} | {'tree RSS MiB':>12} | lines out"
+        f"{'backend':>8} {'chunk':>7} | {'batch s':>8} {'/s':>7} | {'CPU s':>7} "
+        f"{'x pool':>6} {'ms/line':>7} | {'tree RSS MiB':>12} | lines out"
     )
     with tempfile.TemporaryDirectory() as tmp:
         src, empty = Path(tmp) / "cohort.jsonl", Path(tmp) / "empty.jsonl"
         write_cohort(src, lines, persons, seed)
         empty.write_text("")
-        base = run_batch(src, Path(tmp) / "out.jsonl", workers)
-        idle = run_batch(empty, Path(tmp) / "out.jsonl", workers, dask=True)
-        rows = [("pool", 0, base), ("dask", -1, idle)]
-        for k in sizes:
-            rows.append(
-                (
-                    "dask",
-                    k,
-                    run_batch(src, Path(tmp) / "out.jsonl", workers, chunksize=k, dask=True),
-                )
-            )
-        for name, k, r in rows:
+        out = Path(tmp) / "out.jsonl"
+        fixed = {
+            "pool": run_batch(empty, out, workers),
+            "dask": run_batch(empty, out, workers, dask=True),
+        }
+        rows = [("pool", 0, run_batch(src, out, workers))]
+        rows += [("dask", k, run_batch(src, out, workers, chunksize=k, dask=True)) for k in sizes]
+        base = rows[0][2]["cpu"]
+        for name, k, r in [("pool", -1, fixed["pool"]), ("dask", -1, fixed["dask"]), *rows]:
             n = 0 if k == -1 else lines
             ok = ok and r["out"] == n == r["ok"]
-            label = "default" if k == 0 else "(empty)" if k == -1 else str(k)
-            per_s = f"{n / r['wall']:7.0f}" if n else f"{'-':>7}"
+            label = "(empty)" if k == -1 else "default" if k == 0 else str(k)
+            per_s, ratio, ms = f"{'-':>7}", f"{'-':>6}", f"{'-':>7}"
+            if n:
+                ms = f"{(r['cpu'] - fixed[name]['cpu']) / n * 1000:7.2f}"
+                per_s, ratio = f"{n / r['wall']:7.0f}", f"{r['cpu'] / base:6.2f}"
             print(
-                f"{name:>8} {label:>6} | {r['wall']:8.2f} {per_s} | {r['cpu']:7.2f} "
-                f"{r['cpu'] / base['cpu']:6.2f} | {r['rss_mib']:12.1f} | {r['out']}"
+                f"{name:>8} {label:>7} | {r['wall']:8.2f} {per_s} | {r['cpu']:7.2f} {ratio} "
+                f"{ms} | {r['rss_mib']:12.1f} | {r['out']}"
             )
     return 0 if ok else 1
 
