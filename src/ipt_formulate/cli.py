@@ -19,7 +19,7 @@ import signal
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from . import __version__
 from ._api import formulate
@@ -350,30 +350,67 @@ def build_parser() -> argparse.ArgumentParser:
         f"also the environment variable {ENV_VAR})",
     )
     sub = parser.add_subparsers(dest="cmd", required=True)
+    for add in (
+        _add_formulate,
+        _add_report,
+        _add_interview,
+        _add_rules,
+        _add_batch,
+        _add_agreement,
+        _add_diff,
+        _add_synth,
+        _add_schema,
+        _add_serve,
+    ):
+        add(sub)
+    return parser
 
-    def detail_arg(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "--detail",
-            choices=("full", "standard", "brief"),
-            default="full",
-            help="output level (default full); standard: without WHY-NOT's per-rule checks; "
-            "brief: scores, bounds, rule ids, advisories, provenance (docs/output.md)",
-        )
 
-    def pack_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "--pack",
-            metavar="PACK",
-            help="a bundled pack by name (ipt-core, ipsrt) or a pack directory (default: ipt-core)",
-        )
-        p.add_argument(
-            "--option",
-            metavar="KEY=VALUE",
-            action="append",
-            type=_parse_option,
-            help="override a pack option, e.g. grief_scope=broad_loss",
-        )
+_Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"  # add_subparsers()
 
+
+def _detail_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--detail",
+        choices=("full", "standard", "brief"),
+        default="full",
+        help="output level (default full); standard: without WHY-NOT's per-rule checks; "
+        "brief: scores, bounds, rule ids, advisories, provenance (docs/output.md)",
+    )
+
+
+def _pack_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--pack",
+        metavar="PACK",
+        help="a bundled pack by name (ipt-core, ipsrt) or a pack directory (default: ipt-core)",
+    )
+    p.add_argument(
+        "--option",
+        metavar="KEY=VALUE",
+        action="append",
+        type=_parse_option,
+        help="override a pack option, e.g. grief_scope=broad_loss",
+    )
+
+
+def _workers_arg(p: argparse.ArgumentParser, default: int = 1) -> None:
+    p.add_argument(
+        "--workers",
+        type=_non_negative,
+        default=default,
+        metavar="N",
+        help=f"worker processes (0 = one per CPU; default {default})",
+    )
+
+
+def _engine_arg(p: argparse.ArgumentParser) -> None:
+    from .audit import default_engine
+
+    p.add_argument("--engine", choices=ENGINES, default=default_engine())
+
+
+def _add_formulate(sub: _Subparsers) -> None:
     f = sub.add_parser("formulate", help="formulate one inventory (JSON file, or - for stdin)")
     f.add_argument("file", help="inventory JSON file, or - for stdin")
     f.add_argument(
@@ -411,10 +448,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=5,
         help="list at most N questions whose answer could change the focus (default 5; 0: none)",
     )
-    detail_arg(f)
-    pack_args(f)
+    _detail_arg(f)
+    _pack_args(f)
     f.set_defaults(func=_cmd_formulate)
 
+
+def _add_report(sub: _Subparsers) -> None:
     rp = sub.add_parser(
         "report",
         help="write the HTML report of one inventory: circle, timeline, explained formulation",
@@ -429,9 +468,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=5,
         help="list at most N questions to ask next (default 5; 0: none)",
     )
-    pack_args(rp)
+    _pack_args(rp)
     rp.set_defaults(func=_cmd_report)
 
+
+def _add_interview(sub: _Subparsers) -> None:
     iv = sub.add_parser(
         "interview",
         help="complete an inventory by answering, one at a time, the questions that could "
@@ -439,9 +480,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     iv.add_argument("file", help="inventory JSON file")
     iv.add_argument("-o", "--output", metavar="FILE", help="write the completed inventory here")
-    pack_args(iv)
+    _pack_args(iv)
     iv.set_defaults(func=_cmd_interview)
 
+
+def _add_rules(sub: _Subparsers) -> None:
     r = sub.add_parser("rules", help="inspect and check rule packs")
     rsub = r.add_subparsers(dest="rules_cmd", required=True)
     for name, helptext in (
@@ -449,28 +492,16 @@ def build_parser() -> argparse.ArgumentParser:
         ("catalogue", "the pack's rule catalogue as Markdown"),
     ):
         p = rsub.add_parser(name, help=helptext)
-        pack_args(p)
+        _pack_args(p)
     show = rsub.add_parser("show", help="show one rule")
     show.add_argument("id")
-    pack_args(show)
+    _pack_args(show)
     lint = rsub.add_parser("lint", help="validate a pack and run its rule examples")
     lint.add_argument("dir")
     r.set_defaults(func=_cmd_rules)
 
-    from .audit import default_engine
 
-    def workers_arg(p: argparse.ArgumentParser, default: int = 1) -> None:
-        p.add_argument(
-            "--workers",
-            type=_non_negative,
-            default=default,
-            metavar="N",
-            help=f"worker processes (0 = one per CPU; default {default})",
-        )
-
-    def engine_arg(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--engine", choices=ENGINES, default=default_engine())
-
+def _add_batch(sub: _Subparsers) -> None:
     b = sub.add_parser(
         "batch",
         help="formulate a JSONL cohort: one output line per input line, in order",
@@ -480,8 +511,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument("input", help="JSONL file of inventories, or - for stdin")
     b.add_argument("-o", "--output", default="-", help="output JSONL file (default: stdout)")
-    workers_arg(b)
-    engine_arg(b)
+    _workers_arg(b)
+    _engine_arg(b)
     b.add_argument(
         "--resume",
         action="store_true",
@@ -489,7 +520,7 @@ def build_parser() -> argparse.ArgumentParser:
         "OUTPUT.resume.json proves they come from this input, pack and engine)",
     )
     b.add_argument("--trace", action="store_true", help="add a trace to every formulation")
-    detail_arg(b)
+    _detail_arg(b)
     b.add_argument(
         "--chunksize", type=_positive, default=None, help="lines per task (default 16; 256 on Dask)"
     )
@@ -500,9 +531,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="run on a Dask cluster (scheduler address, e.g. tcp://host:8786) instead of "
         "local processes; needs the [dask] extra",
     )
-    pack_args(b)
+    _pack_args(b)
     b.set_defaults(func=_cmd_batch)
 
+
+def _add_agreement(sub: _Subparsers) -> None:
     a = sub.add_parser(
         "agreement",
         help="agreement of the engine with clinician labels (Cohen's kappa)",
@@ -522,11 +555,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="X",
         help="an area is present when its best score is >= X (default: the pack's primary_min)",
     )
-    workers_arg(a)
-    engine_arg(a)
-    pack_args(a)
+    _workers_arg(a)
+    _engine_arg(a)
+    _pack_args(a)
     a.set_defaults(func=_cmd_agreement)
 
+
+def _add_diff(sub: _Subparsers) -> None:
     d = sub.add_parser(
         "diff",
         help="compare two rule packs, statically and on a cohort",
@@ -548,10 +583,12 @@ def build_parser() -> argparse.ArgumentParser:
         )
     d.add_argument("--format", choices=("text", "json"), default="text")
     d.add_argument("-o", "--output", default="-", help="report file (default: stdout)")
-    workers_arg(d)
-    engine_arg(d)
+    _workers_arg(d)
+    _engine_arg(d)
     d.set_defaults(func=_cmd_diff)
 
+
+def _add_synth(sub: _Subparsers) -> None:
     y = sub.add_parser(
         "synth",
         help="write a synthetic cohort (reproducible from --seed)",
@@ -592,19 +629,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="direct (default, fast) or hypothesis: the slower generator synth used before, "
         "to draw again a cohort made with it (needs hypothesis)",
     )
-    workers_arg(y)
+    _workers_arg(y)
     y.set_defaults(func=_cmd_synth)
 
+
+def _add_schema(sub: _Subparsers) -> None:
     s = sub.add_parser("schema", help="print a JSON Schema")
     s.add_argument("which", choices=("inventory", "rules", "formulation"))
     s.set_defaults(func=_cmd_schema)
 
+
+def _add_serve(sub: _Subparsers) -> None:
     sv = sub.add_parser("serve", help="run the CDS Hooks service (needs the [server] extra)")
     sv.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
     sv.add_argument("--port", type=_non_negative, default=8080, help="port (default 8080)")
-    pack_args(sv)
+    _pack_args(sv)
     sv.set_defaults(func=_cmd_serve)
-    return parser
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
