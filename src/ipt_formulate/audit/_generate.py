@@ -40,7 +40,7 @@ from ..inventory import (
     Valence,
 )
 
-__all__ = ["DEFAULT_UNKNOWN_RATE", "GenOptions", "generate"]
+__all__ = ["DEFAULT_UNKNOWN_RATE", "GenOptions", "generate", "readable_labels"]
 
 T = TypeVar("T")
 
@@ -415,14 +415,15 @@ def _social_history(d: _Draw) -> dict[str, Any]:
     }
 
 
-def _label(people: list[_Person]) -> None:
-    """Readable labels from the roles ("Friend", "Friend 2"), so reports can be followed."""
+def readable_labels(persons: Sequence[dict[str, Any]]) -> None:
+    """Labels a reader can follow, from the roles ("Friend", "Friend 2"), set in place, so
+    reports on a synthetic cohort can be followed."""
     seen: dict[str, int] = {}
-    for p in people:
-        role = p.fields["role"]
+    for person in persons:
+        role = str(person.get("role", "other"))
         seen[role] = seen.get(role, 0) + 1
         name = _ROLE_NAMES.get(role, role.replace("_", " ").capitalize())
-        p.fields["label"] = name if seen[role] == 1 else f"{name} {seen[role]}"
+        person["label"] = name if seen[role] == 1 else f"{name} {seen[role]}"
 
 
 def generate(rng: random.Random, opts: GenOptions, record_id: str) -> dict[str, Any]:
@@ -434,7 +435,7 @@ def generate(rng: random.Random, opts: GenOptions, record_id: str) -> dict[str, 
     for pid in pids:
         used = sum(p.death_event for p in people)
         people.append(_person(d, pid, opts.max_events - used))
-    _label(people)
+    readable_labels([p.fields for p in people])
     events = _events(d, pids, people)
     view = None
     if d.u == 0 or d.r.random() < 0.5:

@@ -43,7 +43,7 @@ from typing import IO, Any, Literal, get_args
 
 from ..errors import IptFormulateError
 from ._defects import add_defect
-from ._generate import DEFAULT_UNKNOWN_RATE, GenOptions, generate
+from ._generate import DEFAULT_UNKNOWN_RATE, GenOptions, generate, readable_labels
 
 __all__ = ["SynthOptions", "draw", "synth_records", "write_cohort"]
 
@@ -187,28 +187,9 @@ def record(seed: int, index: int, opts: SynthOptions, strategies: tuple[Any, Any
     else:
         data = draw(strategies[0], rng)
         data["id"] = f"synth-{seed}-{index:06d}"
-        _readable_labels(data)
+        readable_labels(data.get("persons", ()))
     return json.dumps(data, sort_keys=False, ensure_ascii=True, separators=(",", ":"))
 
-
-def _readable_labels(data: dict[str, Any]) -> None:
-    """Person labels a reader can follow ("Friend", "Friend 2"), in place of the strategies'
-    arbitrary text (which stays in the property tests, where it belongs)."""
-    seen: dict[str, int] = {}
-    for person in data.get("persons", ()):
-        role = str(person.get("role", "other"))
-        seen[role] = seen.get(role, 0) + 1
-        name = _ROLE_NAMES.get(role, role.replace("_", " ").capitalize())
-        person["label"] = name if seen[role] == 1 else f"{name} {seen[role]}"
-
-
-_ROLE_NAMES = {
-    "spouse_partner": "Partner",
-    "former_partner": "Former partner",
-    "other_family": "Relative",
-    "in_law": "In-law",
-    "other": "Someone",
-}
 
 _CACHE: dict[str, tuple[Any, Any]] = {}
 
