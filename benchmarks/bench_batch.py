@@ -23,7 +23,7 @@ pool workers, Dask nannies and workers):
   process around the run (every process of the tree is waited for by its parent, so its time
   is counted); start-up and pack loading included;
 * **tree RSS**: the largest sum of the resident set sizes (``VmRSS``) of the processes alive
-  at the same moment, sampled from ``/proc`` every 20 ms (a lower bound: a peak shorter than
+  at the same moment, sampled from ``/proc`` every 50 ms (a lower bound: a peak shorter than
   that can be missed);
 * **Σ peaks**: the sum over the processes of each one's own peak (``VmHWM``; the child's read
   by itself at the end, the others' at their last sample): an upper bound, reached only if
@@ -114,7 +114,7 @@ def _descendants(root: int) -> list[int]:
 class TreeMemory:
     """Samples the memory of a process and its descendants until :meth:`stop`."""
 
-    def __init__(self, root: int, every: float = 0.02) -> None:
+    def __init__(self, root: int, every: float = 0.05) -> None:
         self.root, self.every = root, every
         self.tree_peak_kib = 0  # largest sum of VmRSS at one moment
         self.hwm_kib: dict[int, int] = {}  # each descendant's own peak, last seen
