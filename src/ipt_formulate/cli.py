@@ -522,7 +522,7 @@ def _add_batch(sub: _Subparsers) -> None:
     b.add_argument("--trace", action="store_true", help="add a trace to every formulation")
     _detail_arg(b)
     b.add_argument(
-        "--chunksize", type=_positive, default=None, help="lines per task (default 16; 256 on Dask)"
+        "--chunksize", type=_positive, default=None, help="lines per task (default 16; 128 on Dask)"
     )
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
     b.add_argument(

@@ -342,7 +342,7 @@ def batch_file(
     filled in place as lines are written (still valid when the run is interrupted).
     ``dask_client``: run the chunks on a Dask cluster instead of local processes (see
     :func:`batch_dask`). ``chunksize``: lines per task (default 16 on local processes,
-    256 on Dask). ``detail``: the output level; resuming with another is refused. See
+    128 on Dask). ``detail``: the output level; resuming with another is refused. See
     the module docstring for the record format and guarantees.
     """
     state = state_of(pack, engine, trace, detail)
