@@ -48,7 +48,8 @@ def cohort(n: int, pack: ipt.RulePack) -> tuple[list[ipt.Inventory], int]:
     primary focus, and how many were drawn to find them."""
     out: list[ipt.Inventory] = []
     drawn = 0
-    for line in synth_records(50 * n, COHORT_SEED, SynthOptions(unknowns=False, generator="hypothesis")):
+    opts = SynthOptions(unknowns=False, generator="hypothesis")
+    for line in synth_records(50 * n, COHORT_SEED, opts):
         drawn += 1
         inv = ipt.parse_inventory(line)
         if ipt.formulate(inv, pack, engine=ENGINE).primary is not None:

@@ -596,3 +596,60 @@ def report(
     inv = parse_inventory(inventory)
     f = formulate(inv, pack, engine=engine, questions=questions)
     return render_html(f, inv)
+
+
+# ------------------------------------------------------------------ notebook fragment
+_LEVELS = ("urgent", "caution", "info")
+
+
+def render_fragment(f: Formulation) -> str:
+    """A compact HTML fragment of a formulation, for Jupyter (``Formulation._repr_html_``):
+    status, advisories (safety first), the ranked hypotheses with their rules, provenance and
+    the disclaimer. Not the whole report page: a notebook cell needs no page, no footnotes,
+    and the circle and timeline need the inventory, which a formulation does not carry
+    (``render_html`` draws them). Needs no extra; every text is escaped."""
+    from html import escape
+
+    def row(h: Hypothesis) -> str:
+        role = (
+            "primary"
+            if f.primary is not None and h.rank == f.primary.rank
+            else "secondary"
+            if f.secondary is not None and h.rank == f.secondary.rank
+            else ""
+        )
+        bounds = (
+            f"{h.lower_bound:g} to {h.upper_bound:g}"
+            if (h.lower_bound, h.upper_bound) != (h.score, h.score)
+            else ""
+        )
+        rules = ", ".join(e.rule_id for e in (*h.support, *h.against))
+        cells = (h.rank, role, h.area_label, h.focus.name, h.status.replace("_", " "),
+                 f"{h.score:g}", bounds, rules)  # fmt: skip
+        style = ' style="font-weight:bold"' if role == "primary" else ""
+        return f"<tr{style}>" + "".join(f"<td>{escape(str(c))}</td>" for c in cells) + "</tr>"
+
+    notes = sorted(
+        f.advisories, key=lambda a: (a.kind != "safety", _LEVELS.index(a.level), a.message)
+    )
+    head = "".join(
+        f"<th>{t}</th>"
+        for t in ("#", "role", "area", "focus", "status", "score", "bounds", "rules")
+    )
+    p = f.provenance
+    parts = [
+        '<div class="ipt-formulation">',
+        f"<p><strong>IPT formulation (tentative)</strong>: {escape(f.status.replace('_', ' '))}"
+        "</p>",
+        *(
+            f"<p><strong>{escape(a.level)} {escape(a.kind)}</strong>: {escape(a.message)}</p>"
+            for a in notes
+        ),
+        f"<table><thead><tr>{head}</tr></thead><tbody>",
+        *(row(h) for h in f.hypotheses),
+        "</tbody></table>",
+        f"<p><small>{escape(p.pack_name)} {escape(p.pack_version)}, engine "
+        f"{escape(p.engine)}. {escape(f.disclaimer)}</small></p>",
+        "</div>",
+    ]
+    return "\n".join(parts) + "\n"

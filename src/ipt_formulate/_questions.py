@@ -30,6 +30,7 @@ from typing import Any, Literal, get_args, get_origin
 from pydantic import BaseModel
 
 from ._bounds import possible_run
+from ._evaluate import Firing
 from .engine import run_engine
 from .errors import InputError
 from .facts import derive_facts
@@ -48,6 +49,7 @@ from .inventory import (
 from .limits import current_limits
 from .rulepack import RulePack
 from .scoring import (
+    Groups,
     Scored,
     group_firings,
     prepared,
@@ -288,9 +290,13 @@ def top_of_hypotheses(pack: RulePack, hypotheses: Sequence[Hypothesis | Scored])
     return Top("provisional", _focus_key(lead), None, _bounds(lead))
 
 
-def _top(inv: Inventory, pack: RulePack, cap: int) -> Top:
-    """The top of the formulation of ``inv``: scores and bounds only, compiled backend, at
-    most ``cap`` rule activations per run."""
+def scored_run(
+    inv: Inventory, pack: RulePack, cap: int
+) -> tuple[Groups, Groups, tuple[Firing, ...], list[Firing]]:
+    """What the scores of ``inv`` depend on: the certain and the possible-but-not-certain
+    evidence firings grouped by hypothesis, the certain firings and the possible ones
+    (compiled backend, at most ``cap`` rule activations per run). Also the audits' reading
+    (``audit._rescore``)."""
     facts = derive_facts(
         inv, pack.options, fact_types=pack.fact_types_used(), features=pack.graph_features_used()
     )
@@ -299,9 +305,13 @@ def _top(inv: Inventory, pack: RulePack, cap: int) -> Top:
     possible, _ = possible_run(pack, facts, run.findings, cap)
     rules = prepared(pack)
     maybe = group_firings(rules, set(possible).difference(run.firings), lookup)
-    return top_of_hypotheses(
-        pack, score_groups(pack, group_firings(rules, run.firings, lookup), maybe)
-    )
+    return group_firings(rules, run.firings, lookup), maybe, run.firings, possible
+
+
+def _top(inv: Inventory, pack: RulePack, cap: int) -> Top:
+    """The top of the formulation of ``inv``: scores and bounds only."""
+    certain, maybe, _, _ = scored_run(inv, pack, cap)
+    return top_of_hypotheses(pack, score_groups(pack, certain, maybe))
 
 
 # ------------------------------------------------------------------ questions

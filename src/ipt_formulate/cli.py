@@ -1,4 +1,5 @@
-"""Command-line interface: ``ipt-formulate formulate|batch|agreement|diff|synth|rules|schema``.
+"""Command-line interface: ``ipt-formulate formulate|report|interview|rules|batch|agreement|diff|
+synth|influence|sensitivity|schema|serve``, one ``_add_<command>`` function each.
 
 Exit codes: 0 success; 1 a check failed (``rules lint`` found errors); 2 an expected failure
 (bad inventory, empty or non-UTF-8 file, broken rule pack, unknown option, a file that cannot be
@@ -359,6 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
         _add_agreement,
         _add_diff,
         _add_synth,
+        _add_influence,
+        _add_sensitivity,
         _add_schema,
         _add_serve,
     ):
@@ -645,6 +648,131 @@ def _add_serve(sub: _Subparsers) -> None:
     sv.add_argument("--port", type=_non_negative, default=8080, help="port (default 8080)")
     _pack_args(sv)
     sv.set_defaults(func=_cmd_serve)
+
+
+def _audit_output_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("cohort", help="JSONL of inventories, one per line (- for stdin)")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p.add_argument(
+        "-o",
+        "--output",
+        default="-",
+        help="report file, written atomically, never over the input (default: stdout)",
+    )
+    p.add_argument("--chunksize", type=_positive, default=16, help="records per task (default 16)")
+    p.add_argument(
+        "--top", type=_positive, metavar="N", help="report the N highest-ranked rows only"
+    )
+    _workers_arg(p)
+    _pack_args(p)
+
+
+def _add_influence(sub: _Subparsers) -> None:
+    p = sub.add_parser(
+        "influence",
+        help="which rules decide a cohort's formulations (leave-one-rule-out)",
+        description="For each active rule of the pack: on how many records it fires, and on "
+        "how many the primary (and secondary) focus changes when that rule alone is switched "
+        "off. Ranked, most primary changes first (see docs/auditing.md).",
+    )
+    _audit_output_args(p)
+    p.set_defaults(func=_cmd_influence)
+
+
+def _cmd_influence(args: argparse.Namespace) -> int:
+    from .audit import influence
+    from .audit._output import refuse_inputs, write_report
+
+    refuse_inputs(args.output, [args.cohort])
+    report = influence(args.cohort, _pack(args), workers=args.workers, chunksize=args.chunksize)
+    report = report.top(args.top) if args.top else report
+    text = {"table": report.to_table, "csv": report.to_csv, "json": report.to_json}[args.format]()
+    write_report(args.output, text, inputs=[args.cohort])
+    return 0
+
+
+def _deltas(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected numbers separated by commas, got {text!r}"
+        ) from None
+    if not all(0 < v < 2 for v in values):
+        raise argparse.ArgumentTypeError(f"each change must be in (0, 2), got {text!r}")
+    return values
+
+
+def _factors(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected numbers separated by commas, got {text!r}"
+        ) from None
+    if not all(0 <= v < 1e6 for v in values):
+        raise argparse.ArgumentTypeError(f"each factor must be a number >= 0, got {text!r}")
+    return values
+
+
+def _add_sensitivity(sub: _Subparsers) -> None:
+    p = sub.add_parser(
+        "sensitivity",
+        help="how far each weight, option and threshold can move before a focus changes",
+        description="Sweep every rule weight and threshold (by --deltas, both ways) and every "
+        "numeric pack option (by --factors times its value) over a grid; for each value, how "
+        "many records' primary focus changes; the stability margin (the smallest tested change "
+        "that changes any record's primary); optionally a tornado chart (see docs/auditing.md).",
+    )
+    _audit_output_args(p)
+    p.add_argument(
+        "--deltas",
+        type=_deltas,
+        metavar="D,D,...",
+        help="changes tried on weights and thresholds, both ways (default 0.05,0.1,0.2,0.3,0.5)",
+    )
+    p.add_argument(
+        "--factors",
+        type=_factors,
+        metavar="F,F,...",
+        help="multiples of each numeric option tried (default 0,0.25,0.5,0.75,1.25,1.5,2)",
+    )
+    p.add_argument(
+        "--only",
+        choices=("weight", "option", "threshold"),
+        action="append",
+        help="sweep only these kinds of parameter (repeatable)",
+    )
+    p.add_argument(
+        "--chart", metavar="PNG", help="also write a tornado chart (needs the [plot] extra)"
+    )
+    p.set_defaults(func=_cmd_sensitivity)
+
+
+def _cmd_sensitivity(args: argparse.Namespace) -> int:
+    from .audit import sensitivity
+    from .audit._output import refuse_inputs, write_report
+    from .audit._sensitivity import DEFAULT_DELTAS, DEFAULT_FACTORS, png_bytes, pyplot
+
+    for target in (args.output, args.chart or "-"):
+        refuse_inputs(target, [args.cohort])
+    if args.chart:
+        pyplot()  # a missing extra fails before the sweep, not after it
+    report = sensitivity(
+        args.cohort,
+        _pack(args),
+        deltas=args.deltas or DEFAULT_DELTAS,
+        factors=args.factors or DEFAULT_FACTORS,
+        kinds=args.only or ("weight", "option", "threshold"),
+        workers=args.workers,
+        chunksize=args.chunksize,
+    )
+    shown = report.top(args.top) if args.top else report
+    text = {"table": shown.to_table, "csv": shown.to_csv, "json": shown.to_json}[args.format]()
+    write_report(args.output, text, inputs=[args.cohort])
+    if args.chart:
+        write_report(args.chart, png_bytes(report), inputs=[args.cohort])
+    return 0
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:

@@ -379,6 +379,13 @@ class Formulation(_Out):
 
         return render_text(self)
 
+    def _repr_html_(self) -> str:
+        """Jupyter's rendering: a compact fragment (status, advisories, ranked hypotheses),
+        not the whole report page (see :func:`ipt_formulate.render_html` for that)."""
+        from ._html import render_fragment
+
+        return render_fragment(self)
+
     def to_summary(self) -> str:
         """At most about eight lines: safety, the focus with the strongest reasons, the top
         open question."""
