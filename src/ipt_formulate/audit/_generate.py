@@ -164,9 +164,9 @@ class _Draw:
     def text(self) -> str | None:
         return self.r.choice(_TEXTS) if self.r.random() < _P_TEXT else None
 
-    def timing(self, required: bool = False) -> str | None:
+    def timing(self) -> str | None:
         """How a timing is written: "date", "months" or None (unknown)."""
-        if not required and self.r.random() < self.u:
+        if self.r.random() < self.u:
             return None
         style = self.opts.date_style
         return style if style != "mixed" else self.r.choice(("date", "months"))
