@@ -104,7 +104,9 @@ def dask_ordered_map(
     try:
         if window is None:
             window = dask_window(sum(client.nthreads().values()), chunksize)
-        shared = client.scatter(state, broadcast=True)
+        # hash=False: a key of its own per run; a content-hashed key released by a run that
+        # just ended (its futures cancelled) could drop the data a new run depends on
+        shared = client.scatter(state, broadcast=True, hash=False)
     except OSError as exc:
         raise _lost(client, exc) from None
     crash = _JOBS[job][1]
