@@ -20,6 +20,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--run-slow", action="store_true", default=False, help="run tests marked slow")
 
 
+if os.environ.get("IPT_MUTATION"):
+    # tools/mutation.py: every generated example the same on every run, so that a mutant's
+    # verdict does not depend on the draw (explicit @settings still set their own counts)
+    settings.register_profile("mutation", derandomize=True, database=None, deadline=None)
+    settings.load_profile("mutation")
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 RULES = ROOT / "rules"

@@ -39,11 +39,11 @@ LINKED = ("src", "tests", "rules", "examples", "docs", "README.md")
 MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     "scoring": (
         "scoring.py",
-        ("test_levels.py", "test_engine.py", "test_oracle.py", "test_validation.py"),
+        ("test_scoring.py", "test_validation.py", "test_levels.py", "test_incomplete.py"),
     ),
     "explain": (
         "explain.py",
-        ("test_validation.py", "test_levels.py", "test_engine.py", "test_incomplete.py"),
+        ("test_explain.py", "test_validation.py", "test_levels.py", "test_incomplete.py"),
     ),
     "facts": ("facts.py", ("test_oracle.py", "test_engine.py", "test_compiled.py")),
     "rulepack": (
@@ -77,6 +77,10 @@ use_git_change_detection = false
 
 def _prepare(module: str) -> Path:
     source, tests = MODULES[module]
+    missing = [t for t in tests if not (ROOT / "tests" / t).exists()]
+    if missing:
+        print(f"{module}: no {', '.join(missing)}: run without", file=sys.stderr)
+        tests = tuple(t for t in tests if t not in missing)
     work = SCRATCH / module.replace("/", "_")
     if work.exists():
         shutil.rmtree(work)  # a fresh run: no cached verdicts from older code or tests
@@ -92,7 +96,7 @@ def run(module: str) -> dict[str, object]:
     """Mutate one module with one worker; its counts, score and wall time."""
     work = _prepare(module)
     mutmut = Path(sys.executable).with_name("mutmut")
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    env = {**os.environ, "PYTHONHASHSEED": "0", "IPT_MUTATION": "1"}
     start = time.monotonic()
     with (work / "mutmut.log").open("w", encoding="utf-8") as log:
         done = subprocess.run(
