@@ -39,24 +39,18 @@ LINKED = ("src", "tests", "rules", "examples", "docs", "README.md")
 MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     "scoring": (
         "scoring.py",
-        ("test_scoring.py", "test_validation.py", "test_levels.py", "test_incomplete.py"),
+        ("test_scoring.py", "test_explain.py", "test_validation.py", "test_levels.py"),
     ),
-    "explain": (
-        "explain.py",
-        ("test_explain.py", "test_validation.py", "test_levels.py", "test_incomplete.py"),
-    ),
-    "facts": ("facts.py", ("test_oracle.py", "test_engine.py", "test_compiled.py")),
+    "explain": ("explain.py", ("test_explain.py", "test_validation.py", "test_levels.py")),
+    "facts": ("facts.py", ("test_oracle.py", "test_facts.py")),
     "rulepack": (
         "rulepack.py",
-        ("test_validation.py", "test_rulepack.py", "test_rulepack_limits.py", "test_oracle.py"),
+        ("test_validation.py", "test_rulepack.py", "test_rulepack_limits.py"),
     ),
-    "_evaluate": ("_evaluate.py", ("test_oracle.py", "test_compiled.py", "test_engine.py")),
-    "_compiled_backend": (
-        "_compiled_backend.py",
-        ("test_oracle.py", "test_compiled.py", "test_engine.py"),
-    ),
+    "_evaluate": ("_evaluate.py", ("test_oracle.py", "test_validation.py")),
+    "_compiled_backend": ("_compiled_backend.py", ("test_oracle.py", "test_compiled.py")),
     "audit/_batch": ("audit/_batch.py", ("test_batch.py",)),
-    "inventory": ("inventory.py", ("test_inventory.py", "test_graph.py", "test_engine.py")),
+    "inventory": ("inventory.py", ("test_inventory.py",)),
 }
 
 
