@@ -39,9 +39,9 @@ LINKED = ("src", "tests", "rules", "examples", "docs", "README.md")
 MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     "scoring": (
         "scoring.py",
-        ("test_scoring.py", "test_explain.py", "test_validation.py", "test_levels.py"),
+        ("test_scoring.py", "test_explain.py", "test_validation.py"),
     ),
-    "explain": ("explain.py", ("test_explain.py", "test_validation.py", "test_levels.py")),
+    "explain": ("explain.py", ("test_explain.py", "test_validation.py")),
     "facts": ("facts.py", ("test_oracle.py", "test_facts.py")),
     "rulepack": (
         "rulepack.py",

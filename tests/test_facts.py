@@ -1,0 +1,155 @@
+"""The words facts carry for clinicians (event names, dates, timing relative to onset), as
+FACT_TYPES, docs/reports.md and docs/rule-authoring.md describe them. The oracle
+(tests/test_oracle.py) checks the values rules compute with; these check the texts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ipt_formulate.facts import date_words, derive_facts, event_name, short_text, timing_phrase
+from ipt_formulate.inventory import LifeEvent, Person, parse_inventory
+
+
+@pytest.mark.parametrize(
+    ("span", "relation", "words"),
+    [
+        (None, None, "timing unknown"),
+        (None, "long_before", "long before onset"),
+        (None, "months_before", "in the months before onset"),
+        (None, "before", "before onset (interval unknown)"),
+        (None, "around", "around onset"),
+        (None, "after", "after onset"),
+        # exact dates: the months, one month singular
+        ((3.0, 3.0), None, "3 months before onset"),
+        ((1.0, 1.0), "months_before", "1 month before onset"),  # dates win over the relation
+        ((-2.0, -2.0), None, "2 months after onset"),
+        ((0.2, 0.3), None, "around onset"),  # under half a month from onset
+        ((0.5, 0.5), None, "0.5 months before onset"),  # half a month is not "around"
+        ((2.4, 3.2), None, "3 months before onset"),  # a range of at most a month: midpoint
+        ((2.0, 3.0), None, "2.5 months before onset"),
+        # month-level dates: "about" the midpoint, then the whole months of the range
+        ((2.0, 4.0), None, "about 3 months before onset, range 2 to 4"),  # docs/reports.md
+        ((-4.0, -2.0), None, "about 3 months after onset, range 2 to 4"),
+        ((2.6, 3.8), None, "about 3 months before onset, range 3 to 4"),
+        ((-1.0, 2.0), None, "about 0.5 months before onset, range 1 after to 2 before"),
+        ((-2.0, 1.0), None, "about 0.5 months after onset, range 2 after to 1 before"),
+        ((-1.0, 1.2), None, "around onset, range 1 after to 1 before"),
+    ],
+)
+def test_timing_in_words(
+    span: tuple[float, float] | None, relation: str | None, words: str
+) -> None:
+    assert timing_phrase(span, relation) == words
+
+
+@pytest.mark.parametrize(
+    ("date", "words"),
+    [
+        ("2025", "2025"),
+        ("2025-01", "January 2025"),
+        ("2025-09", "September 2025"),
+        ("2025-12", "December 2025"),
+        ("2025-06-04", "4 June 2025"),
+    ],
+)
+def test_partial_dates_in_words(date: str, words: str) -> None:
+    assert date_words(date) == words
+
+
+GREEK = "alpha beta gamma delta epsilon zeta eta"
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "short"),
+    [
+        ("Moved to Leeds. Started a new job there", 40, "Moved to Leeds"),
+        ("Lost the job; money is tight", 40, "Lost the job"),
+        ("Work: redundancy announced", 40, "Work"),
+        ("  two   spaces\n apart  ", 40, "two spaces apart"),
+        ("Ends with a stop.", 40, "Ends with a stop"),
+        ("x" * 40, 40, "x" * 40),  # exactly the limit: kept whole
+        (GREEK + " theta", 40, GREEK + "…"),  # 46 characters: cut before "theta"
+        ("alpha beta, gamma", 12, "alpha beta…"),  # cut at a word, trailing comma dropped
+        ("abc def", 5, "abc…"),
+    ],
+)  # fmt: skip
+def test_short_text_is_the_first_clause_cut_at_a_word(text: str, limit: int, short: str) -> None:
+    assert short_text(text, limit) == short
+
+
+def _event(**kw: Any) -> LifeEvent:
+    return LifeEvent.model_validate({"id": "e1", **kw})
+
+
+def test_event_names() -> None:
+    # FACT_TYPES: the kind in words and the date; undated, the kind and the first words of
+    # the description; else the kind and the id
+    assert event_name(_event(kind="retirement", date="2025-09")) == "retirement (September 2025)"
+    assert event_name(_event(kind="job_loss", date="2025-06-14")) == "job loss (14 June 2025)"
+    assert event_name(_event(kind="illness_diagnosis_self", date="2024")) == (
+        "own illness diagnosis (2024)"
+    )
+    assert event_name(_event(kind="illness_diagnosis_other")) == (
+        "illness diagnosis of someone close (e1)"
+    )
+    assert event_name(_event(kind="other", description="Fire at home. Lost everything")) == (
+        "event (\u201cFire at home\u201d)"
+    )
+    assert event_name(_event(kind="move", description="...")) == "move (e1)"
+
+
+def _facts(inv: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    facts = derive_facts(parse_inventory(inv))
+    return {(t, f["id"]): dict(f) for t, f in facts.all()}
+
+
+BASE = {
+    "schema_version": "1",
+    "patient": {"age": 40},
+    "episode": {"assessment_date": "2026-01-15", "onset": "2025-10-15"},
+}
+
+
+def test_person_names_and_quality_change() -> None:
+    persons = [
+        {"id": "ann", "role": "friend", "label": "Ann",
+         "quality_before_onset": "good", "quality_now": "poor"},
+        {"id": "bo", "role": "spouse_partner",
+         "quality_before_onset": "poor", "quality_now": "fair"},
+        {"id": "cy", "role": "sibling", "quality_before_onset": "fair", "quality_now": "fair"},
+        {"id": "di", "role": "parent", "quality_now": "good"},
+    ]  # fmt: skip
+    facts = _facts({**BASE, "persons": persons})
+    got = {i: (f["name"], f["quality_change"]) for (t, i), f in facts.items() if t == "person"}
+    assert got == {
+        "ann": ("Ann", "worse"),
+        "bo": ("spouse partner (bo)", "better"),  # docs: label, else role and id
+        "cy": ("sibling (cy)", "same"),
+        "di": ("parent (di)", None),  # quality before onset unknown
+    }
+    assert Person.model_validate(persons[0]).label == "Ann"
+
+
+def test_event_timing_and_months_since() -> None:
+    events = [
+        {"id": "exact", "kind": "move", "date": "2025-07-15"},  # 3 months before onset
+        # a month-level date: July spans just under a month, so it reads as its midpoint
+        {"id": "month", "kind": "new_job", "date": "2025-07"},
+        {"id": "judged", "kind": "retirement", "onset_relation": "months_before"},
+        {"id": "late", "kind": "promotion", "date": "2025-12-15"},  # 2 months after onset
+    ]
+    facts = _facts({**BASE, "events": events})
+    got = {
+        i: (f["timing"], f["months_before_onset"], f["months_since_event"], f["recent"],
+            f["after_onset"])
+        for (t, i), f in facts.items()
+        if t == "event"
+    }  # fmt: skip
+    assert got == {
+        "exact": ("3 months before onset", 3.0, 6.0, True, False),
+        "month": ("3 months before onset", 3.0, 6.0, True, False),
+        "judged": ("in the months before onset", None, None, True, False),
+        "late": ("2 months after onset", -2.0, 1.0, False, True),
+    }
