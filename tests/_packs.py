@@ -31,7 +31,7 @@ def rule(rid: str, *, fact: str = "patient", where: Any = (), **keys: Any) -> st
         "version": 1,
         "title": keys.pop("title", f"Rule {rid}"),
         "explain": keys.pop("explain", f"{rid} fired."),
-        "cite": [{"source": "s"}],
+        "cite": keys.pop("cite", [{"source": "s"}]),
         **keys,
     }
     lines = ["[[rule]]", *(f"{k} = {toml_value(v)}" for k, v in head.items()), "[[rule.when]]"]

@@ -219,3 +219,13 @@ def test_draft_and_retired_rules_are_not_diagnosed(tmp_path: Path) -> None:
     (b,) = [w for w in f.not_chosen if w.area == "b"]
     assert [(c.rule_id, c.status) for c in b.rules] == [("b.live", "failed")]
     assert b.reason == "no rule supporting this area fired"
+
+
+def test_standard_level_keeps_reasons_without_rule_checks(edge_pack: ipt.RulePack) -> None:
+    # docs/output.md: standard is full less WHY-NOT's per-rule checks
+    f = ipt.formulate(inventory(age=30), edge_pack, detail="standard")
+    assert [(w.area, w.reason, w.rules) for w in f.not_chosen] == [
+        ("c", "outranked: IPT works on at most two areas", ()),
+        ("d", "best score 0.25 is below the secondary threshold 0.5", ()),
+        ("e", "no rule supporting this area fired", ()),
+    ]

@@ -48,8 +48,9 @@ def _pack(tmp: Path, rules: list[str], **kw: Any) -> ipt.RulePack:
 
 
 def test_score_contributions_and_bounds(tmp_path: Path) -> None:
+    cite = [{"source": "s", "locator": "ch. 2", "note": "the rule's reading"}]
     rules = [
-        rule("a.one", area="a", weight=0.8, focus="network", where=ALWAYS),
+        rule("a.one", area="a", weight=0.8, focus="network", where=ALWAYS, cite=cite),
         rule("a.two", area="a", weight=-0.4, focus="network", where=ALWAYS, title="Against"),
         rule("a.maybe-for", area="a", weight=0.5, focus="network", where=UNKNOWN_PSYCHOSIS),
         rule("a.maybe-against", area="a", weight=-0.5, focus="network", where=UNKNOWN_PSYCHOSIS),
@@ -66,6 +67,15 @@ def test_score_contributions_and_bounds(tmp_path: Path) -> None:
         # each rule's contribution: the score less the score without it
         assert [(e.rule_id, e.weight, e.contribution) for e in h.support] == [
             ("a.one", 0.8, round(cf(0.8, 0.4) - (-0.4), 4))
+        ]
+        one = h.support[0]
+        assert (one.explanations, one.explanations_more, one.matched_more) == (
+            ("a.one fired.",),
+            0,
+            0,
+        )
+        assert [(c.source, c.locator, c.note) for c in one.citations] == [
+            ("s", "ch. 2", "the rule's reading")
         ]
         assert [(e.rule_id, e.title, e.contribution) for e in h.against] == [
             ("a.two", "Against", round(cf(0.8, 0.4) - 0.8, 4))
@@ -164,16 +174,53 @@ def test_no_tie_with_a_secondary_of_the_primary_area(tmp_path: Path) -> None:
         ],
     }
     f = ipt.formulate(inv, _pack(tmp_path, rules, thresholds=EDGE))
-    assert [(h.area, h.focus.id, h.focus.name) for h in f.hypotheses] == [
-        ("a", "p1", "Ann"),
-        ("a", "p2", "friend (p2)"),  # no label: role and id (docs/rule-authoring.md)
-        ("b", None, NETWORK),
+    assert [(h.area, h.focus.kind, h.focus.id, h.focus.name) for h in f.hypotheses] == [
+        ("a", "person", "p1", "Ann"),
+        ("a", "person", "p2", "friend (p2)"),  # no label: role and id (rule-authoring.md)
+        ("b", "network", None, NETWORK),
     ]
     assert f.primary is not None and f.primary.focus.id == "p1"
     assert f.secondary is not None and f.secondary.area == "b"
     assert [(t.role, t.others) for t in f.ties] == [
         ("primary", ("Area A: friend (p2)", f"Area B: {NETWORK}"))
     ]
+    assert f"ties at 0.5 with Area A: friend (p2); Area B: {NETWORK}. The" in f.ties[0].note
+
+
+def test_a_primary_tie_below_the_secondary_threshold(tmp_path: Path) -> None:
+    # thresholds 0.3 / 0.4 / 0.3: two areas at 0.35 tie for the primary; neither could be
+    # a secondary, but the tie for the primary is reported all the same
+    rules = [
+        rule("a.main", area="a", weight=0.35, focus="network", where=ALWAYS),
+        rule("b.main", area="b", weight=0.35, focus="network", where=ALWAYS),
+    ]
+    f = ipt.formulate(inventory(age=30), _pack(tmp_path, rules))
+    assert f.primary is not None and f.primary.area == "a" and f.secondary is None
+    assert [(t.role, t.score, t.others) for t in f.ties] == [
+        ("primary", 0.35, (f"Area B: {NETWORK}",))
+    ]
+
+
+def test_the_trace_names_each_hypothesis_focus(tmp_path: Path) -> None:
+    rules = [
+        rule("a.friend", area="a", weight=0.5, focus="p", fact="person", bind="p", where=[]),
+        rule("b.main", area="b", weight=0.4, focus="network", where=ALWAYS),
+        rule("b.event", area="b", weight=0.3, focus="e", fact="event", bind="e", where=[]),
+    ]
+    inv = {
+        **inventory(age=30),
+        "persons": [{"id": "p1", "role": "friend", "label": "Ann"}],
+        "events": [{"id": "e1", "kind": "move", "date": "2025-12"}],
+    }
+    f = ipt.formulate(inv, _pack(tmp_path, rules), trace=True)
+    assert f.trace is not None
+    foci = {(h.area, h.focus.kind, h.focus.id, h.focus.name) for h in f.trace.hypotheses}
+    assert foci == {(h.area, h.focus.kind, h.focus.id, h.focus.name) for h in f.hypotheses}
+    assert foci == {
+        ("a", "person", "p1", "Ann"),
+        ("b", "network", None, NETWORK),
+        ("b", "event", "e1", "move (December 2025)"),
+    }
 
 
 def test_evidence_lists_are_summarised_beyond_twenty(tmp_path: Path) -> None:

@@ -86,40 +86,68 @@ def _prepare(module: str) -> Path:
     return work
 
 
-def run(module: str) -> dict[str, object]:
-    """Mutate one module with one worker; its counts, score and wall time."""
-    work = _prepare(module)
+def _mutmut(work: Path, args: list[str], log: Path) -> int:
+    """Run ``mutmut ARGS`` in ``work`` (one worker), its output appended to ``log``."""
     mutmut = Path(sys.executable).with_name("mutmut")
     env = {**os.environ, "PYTHONHASHSEED": "0", "IPT_MUTATION": "1"}
+    with log.open("a", encoding="utf-8") as out:
+        return subprocess.run(
+            [str(mutmut), *args], cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT
+        ).returncode
+
+
+def _verdicts(work: Path, source: str) -> dict[str, str]:
+    """Mutant name -> status ("killed", "survived", "timeout", "no tests", "not checked")."""
+    from mutmut.stats import status_by_exit_code
+
+    meta = work / "mutants" / "src" / "ipt_formulate" / f"{source}.meta"
+    codes = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"]
+    return {name: status_by_exit_code[code] for name, code in sorted(codes.items())}
+
+
+def run(module: str, sample: int = 1) -> dict[str, object]:
+    """Mutate one module with one worker (every ``sample``-th mutant by name); its counts,
+    score and wall time. Survivors and mutants no test reached go to survivors.txt."""
+    source, _ = MODULES[module]
+    work = _prepare(module)
+    log = work / "mutmut.log"
     start = time.monotonic()
-    with (work / "mutmut.log").open("w", encoding="utf-8") as log:
-        done = subprocess.run(
-            [str(mutmut), "run", "--max-children", "1"],
-            cwd=work,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            check=False,
-        )
+    names: list[str] = []
+    if sample > 1:
+        # a first run that matches no mutant generates them all and records which tests
+        # reach which function, then stops; the second tests the sample
+        _mutmut(work, ["run", "--max-children", "1", "no-such-mutant"], log)
+        names = list(_verdicts(work, source))[::sample]
+    if _mutmut(work, ["run", "--max-children", "1", *names], log) != 0:
+        raise SystemExit(f"mutmut failed on {module}: see {log}")
     seconds = time.monotonic() - start
-    if done.returncode != 0:
-        raise SystemExit(f"mutmut failed on {module}: see {work / 'mutmut.log'}")
-    subprocess.run([str(mutmut), "export-cicd-stats"], cwd=work, env=env, check=True)
-    stats = json.loads((work / "mutants" / "mutmut-cicd-stats.json").read_text(encoding="utf-8"))
-    listing = subprocess.run(
-        [str(mutmut), "results"], cwd=work, env=env, check=True, capture_output=True, text=True
-    ).stdout
-    survivors = sorted(line.strip() for line in listing.splitlines() if line.strip())
-    (work / "survivors.txt").write_text("\n".join(survivors) + "\n", encoding="utf-8")
-    killed, timeout, total = stats["killed"], stats["timeout"], stats["total"]
-    score = (killed + timeout) / total if total else 0.0
-    return {"module": module, **stats, "score": round(100 * score, 1), "seconds": round(seconds)}
+    verdicts = _verdicts(work, source)
+    tested = {n: v for n, v in verdicts.items() if v != "not checked"}
+    counts = {k: sum(v == k for v in tested.values()) for k in ("killed", "timeout")}
+    counts["survived"] = sum(v == "survived" for v in tested.values())
+    counts["no_tests"] = sum(v == "no tests" for v in tested.values())
+    other = len(tested) - sum(counts.values())
+    lost = sorted(n for n, v in tested.items() if v not in ("killed", "timeout"))
+    (work / "survivors.txt").write_text("".join(f"{n}\n" for n in lost), encoding="utf-8")
+    score = (counts["killed"] + counts["timeout"]) / len(tested) if tested else 0.0
+    return {
+        "module": module,
+        "mutants": len(verdicts),
+        "tested": len(tested),
+        **counts,
+        "other": other,
+        "score": round(100 * score, 1),
+        "seconds": round(seconds),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("modules", nargs="*", metavar="MODULE", help=", ".join(MODULES))
     parser.add_argument("--list", action="store_true", help="the modules and their tests")
+    parser.add_argument(
+        "--sample", type=int, default=1, help="test every N-th mutant by name (default: all)"
+    )
     args = parser.parse_args()
     if args.list or not args.modules:
         for name, (source, tests) in MODULES.items():
@@ -129,7 +157,7 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown module(s) {unknown}; known: {', '.join(MODULES)}")
     for module in args.modules:
-        print(json.dumps(run(module)), flush=True)
+        print(json.dumps(run(module, args.sample)), flush=True)
 
 
 if __name__ == "__main__":
