@@ -2,6 +2,7 @@
 
     .venv/bin/pip install -e '.[test,mutation]'
     .venv/bin/python tools/mutation.py scoring          # one module, one worker
+    .venv/bin/python tools/mutation.py --sample 5 facts # every 5th mutant: a quick estimate
     .venv/bin/python tools/mutation.py --list           # the modules and their test subsets
 
 Each module is mutated on its own, against a fast subset of the suite that exercises it
@@ -12,12 +13,15 @@ every module gets a scratch directory ``.mutation/<module>/`` holding a copy of 
 ``rules``, ``examples`` and ``docs``. mutmut copies those into ``mutants/`` there, puts
 ``mutants/src`` first on ``sys.path`` and drops ``src`` (the editable install's entry), so the
 tests import the mutated code. Tests that start a subprocess see the unmutated package: they
-can only under-count kills, never over-count them.
+can only under-count kills, never over-count them. mutmut forks each mutant's test run from a
+process that already ran the tests, so ``IPT_MUTATION=1`` makes ``tests/conftest.py`` empty
+the library's memo caches at the start of every session (a cached prepared pack would hide a
+mutant) and load a derandomised hypothesis profile (a verdict must not depend on the draw).
 
-The script prints the module's counts (killed, survived, timeout, no tests) and the score
-``(killed + timeout) / total``, and writes the surviving mutants' names to
-``.mutation/<module>/survivors.txt``; ``mutmut show NAME`` (run in that directory) prints a
-mutant's diff.
+The script prints the module's counts and the score ``(killed + timeout) / tested``; a
+mutant no selected test reaches ("no tests") counts as not killed. The names of the mutants
+not killed go to ``.mutation/<module>/survivors.txt``; ``mutmut show NAME`` (run in that
+directory) prints a mutant's diff.
 """
 
 from __future__ import annotations
