@@ -8,7 +8,15 @@ from typing import Any
 
 import pytest
 
-from ipt_formulate.facts import date_words, derive_facts, event_name, short_text, timing_phrase
+from ipt_formulate.facts import (
+    SourceMap,
+    date_words,
+    derive_facts,
+    event_name,
+    graph_features_for,
+    short_text,
+    timing_phrase,
+)
 from ipt_formulate.inventory import LifeEvent, Person, parse_inventory
 
 
@@ -153,3 +161,72 @@ def test_event_timing_and_months_since() -> None:
         "judged": ("in the months before onset", None, None, True, False),
         "late": ("2 months after onset", -2.0, 1.0, False, True),
     }
+
+
+SOURCED = {
+    **BASE,
+    "episode": {"assessment_date": "2026-01-15"},  # onset unknown
+    "persons": [{"id": "mum", "role": "parent"}, {"id": "bo", "role": "friend"}],
+    "events": [
+        {"id": "move", "kind": "move", "date": "2025-09", "subject": "mum"},
+        {"id": "loss", "kind": "job_loss"},
+        {"id": "old", "kind": "retirement", "months_before_onset": 30, "maintains_episode": False},
+    ],
+    "relationships": [{"a": "mum", "b": "bo"}],
+}
+MUM, MOVE = "$.persons[?@.id=='mum']", "$.events[?@.id=='move']"
+LOSS, OLD = "$.events[?@.id=='loss']", "$.events[?@.id=='old']"
+
+
+@pytest.mark.parametrize(
+    ("fact_type", "fact_id", "fld", "paths"),
+    [
+        # person fields: the field itself, or the recorded fields a derived one comes from
+        ("person", "mum", "ring", (f"{MUM}.ring",)),
+        ("person", "mum", "non_reciprocal",
+         (f"{MUM}.patient_expectations_met", f"{MUM}.other_expectations_met")),
+        ("person", "mum", "quality_change", (f"{MUM}.quality_before_onset", f"{MUM}.quality_now")),
+        ("person", "mum", "patient_priority", ("$.patient_view.most_important_person",)),
+        ("person", "mum", "bridge_lost", ()),  # a graph count: never unknown
+        ("person", "nobody", "ring", ()),
+        # event timing with the onset unknown: the clinician's judgement, or the onset date
+        ("event", "move", "recent", (f"{MOVE}.onset_relation", "$.episode.onset")),
+        ("event", "move", "linked_to_onset",
+         (f"{MOVE}.onset_relation", "$.episode.onset", f"{MOVE}.maintains_episode")),
+        ("event", "loss", "after_onset", (f"{LOSS}.onset_relation",)),  # undated
+        ("event", "old", "recent", ()),  # 30 months before onset: settled
+        ("event", "old", "linked_to_onset", ()),  # not recent, does not maintain it
+        ("event", "move", "months_since_event", (f"{MOVE}.date",)),
+        ("event", "move", "subject_ring", (f"{MUM}.ring",)),
+        ("event", "move", "subject_role", (f"{MUM}.role",)),
+        ("event", "loss", "subject_ring", (f"{LOSS}.subject",)),  # no subject recorded
+        ("event", "move", "patient_priority", ("$.patient_view.most_important_event",)),
+        ("event", "move", "valence", (f"{MOVE}.valence",)),
+        ("event", "move", "category", ()),  # derived from the kind
+        # patient fields
+        ("patient", "patient", "age", ("$.patient.age",)),
+        ("patient", "patient", "isolation_predates_onset", ("$.social_history.isolated_since",)),
+        ("patient", "patient", "phq9_item9",
+         ("$.episode.measures[?@.instrument=='phq9'].item9",)),
+        ("patient", "patient", "psychosis", ("$.patient.risk.psychosis",)),
+        ("patient", "patient", "density", ()),
+        # links are named by their sorted ends
+        ("link", "bo~mum", "close", ("$.relationships[?@.a=='bo' && @.b=='mum'].close",)),
+        ("link", "bo~zed", "close", ()),
+    ],
+)  # fmt: skip
+def test_where_an_unknown_value_is_recorded(
+    fact_type: str, fact_id: str, fld: str, paths: tuple[str, ...]
+) -> None:
+    # docs/incomplete-inventories.md: paths name list items by id, RFC 9535 filter syntax
+    inv = parse_inventory(SOURCED)
+    fact = derive_facts(inv).get(fact_type, fact_id) or {}
+    assert SourceMap(inv).paths(fact_type, fact_id, fld, fact) == paths
+
+
+def test_graph_features_for_fields() -> None:
+    assert graph_features_for(["weakened_tie_count", "bridge_lost", "age"]) == {
+        "weakened_ties",
+        "bridge_persons_lost",
+    }
+    assert graph_features_for([]) == frozenset()
