@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from ipt_formulate.facts import (
+    FACT_TYPES,
     SourceMap,
     date_words,
     derive_facts,
@@ -230,3 +231,53 @@ def test_graph_features_for_fields() -> None:
         "bridge_persons_lost",
     }
     assert graph_features_for([]) == frozenset()
+
+
+def test_every_fact_has_exactly_the_documented_fields() -> None:
+    # FACT_TYPES is what the loader checks rules against and what the docs tables list:
+    # each derived fact carries exactly those fields, with the recorded values as given
+    assert {spec.type for fields in FACT_TYPES.values() for spec in fields.values()} <= {
+        "bool", "int", "float", "str", "enum", "ids"
+    }  # fmt: skip
+    for fields in FACT_TYPES.values():
+        for name, spec in fields.items():
+            assert (spec.type == "enum") == bool(spec.values), name
+    inv = parse_inventory(FULL)
+    facts = derive_facts(inv)
+    for fact_type, fact in facts.all():
+        assert set(fact) == set(FACT_TYPES[fact_type]), fact_type
+    person = facts.get("person", "mum")
+    assert person is not None
+    recorded = FULL["persons"][0]
+    for fld, value in recorded.items():
+        if fld in FACT_TYPES["person"] and fld != "changes_wanted":
+            assert person[fld] == value, fld
+    event = facts.get("event", "move")
+    assert event is not None
+    assert (event["subject"], event["subject_role"], event["subject_ring"]) == (
+        "mum",
+        "parent",
+        "inner",
+    )
+    assert (event["others"], event["name"]) == (("al", "bo"), "move (September 2025)")
+    assert event["category"] in FACT_TYPES["event"]["category"].values
+
+
+FULL: dict[str, Any] = {
+    **BASE,
+    "persons": [
+        {"id": "mum", "role": "parent", "label": "Mum", "lives_with_patient": True,
+         "ring": "inner", "contact": "weekly", "support": "high", "confidant": True,
+         "conflict": "low", "knows_about_depression": False, "deceased": False,
+         "patient_expectations_met": True, "other_expectations_met": False,
+         "dispute_stage_evidence": "stalled", "quality_before_onset": "good",
+         "quality_now": "fair"},
+        {"id": "bo", "role": "friend"},
+        {"id": "al", "role": "sibling"},
+    ],
+    "events": [
+        {"id": "move", "kind": "move", "date": "2025-09", "subject": "mum", "others": ["bo", "al"],
+         "valence": "negative", "maintains_episode": True},
+    ],
+    "relationships": [{"a": "mum", "b": "bo", "close": True}],
+}  # fmt: skip
