@@ -281,3 +281,20 @@ FULL: dict[str, Any] = {
     ],
     "relationships": [{"a": "mum", "b": "bo", "close": True}],
 }  # fmt: skip
+
+
+def test_only_the_fact_types_and_graph_features_asked_for() -> None:
+    # the engine derives only what a pack reads (pack.fact_types_used, graph_features_used);
+    # a graph feature not computed reads as unknown, never as a guessed count
+    inv = parse_inventory(FULL)
+    everything = derive_facts(inv)
+    patient = everything.get("patient", "patient")
+    assert patient is not None and patient["network_size"] == 3
+    only = derive_facts(inv, fact_types=["patient", "event"], features=[])
+    assert sorted(only.by_type) == ["event", "patient"]
+    bare = only.get("patient", "patient")
+    assert bare is not None
+    assert (bare["network_size"], bare["density"], bare["bridge_lost"]) == (None, None, False)
+    sized = derive_facts(inv, fact_types=["patient"], features=["network_size"])
+    assert sorted(sized.by_type) == ["patient"]
+    assert sized.by_type["patient"][0]["network_size"] == 3
