@@ -49,7 +49,12 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     "facts": ("facts.py", ("test_oracle.py", "test_facts.py")),
     "rulepack": (
         "rulepack.py",
-        ("test_validation.py", "test_rulepack.py", "test_rulepack_limits.py"),
+        (
+            "test_rulepack_api.py",
+            "test_validation.py",
+            "test_rulepack.py",
+            "test_rulepack_limits.py",
+        ),
     ),
     "_evaluate": ("_evaluate.py", ("test_oracle.py", "test_validation.py")),
     "_compiled_backend": ("_compiled_backend.py", ("test_oracle.py", "test_compiled.py")),

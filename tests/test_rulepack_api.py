@@ -1,0 +1,153 @@
+"""The rule pack's public surface beyond loading errors: option values checked by
+``with_options`` (every code of docs/rule-authoring.md's options section, bounds inclusive),
+the JSON Schema, area and focus look-ups, ``extends`` outside the pack's folder, and the
+line an error in a later rule of a file names."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import ipt_formulate as ipt
+from _packs import ALWAYS, rule, write_pack
+from ipt_formulate.errors import OptionError, RulePackReferenceError, RulePackSchemaError
+from ipt_formulate.rulepack import rulepack_json_schema
+
+OPTIONS = """\
+[options.mode]
+default = "x"
+choices = ["x", "y"]
+description = "A string option."
+
+[options.window]
+default = 6.0
+min = 1.0
+max = 12.0
+description = "A float option."
+
+[options.count]
+default = 3
+min = 0
+max = 5
+description = "An int option."
+
+[options.flag]
+default = false
+description = "A switch."
+"""
+
+
+@pytest.fixture(scope="module")
+def pack(tmp_path_factory: pytest.TempPathFactory) -> ipt.RulePack:
+    rules = [
+        rule("a.net", area="a", weight=0.5, focus="network", where=ALWAYS),
+        rule("b.person", area="b", weight=0.5, focus="p", fact="person", bind="p", where=[]),
+        rule("c.event", area="c", weight=0.5, focus="e", fact="event", bind="e", where=[]),
+        rule("d.flag", where=ALWAYS, asserts={"finding": "flag"}),
+    ]
+    return write_pack(tmp_path_factory.mktemp("api"), rules, areas="abc", options=OPTIONS)
+
+
+@pytest.mark.parametrize(
+    ("options", "code", "words"),
+    [
+        ({"nope": 1}, "options.unknown",
+         "unknown option 'nope'; this pack's options are: count, flag, mode, window"),
+        ({"window": True}, "options.type", "option 'window' takes a float, got True"),
+        ({"count": True}, "options.type", "option 'count' takes a int, got True"),
+        ({"count": 2.5}, "options.type", "option 'count' takes a int, got 2.5"),
+        ({"flag": 1}, "options.type", "option 'flag' takes a bool, got 1"),
+        ({"mode": "z"}, "options.choice", "option 'mode' must be one of ['x', 'y'], got 'z'"),
+        ({"window": math.nan}, "options.range", "option 'window' must be a finite number"),
+        ({"window": 12.5}, "options.range", "option 'window' must be within 1..12, got 12.5"),
+        ({"window": 0.5}, "options.range", "option 'window' must be within 1..12, got 0.5"),
+        ({"count": 6}, "options.range", "option 'count' must be within 0..5, got 6"),
+        ({"count": -1}, "options.range", "option 'count' must be within 0..5, got -1"),
+    ],
+)  # fmt: skip
+def test_bad_option_values(
+    pack: ipt.RulePack, options: dict[str, Any], code: str, words: str
+) -> None:
+    with pytest.raises(OptionError) as info:
+        pack.with_options(**options)
+    assert info.value.code == code
+    assert words in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"window": 12.0}, {"window": 1.0}, {"window": 7}, {"count": 0}, {"count": 5},
+     {"mode": "y"}, {"flag": True}],
+)  # fmt: skip
+def test_option_values_at_their_bounds_are_accepted(
+    pack: ipt.RulePack, options: dict[str, Any]
+) -> None:
+    changed = pack.with_options(**options)
+    assert {k: changed.options[k] for k in options} == options
+    assert changed.hash != pack.hash
+
+
+def test_a_pack_without_options_says_so(tmp_path: Path) -> None:
+    bare = write_pack(tmp_path, [rule("a.net", area="a", weight=0.5, focus="network")])
+    with pytest.raises(OptionError, match=r"this pack's options are: -$") as info:
+        bare.with_options(mode="x")
+    assert info.value.code == "options.unknown"
+
+
+def test_a_string_option_cannot_have_bounds(tmp_path: Path) -> None:
+    bounded = '[options.mode]\ndefault = "x"\nmin = 1\ndescription = "Bounded text."\n'
+    with pytest.raises(RulePackSchemaError, match="min and max apply to numbers only"):
+        write_pack(tmp_path, [rule("a.net", area="a", weight=0.5, focus="network")],
+                   options=bounded)  # fmt: skip
+
+
+def test_area_and_focus_look_ups(pack: ipt.RulePack) -> None:
+    assert [pack.area(a).label for a in "cab"] == ["Area C", "Area A", "Area B"]
+    with pytest.raises(KeyError):
+        pack.area("z")
+    kinds = {r.id: r.focus_kind() for r in pack.rules}
+    assert kinds == {"a.net": "network", "b.person": "person", "c.event": "event", "d.flag": None}
+
+
+def test_the_json_schema_names_both_file_kinds() -> None:
+    schema = rulepack_json_schema()
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert schema["title"] == "ipt-formulate rule pack"
+    assert {"pack", "area"} <= set(schema["manifest"]["properties"])
+    assert set(schema["rule_file"]["properties"]) == {"rule"}
+
+
+def test_extends_outside_the_pack_folder(tmp_path: Path) -> None:
+    parent = tmp_path / "parent"
+    write_pack(parent, [rule("a.net", area="a", weight=0.5, focus="network", where=ALWAYS)])
+    child = tmp_path / "child"
+    child.mkdir()
+    manifest = (parent / "pack.toml").read_text(encoding="utf-8")
+    manifest = manifest.replace('name = "t"\n', 'name = "child"\nextends = ["../parent"]\n')
+    (child / "pack.toml").write_text(manifest, encoding="utf-8")
+    with pytest.raises(RulePackReferenceError) as info:
+        ipt.load_pack(child)
+    err = info.value
+    assert (err.key, err.file, err.line) == ("pack.extends", str(child / "pack.toml"), 3)
+    assert "extend a bundled pack by name (ipt-core, ipsrt)" in str(err)
+    assert "load_pack(path, allow_outside=True)" in str(err)
+    loaded = ipt.load_pack(child, allow_outside=True)
+    assert [r.id for r in loaded.rules] == ["a.net"]
+
+
+def test_an_error_in_a_later_rule_names_its_own_lines(tmp_path: Path) -> None:
+    good = rule("a.good", area="a", weight=0.5, focus="network", where=ALWAYS)
+    bad = rule("a.bad", area="a", weight=0.5, focus="network", where=ALWAYS,
+               advisory={"kind": "gossip", "level": "info"})  # fmt: skip
+    start = good.count("\n") + 2  # "\n".join puts a blank line between the rules
+    with pytest.raises(RulePackSchemaError) as info:
+        write_pack(tmp_path, [good, bad])
+    err = info.value
+    assert (err.rule_id, err.key) == ("a.bad", "advisory.kind")
+    advisory_line = start + bad.splitlines().index(
+        next(line for line in bad.splitlines() if line.startswith("advisory"))
+    )
+    assert err.line == advisory_line
