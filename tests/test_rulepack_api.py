@@ -37,6 +37,16 @@ description = "An int option."
 [options.flag]
 default = false
 description = "A switch."
+
+[options.floor]
+default = 2
+min = 1
+description = "Bounded below only."
+
+[options.ceiling]
+default = 2.5
+max = 5.0
+description = "Bounded above only."
 """
 
 
@@ -51,11 +61,15 @@ def pack(tmp_path_factory: pytest.TempPathFactory) -> ipt.RulePack:
     return write_pack(tmp_path_factory.mktemp("api"), rules, areas="abc", options=OPTIONS)
 
 
+ALL = "ceiling, count, flag, floor, mode, window"
+
+
 @pytest.mark.parametrize(
     ("options", "code", "words"),
     [
-        ({"nope": 1}, "options.unknown",
-         "unknown option 'nope'; this pack's options are: count, flag, mode, window"),
+        ({"nope": 1}, "options.unknown", f"unknown option 'nope'; this pack's options are: {ALL}"),
+        ({"floor": 0}, "options.range", "option 'floor' must be within 1..inf, got 0"),
+        ({"ceiling": 5.5}, "options.range", "option 'ceiling' must be within -inf..5, got 5.5"),
         ({"window": True}, "options.type", "option 'window' takes a float, got True"),
         ({"count": True}, "options.type", "option 'count' takes a int, got True"),
         ({"count": 2.5}, "options.type", "option 'count' takes a int, got 2.5"),
@@ -151,3 +165,36 @@ def test_an_error_in_a_later_rule_names_its_own_lines(tmp_path: Path) -> None:
         next(line for line in bad.splitlines() if line.startswith("advisory"))
     )
     assert err.line == advisory_line
+
+
+def _finding_rule(rid: str, asserts: str, reads: str, *, negated: bool = False) -> str:
+    text = rule(rid, fact="finding", where=[["name", "==", reads]], asserts={"finding": asserts})
+    return text.replace('fact = "finding"', 'fact = "finding"\nexists = false') if negated else text
+
+
+@pytest.mark.parametrize(
+    ("rules", "culprit"),
+    [
+        ([("x.one", "f1", "f2"), ("x.two", "f2", "f1")], "x.one"),
+        ([("x.self", "f1", "f1")], "x.self"),
+    ],
+)
+def test_a_cycle_of_findings_is_a_load_error(
+    tmp_path: Path, rules: list[tuple[str, str, str]], culprit: str
+) -> None:
+    texts = [_finding_rule(*r) for r in rules]
+    with pytest.raises(RulePackReferenceError, match="findings form a cycle") as info:
+        write_pack(tmp_path, texts)
+    assert (info.value.rule_id, info.value.key) == (culprit, "when")
+
+
+def test_chained_findings_run_in_strata(tmp_path: Path) -> None:
+    # docs/rule-authoring.md (chaining): a rule runs after every rule producing a finding it
+    # reads, and strictly after those producing a finding it negates
+    texts = [
+        rule("s.base", where=ALWAYS, asserts={"finding": "f0"}),
+        _finding_rule("s.reads", "f1", "f0"),
+        _finding_rule("s.negates", "f2", "f1", negated=True),
+    ]
+    strata = {r.id: r.stratum for r in write_pack(tmp_path, texts).rules}
+    assert strata["s.base"] <= strata["s.reads"] < strata["s.negates"]
