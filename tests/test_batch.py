@@ -98,7 +98,7 @@ def check_output(out: Path, expected: dict[int, str], n: int) -> None:
             assert set(r) == {"line", "id", "formulation"}, r
             assert r["id"] == f"synth-3-{r['line'] - sum(k < r['line'] for k in expected):06d}"
             status = r["formulation"]["status"]
-            assert (status == "established") == (r["formulation"]["primary"] is not None)
+            assert (status == "established") == ("primary" in r["formulation"])
 
 
 # ------------------------------------------------------------------ the file batch
@@ -133,7 +133,10 @@ def test_cli_batch_matches_the_api(
     res = cli("batch", "-", input=(EXAMPLES / "grief.json").read_text().replace("\n", " "))
     assert res.returncode == 0, res.stderr
     (rec,) = [json.loads(x) for x in res.stdout.splitlines()]
-    assert rec["id"] == "grief" and rec["formulation"]["primary"]["area"] == "grief"
+    assert (
+        rec["id"] == "grief"
+        and rec["formulation"]["hypotheses"][rec["formulation"]["primary"] - 1]["area"] == "grief"
+    )
 
 
 def test_unicode_line_separators_stay_inside_their_record(tmp_path: Path) -> None:
@@ -445,6 +448,23 @@ def test_resume_refuses_another_input_pack_or_engine(tmp_path: Path, core_pack: 
     # the same input, pack and engine continue, to the bytes of a fresh run
     assert batch_file(src_a, out, core_pack, resume=True).skipped == 3
     assert out.read_bytes() == batch_file_bytes(src_a, tmp_path / "fresh.jsonl", core_pack)
+
+
+def test_resume_refuses_an_output_of_another_schema(tmp_path: Path, core_pack: RulePack) -> None:
+    """An output written before schema 3 (its resume record has no schema) is not continued
+    in schema 3: one file would hold two formats."""
+    lines = [s.encode() for s in synth_records(6, 25)]
+    src = _write_lines(tmp_path / "in.jsonl", lines)
+    out = tmp_path / "out.jsonl"
+    batch_file(_write_lines(tmp_path / "in3.jsonl", lines[:3]), out, core_pack)
+    record = tmp_path / "out.jsonl.resume.json"
+    rec = json.loads(record.read_text(encoding="utf-8"))
+    assert rec.pop("schema") == "3"
+    record.write_text(json.dumps(rec), encoding="utf-8")
+    before = out.read_bytes()
+    res = cli("batch", str(src), "-o", str(out), "--resume")
+    assert res.returncode == 2 and "batch.resume_mismatch" in res.stderr, res.stderr
+    assert "schema '2 or earlier' (now '3')" in res.stderr and out.read_bytes() == before
 
 
 def batch_file_bytes(src: Path, out: Path, pack: RulePack) -> bytes:

@@ -47,7 +47,8 @@ def test_formulate_with_pack_and_option() -> None:
         "recent_window_months=6",
     )
     assert res.returncode == 0, res.stderr
-    assert json.loads(res.stdout)["primary"]["area"] == "lost_healthy_self"
+    out = json.loads(res.stdout)
+    assert out["hypotheses"][out["primary"] - 1]["area"] == "lost_healthy_self"
 
 
 @pytest.mark.parametrize(

@@ -290,7 +290,7 @@ def test_soundness_finds_forgotten_certainty(
         f = real(inv, pack, **kw)
         if any(h.pending for h in f.hypotheses):
             return f.model_copy(
-                update={"hypotheses": (), "primary": None, "status": "insufficient_data"}
+                update={"hypotheses": (), "primary_rank": None, "status": "insufficient_data"}
             )
         return f
 

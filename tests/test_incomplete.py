@@ -104,7 +104,7 @@ def test_hidden_grief_is_provisional_and_asks_timing_and_closeness(core_pack: Ru
     f = formulate(HIDDEN_GRIEF, core_pack, questions=5)
     _provisional(f, "grief", "dad")
     (grief,) = [h for h in f.hypotheses if h.area == "grief"]
-    waits = {o.path for o in grief.waits_on}
+    waits = set(grief.waits_on)
     assert "$.persons[?@.id=='dad'].ring" in waits
     assert "$.events[?@.id=='e-death'].onset_relation" in waits
     asked = [q.path for q in f.questions]
@@ -172,8 +172,8 @@ def test_onset_relation_sets_the_timing(
     if not established:  # not near onset: linked only if it keeps the episode going
         (h,) = [h for h in f.hypotheses if h.focus.id == "e1"]
         assert h.status == "provisional"
-        assert "$.events[?@.id=='e1'].maintains_episode" in {o.path for o in h.waits_on}
-        assert "$.events[?@.id=='e1'].onset_relation" not in {o.path for o in h.waits_on}
+        assert "$.events[?@.id=='e1'].maintains_episode" in set(h.waits_on)
+        assert "$.events[?@.id=='e1'].onset_relation" not in set(h.waits_on)
         kept = formulate(_event(onset_relation=relation, maintains_episode=False), core_pack)
         assert all(h.focus.id != "e1" for h in kept.hypotheses)
 
@@ -400,4 +400,4 @@ def test_an_unrecorded_onset_is_unknown_not_no(core_pack: RulePack) -> None:
     (deficits,) = [h for h in f.hypotheses if h.area == "interpersonal_deficits"]
     assert deficits.status == "provisional"
     assert deficits.lower_bound <= complete.primary.score <= deficits.upper_bound
-    assert [o.path for o in deficits.waits_on] == ["$.episode.onset"]
+    assert list(deficits.waits_on) == ["$.episode.onset"]

@@ -55,11 +55,15 @@ def within(small: Any, big: Any, path: str = "$") -> list[str]:
 
 
 def assert_levels_nest(inv: Inventory | str, pack: RulePack, engine: str = "compiled") -> None:
-    """brief within standard within full, each strictly smaller (``detail`` aside)."""
+    """brief within standard within full, each strictly smaller (``detail`` and brief's count
+    of the hypotheses it leaves out aside)."""
     outs = {d: formulate(inv, pack, engine=engine, detail=d) for d in ORDER}
     data = {d: f.to_dict() for d, f in outs.items()}
     for d, f in outs.items():
         assert data[d].pop("detail") == d == f.detail
+    omitted = data["brief"].pop("hypotheses_omitted", 0)
+    assert omitted == len(outs["full"].hypotheses) - len(outs["brief"].hypotheses)
+    assert "hypotheses_omitted" not in data["standard"] and "hypotheses_omitted" not in data["full"]
     for small, big in itertools.pairwise(ORDER):
         assert not within(data[small], data[big]), (small, big, within(data[small], data[big]))
         assert len(json.dumps(data[small])) < len(json.dumps(data[big])), (small, big)
@@ -99,18 +103,44 @@ def test_levels_leave_out_what_they_say(core_pack: RulePack) -> None:
     assert all("rules" not in w and w["reason"] for w in std["not_chosen"])
     assert [w["reason"] for w in std["not_chosen"]] == [w["reason"] for w in full["not_chosen"]]
     assert full["sources"] and std["sources"] == full["sources"]
-    for key in ("not_chosen", "findings", "finding_labels", "sources"):
+    for key in ("not_chosen", "findings", "finding_labels", "rules", "unknowns", "sources"):
         assert key not in brief, key
-    h = brief["hypotheses"][0]
-    assert set(h) == {
-        "rank",
-        *("area", "focus", "status", "score", "lower_bound", "upper_bound"),
-        *("support", "against", "pending"),
-    }
-    assert all(set(e) == {"rule_id"} for e in h["support"])
+    allowed = {"rank", "area", "focus", "status", "score", "lower_bound", "upper_bound"}
+    allowed |= {"support", "against", "pending"}
+    assert all(set(h) <= allowed for h in brief["hypotheses"])
+    assert all(set(e) == {"rule_id"} for h in brief["hypotheses"] for e in h.get("support", ()))
+    assert all(set(p) == {"rule_id"} for h in brief["hypotheses"] for p in h.get("pending", ()))
     assert brief["advisories"] and all("citations" not in a for a in brief["advisories"])
     assert brief["provenance"] == full["provenance"]
-    assert brief["schema_version"] == "2"
+    assert brief["schema_version"] == "3"
+
+
+def test_brief_keeps_established_provisional_and_chosen_hypotheses(core_pack: RulePack) -> None:
+    """Brief leaves out the hypotheses below threshold (unless chosen) and counts them."""
+    seen_omitted = False
+    texts = [example_text(n) for n in EXAMPLE_NAMES]
+    cohort = list(synth_records(30, 14))
+    for name, text in zip(
+        [*EXAMPLE_NAMES, *(f"synth {i}" for i in range(30))], texts + cohort, strict=True
+    ):
+        full = formulate(text, core_pack, engine="compiled")
+        brief = formulate(text, core_pack, engine="compiled", detail="brief")
+        chosen = {full.primary_rank, full.secondary_rank} - {None}
+        kept = [
+            h.rank for h in full.hypotheses if h.status != "below_threshold" or h.rank in chosen
+        ]
+        assert [h.rank for h in brief.hypotheses] == kept, name
+        assert brief.hypotheses_omitted == len(full.hypotheses) - len(kept), name
+        assert (brief.primary_rank, brief.secondary_rank) == (
+            full.primary_rank,
+            full.secondary_rank,
+        )
+        for h in (brief.primary, brief.secondary):
+            assert h is None or (h.area, h.focus) == (full.hypothesis(h.rank).area, h.focus), name
+        seen_omitted |= brief.hypotheses_omitted > 0
+        data = json.loads(brief.to_json())
+        assert ("hypotheses_omitted" in data) == (brief.hypotheses_omitted > 0), name
+    assert seen_omitted  # the cohort exercises the omission
 
 
 def test_work_a_level_leaves_out_is_not_done(

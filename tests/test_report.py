@@ -150,13 +150,7 @@ def test_text_reads_plainly(name: str) -> None:
     pack = _pack_for(name) or default_pack()
     f = formulate((EXAMPLES / f"{name}.json").read_text(), pack, questions=5)
     text = f.to_text()
-    cites = {
-        f.source(c.source).text
-        for h in f.hypotheses
-        for e in (*h.support, *h.against)
-        for c in e.citations
-    }
-    cites |= {f.source(c.source).text for a in f.advisories for c in a.citations}
+    cites = {f.source(c.source).text for r in f.rules for c in r.citations}
     for line in text.splitlines():
         if re.match(r"\[\d+\] |    ", line):  # a footnote: wrapped
             assert len(line) <= 100, line

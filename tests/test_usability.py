@@ -44,7 +44,8 @@ def test_bundled_packs_load_by_name_from_any_folder(tmp_path: Path) -> None:
     bip = str(EXAMPLES / "bipolar-lost-healthy-self.json")
     res = _run(["-m", "ipt_formulate", "formulate", bip, "--pack", "ipsrt"], tmp_path)
     assert res.returncode == 0, res.stderr
-    assert json.loads(res.stdout)["primary"]["area"] == "lost_healthy_self"
+    out = json.loads(res.stdout)
+    assert out["hypotheses"][out["primary"] - 1]["area"] == "lost_healthy_self"
     res = _run(["-m", "ipt_formulate", "rules", "list", "--pack", "ipsrt"], tmp_path)
     assert res.returncode == 0 and "ipsrt.lost-healthy-self" in res.stdout, res.stderr
 

@@ -17,15 +17,19 @@ from .errors import OptionError
 from .explain import advisories, area_checks, why_not
 from .facts import FactSet, SourceMap, derive_facts
 from .formulation import (
+    DISCLAIMER,
+    SCHEMA_VERSION,
     Advisory,
     Detail,
     Finding,
     Formulation,
     FormulationStatus,
     Hypothesis,
+    OpenFact,
     Provenance,
     Question,
-    Source,
+    RuleInfo,
+    path_order,
 )
 from .inventory import Inventory, parse_inventory
 from .limits import Limits, current_limits
@@ -35,6 +39,7 @@ from .scoring import (
     cited_sources,
     focus_ties,
     rank_hypotheses,
+    rule_table,
     select_focus,
 )
 
@@ -146,6 +151,7 @@ def formulate(
     lookup = {(t, str(f["id"])): f for t, fs in run.index.by_type.items() for f in fs}
     possible = _possible(inv, pack, facts, run, lookup, max_firings)
     brief = detail == "brief"
+    unknowns: dict[str, str] = {}
     hyps = rank_hypotheses(
         pack,
         run.firings,
@@ -154,6 +160,7 @@ def formulate(
         possible,
         explain=not brief,
         waits=not brief or questions > 0,
+        unknowns=unknowns,
     )
     primary, secondary = select_focus(pack, hyps)
     status: FormulationStatus = (
@@ -164,36 +171,37 @@ def formulate(
         else "insufficient_data"
     )
     checks = area_checks(pack, run.firings, run.index) if detail == "full" else {}
-    notes = advisories(pack, run.firings, lookup, checks, primary, hyps, cite=not brief)
+    notes = advisories(pack, run.firings, lookup, checks, primary, hyps)
     recorded = None
     if trace:
         from .audit._trace import build_trace
 
         recorded = build_trace(pack, run.firings, lookup, hyps)
+    found = () if brief else _findings(pack, run)
+    rules = () if brief else _rules(pack, hyps, notes, found)
+    shown = _brief_hypotheses(hyps, primary, secondary) if brief else hyps
     return Formulation(
+        schema_version=SCHEMA_VERSION,
         detail=detail,
+        disclaimer=DISCLAIMER,
         status=status,
-        primary=primary,
-        secondary=secondary,
-        hypotheses=hyps,
+        primary_rank=None if primary is None else primary.rank,
+        secondary_rank=None if secondary is None else secondary.rank,
+        hypotheses=shown,
+        hypotheses_omitted=len(hyps) - len(shown),
         not_chosen=() if brief else why_not(pack, hyps, (primary, secondary), checks),
-        findings=() if brief else _findings(pack, run),
+        findings=found,
         advisories=notes,
-        provenance=Provenance(
-            pack_name=pack.name,
-            pack_version=pack.version,
-            pack_hash=pack.hash,
-            pack_lineage=pack.lineage,
-            options=dict(pack.options),
-            library_version=__version__,
-            engine=run.engine,
-            input_digest=input_digest(inv),
-        ),
-        finding_labels={} if brief else dict(pack.finding_labels),
-        sources=() if brief else _sources(pack, hyps, notes),
+        provenance=_provenance(inv, pack, run),
+        finding_labels=_finding_labels(pack, found),
+        rules=rules,
+        unknowns=() if brief else _unknowns(unknowns),
+        sources=cited_sources(pack, (c.source for r in rules for c in r.citations)),
         trace=recorded,
         ties=focus_ties(pack, hyps, primary, secondary),
-        questions=questions_for(inv, pack, hyps, questions, max_firings=max_firings),
+        questions=questions_for(
+            inv, pack, hyps, questions, max_firings=max_firings, unknowns=unknowns
+        ),
     )
 
 
@@ -220,13 +228,51 @@ def _findings(pack: RulePack, run: EngineRun) -> tuple[Finding, ...]:
     )
 
 
-def _sources(
-    pack: RulePack, hyps: tuple[Hypothesis, ...], notes: tuple[Advisory, ...]
-) -> tuple[Source, ...]:
-    """Every source the evidence and advisories cite, once."""
-    keys = {c.source for h in hyps for e in (*h.support, *h.against) for c in e.citations}
-    keys.update(c.source for a in notes for c in a.citations)
-    return cited_sources(pack, keys)
+def _provenance(inv: Inventory, pack: RulePack, run: EngineRun) -> Provenance:
+    """Where the formulation comes from: the pack, its options, the engine, the input."""
+    return Provenance(
+        pack_name=pack.name,
+        pack_version=pack.version,
+        pack_hash=pack.hash,
+        pack_lineage=pack.lineage,
+        options=dict(pack.options),
+        library_version=__version__,
+        engine=run.engine,
+        input_digest=input_digest(inv),
+    )
+
+
+def _brief_hypotheses(
+    hyps: tuple[Hypothesis, ...], primary: Hypothesis | None, secondary: Hypothesis | None
+) -> tuple[Hypothesis, ...]:
+    """What brief keeps: established and provisional hypotheses, and the chosen ones."""
+    return tuple(h for h in hyps if h.status != "below_threshold" or h is primary or h is secondary)
+
+
+def _rules(
+    pack: RulePack,
+    hyps: tuple[Hypothesis, ...],
+    notes: tuple[Advisory, ...],
+    found: tuple[Finding, ...],
+) -> tuple[RuleInfo, ...]:
+    """The rules table: every rule that evidence, pending rules, advisories and findings
+    refer to, once; with citations where it counts (evidence, advisories)."""
+    cited = {e.rule_id for h in hyps for e in (*h.support, *h.against)}
+    cited.update(a.rule_id for a in notes if a.rule_id is not None)
+    other = {p.rule_id for h in hyps for p in h.pending}
+    other.update(r for f in found for r in f.rule_ids)
+    return rule_table(pack, cited, other)
+
+
+def _unknowns(about: Mapping[str, str]) -> tuple[OpenFact, ...]:
+    """The table of unknown values pending rules wait on, in document order."""
+    return tuple(OpenFact(path=p, about=about[p]) for p in sorted(about, key=path_order))
+
+
+def _finding_labels(pack: RulePack, found: tuple[Finding, ...]) -> dict[str, str]:
+    """The pack's labels of the findings this formulation holds."""
+    names = {f.name for f in found}
+    return {k: v for k, v in pack.finding_labels.items() if k in names}
 
 
 def next_questions(

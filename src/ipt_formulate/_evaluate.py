@@ -272,74 +272,60 @@ def diagnose(
     ``truths``: the rule's conditions compiled by :func:`compile_truths` (callers that
     diagnose the same rule often compile them once).
     """
-    if truths is None:
-        truths = compile_truths(rule)
-    # (pattern index, conditions passed, thunk): the furthest failure, first one on ties
-    best: tuple[int, int, Callable[[], Diagnosis]] | None = None
+    search = _Diagnoser(rule.patterns, compile_truths(rule) if truths is None else truths, index)
+    if search.go(0, {}, []) and search.unknowns:
+        details = [_unknown_diagnosis(u) for u in search.unknowns]
+        first = details[0]
+        more = "; ".join(sorted({u.detail for u in details}))
+        return Diagnosis("unknown", first.pattern, first.condition, more)
+    if search.best is None:
+        return Diagnosis("failed", "", None, "no binding satisfies the rule")
+    return search.best[2]()
 
-    def consider(i: int, passed: int, make: Callable[[], Diagnosis]) -> None:
-        nonlocal best
+
+class _Diagnoser:
+    """The optimistic backtracking search of :func:`diagnose` and what it found: the
+    furthest failure (pattern index, conditions passed, thunk; the first one on ties) and
+    the unknown conditions of the complete binding, if there is one."""
+
+    def __init__(
+        self, patterns: Sequence[Pattern], truths: Sequence[Sequence[TruthFn]], index: FactIndex
+    ) -> None:
+        self.patterns = patterns
+        self.truths = truths
+        self.index = index
+        self.best: tuple[int, int, Callable[[], Diagnosis]] | None = None
+        self.unknowns: list[_Unknown] = []
+
+    def consider(self, i: int, passed: int, make: Callable[[], Diagnosis]) -> None:
+        best = self.best
         if best is None or (i, passed) > (best[0], best[1]):
-            best = (i, passed, make)
+            self.best = (i, passed, make)
 
-    # the unknown conditions of the complete (optimistic) binding: (pattern, condition, fact)
-    unknowns: list[_Unknown] = []
-    patterns = rule.patterns
-    n = len(patterns)
-    by_type = index.by_type
-
-    def go(i: int, env: Env, pending: list[_Unknown]) -> bool:
-        if i == n:
-            unknowns.extend(pending)
+    def go(self, i: int, env: Env, pending: list[_Unknown]) -> bool:
+        """Bind patterns ``i``... optimistically; True once a complete binding is found."""
+        if i == len(self.patterns):
+            self.unknowns.extend(pending)
             return True
-        p = patterns[i]
-        ts = truths[i]
-        facts = by_type.get(p.fact, ())
+        p = self.patterns[i]
+        ts = self.truths[i]
+        facts = self.index.by_type.get(p.fact, ())
         if not p.exists:
-            sure = [f for f in facts if all(t(f, env) is True for t in ts)]
-            if sure:
-                consider(i, 0, partial(_exists_failure, p, sure[0]))
-                return False
-            extra: list[_Unknown] = []
-            for f in facts:
-                if all(t(f, env) is not False for t in ts):  # the first fact that might block
-                    extra = [
-                        (p, c, f, True)
-                        for c, t in zip(p.conditions, ts, strict=True)
-                        if t(f, env) is None
-                    ]
-                    break
-            return go(i + 1, env, pending + extra)
+            return self._negated(i, p, ts, facts, env, pending)
         if p.fact == "finding":
             wanted = _finding_name(p)
             facts = [f for f in facts if f.get("name") == wanted]
             if not facts:
-                consider(i, 0, partial(_finding_failure, p, wanted))
+                self.consider(i, 0, partial(_finding_failure, p, wanted))
                 return False
         if not facts:
-            consider(i, 0, partial(_no_facts, p))
+            self.consider(i, 0, partial(_no_facts, p))
             return False
         conds = p.conditions
-        # A pattern whose first condition is a join visits only the facts the join keeps (a
-        # hash lookup, not a scan: WHY-NOT stays linear). Every other fact fails on that first
-        # condition; only the first of them can matter (ties keep the first diagnosis), so it
-        # is considered at its place in the scan order.
-        todo: Iterable[tuple[int, Fact]] = enumerate(facts)
-        miss = -1  # position of the first fact the join rejects
-        c0 = conds[0] if conds else None
-        if c0 is not None and c0.ref is not None and p.fact != "finding":
-            hits = index.joined(p.fact, c0.field, env[c0.ref[0]][1].get(c0.ref[1]))
-            if hits is not None:
-                todo, miss = hits, len(hits)
-                for k, (pos, _) in enumerate(hits):
-                    if pos != k:
-                        miss = k
-                        break
-                if miss >= len(facts):
-                    miss = -1
+        todo, miss = self._candidates(p, facts, env)
         for pos, f in todo:
             if 0 <= miss < pos:
-                consider(i, 0, partial(_condition_failure, p, conds[0], facts[miss]))
+                self.consider(i, 0, partial(_condition_failure, p, conds[0], facts[miss]))
                 miss = -1
             passed = 0
             unknown_here: list[_Unknown] = []
@@ -349,28 +335,68 @@ def diagnose(
                     unknown_here.append((p, c, f, False))
                     continue
                 if t is False:
-                    if best is None or (i, passed) > (best[0], best[1]):
-                        consider(i, passed, partial(_condition_failure, p, c, f))
+                    self.consider(i, passed, partial(_condition_failure, p, c, f))
                     break
                 passed += 1
             else:
                 env[p.var] = (p.fact, f)
-                found = go(i + 1, env, pending + unknown_here)
+                found = self.go(i + 1, env, pending + unknown_here)
                 del env[p.var]
                 if found:
                     return True
         if miss >= 0:
-            consider(i, 0, partial(_condition_failure, p, conds[0], facts[miss]))
+            self.consider(i, 0, partial(_condition_failure, p, conds[0], facts[miss]))
         return False
 
-    if go(0, {}, []) and unknowns:
-        details = [_unknown_diagnosis(u) for u in unknowns]
-        first = details[0]
-        more = "; ".join(sorted({u.detail for u in details}))
-        return Diagnosis("unknown", first.pattern, first.condition, more)
-    if best is None:
-        return Diagnosis("failed", "", None, "no binding satisfies the rule")
-    return best[2]()
+    def _negated(
+        self,
+        i: int,
+        p: Pattern,
+        ts: Sequence[TruthFn],
+        facts: Sequence[Fact],
+        env: Env,
+        pending: list[_Unknown],
+    ) -> bool:
+        """A negated pattern blocks when a fact surely matches; the first fact that might
+        match adds its unknown conditions to what the binding waits on."""
+        sure = [f for f in facts if all(t(f, env) is True for t in ts)]
+        if sure:
+            self.consider(i, 0, partial(_exists_failure, p, sure[0]))
+            return False
+        extra: list[_Unknown] = []
+        for f in facts:
+            if all(t(f, env) is not False for t in ts):  # the first fact that might block
+                extra = [
+                    (p, c, f, True)
+                    for c, t in zip(p.conditions, ts, strict=True)
+                    if t(f, env) is None
+                ]
+                break
+        return self.go(i + 1, env, pending + extra)
+
+    def _candidates(
+        self, p: Pattern, facts: Sequence[Fact], env: Env
+    ) -> tuple[Iterable[tuple[int, Fact]], int]:
+        """The facts to visit, with their positions, and the position of the first fact a
+        join rejects (-1: none).
+
+        A pattern whose first condition is a join visits only the facts the join keeps (a
+        hash lookup, not a scan: WHY-NOT stays linear). Every other fact fails on that first
+        condition; only the first of them can matter (ties keep the first diagnosis), so it
+        is considered at its place in the scan order.
+        """
+        c0 = p.conditions[0] if p.conditions else None
+        if c0 is None or c0.ref is None or p.fact == "finding":
+            return enumerate(facts), -1
+        hits = self.index.joined(p.fact, c0.field, env[c0.ref[0]][1].get(c0.ref[1]))
+        if hits is None:
+            return enumerate(facts), -1
+        miss = len(hits)
+        for k, (pos, _) in enumerate(hits):
+            if pos != k:
+                miss = k
+                break
+        return hits, -1 if miss >= len(facts) else miss
 
 
 def _unknown_diagnosis(u: _Unknown) -> Diagnosis:

@@ -473,19 +473,27 @@ def _template() -> Template:
     return env.from_string(text)
 
 
-def _hypothesis_view(h: Hypothesis, notes: Footnotes, labels: dict[str, str]) -> dict[str, Any]:
+def _hypothesis_view(
+    f: Formulation, h: Hypothesis, notes: Footnotes, labels: dict[str, str]
+) -> dict[str, Any]:
+    """One hypothesis for the template, its rules and unknown values resolved through the
+    formulation's tables."""
+
     def ev(items: Any) -> list[dict[str, Any]]:
-        return [
-            {
-                "texts": e.explanations,
-                "title": e.title,
-                "rule": f"{e.rule_id} v{e.rule_version}",
-                "weight": f"{e.weight:+g}",
-                "contribution": f"{e.contribution:+g}",
-                "notes": notes.refs(e.citations),
-            }
-            for e in items
-        ]
+        out = []
+        for e in items:
+            version = next((f" v{r.version}" for r in f.rules if r.id == e.rule_id), "")
+            out.append(
+                {
+                    "texts": e.explanations,
+                    "title": f.rule_title(e.rule_id),
+                    "rule": f"{e.rule_id}{version}",
+                    "weight": f"{e.weight:+g}",
+                    "contribution": f"{e.contribution:+g}",
+                    "notes": notes.refs(f.citations_of(e.rule_id)),
+                }
+            )
+        return out
 
     return {
         "rank": h.rank,
@@ -501,7 +509,7 @@ def _hypothesis_view(h: Hypothesis, notes: Footnotes, labels: dict[str, str]) ->
         "findings": [finding_label(n, labels) for n in h.findings],
         "support": ev(h.support),
         "against": ev(h.against),
-        "waits_on": [(o.about, o.path) for o in h.waits_on],
+        "waits_on": [(f.about(path), path) for path in h.waits_on],
     }
 
 
@@ -513,15 +521,20 @@ def render_html(f: Formulation, inventory: Inventory, *, recent_window_months: f
     labels = dict(f.finding_labels)
     notes = Footnotes(f.sources_by_key())
     advisories = [
-        {"level": a.level, "kind": a.kind, "message": a.message, "notes": notes.refs(a.citations)}
+        {
+            "level": a.level,
+            "kind": a.kind,
+            "message": a.message,
+            "notes": notes.refs(f.citations_of(a.rule_id)),
+        }
         for a in sorted(
             f.advisories,
             key=lambda a: (a.kind != "safety", ("urgent", "caution", "info").index(a.level)),
         )
     ]
-    hyps = [_hypothesis_view(h, notes, labels) for h in f.hypotheses if h.support]
+    hyps = [_hypothesis_view(f, h, notes, labels) for h in f.hypotheses if h.support]
     provisional = [
-        _hypothesis_view(h, notes, labels) for h in f.hypotheses if h.status == "provisional"
+        _hypothesis_view(f, h, notes, labels) for h in f.hypotheses if h.status == "provisional"
     ]
     questions = [
         {
@@ -562,8 +575,8 @@ def render_html(f: Formulation, inventory: Inventory, *, recent_window_months: f
         disclaimer=f.disclaimer,
         status=f.status.replace("_", " "),
         advisories=advisories,
-        primary=_hypothesis_view(f.primary, notes, labels) if f.primary else None,
-        secondary=_hypothesis_view(f.secondary, notes, labels) if f.secondary else None,
+        primary=_hypothesis_view(f, f.primary, notes, labels) if f.primary else None,
+        secondary=_hypothesis_view(f, f.secondary, notes, labels) if f.secondary else None,
         circle=circle_layout(inventory, f),
         timeline=timeline_layout(inventory, f, window),
         hypotheses=hyps,
@@ -596,3 +609,60 @@ def report(
     inv = parse_inventory(inventory)
     f = formulate(inv, pack, engine=engine, questions=questions)
     return render_html(f, inv)
+
+
+# ------------------------------------------------------------------ notebook fragment
+_LEVELS = ("urgent", "caution", "info")
+
+
+def render_fragment(f: Formulation) -> str:
+    """A compact HTML fragment of a formulation, for Jupyter (``Formulation._repr_html_``):
+    status, advisories (safety first), the ranked hypotheses with their rules, provenance and
+    the disclaimer. Not the whole report page: a notebook cell needs no page, no footnotes,
+    and the circle and timeline need the inventory, which a formulation does not carry
+    (``render_html`` draws them). Needs no extra; every text is escaped."""
+    from html import escape
+
+    def row(h: Hypothesis) -> str:
+        role = (
+            "primary"
+            if f.primary is not None and h.rank == f.primary.rank
+            else "secondary"
+            if f.secondary is not None and h.rank == f.secondary.rank
+            else ""
+        )
+        bounds = (
+            f"{h.lower_bound:g} to {h.upper_bound:g}"
+            if (h.lower_bound, h.upper_bound) != (h.score, h.score)
+            else ""
+        )
+        rules = ", ".join(e.rule_id for e in (*h.support, *h.against))
+        cells = (h.rank, role, h.area_label, h.focus.name, h.status.replace("_", " "),
+                 f"{h.score:g}", bounds, rules)  # fmt: skip
+        style = ' style="font-weight:bold"' if role == "primary" else ""
+        return f"<tr{style}>" + "".join(f"<td>{escape(str(c))}</td>" for c in cells) + "</tr>"
+
+    notes = sorted(
+        f.advisories, key=lambda a: (a.kind != "safety", _LEVELS.index(a.level), a.message)
+    )
+    head = "".join(
+        f"<th>{t}</th>"
+        for t in ("#", "role", "area", "focus", "status", "score", "bounds", "rules")
+    )
+    p = f.provenance
+    parts = [
+        '<div class="ipt-formulation">',
+        f"<p><strong>IPT formulation (tentative)</strong>: {escape(f.status.replace('_', ' '))}"
+        "</p>",
+        *(
+            f"<p><strong>{escape(a.level)} {escape(a.kind)}</strong>: {escape(a.message)}</p>"
+            for a in notes
+        ),
+        f"<table><thead><tr>{head}</tr></thead><tbody>",
+        *(row(h) for h in f.hypotheses),
+        "</tbody></table>",
+        f"<p><small>{escape(p.pack_name)} {escape(p.pack_version)}, engine "
+        f"{escape(p.engine)}. {escape(f.disclaimer)}</small></p>",
+        "</div>",
+    ]
+    return "\n".join(parts) + "\n"

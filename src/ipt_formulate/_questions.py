@@ -30,6 +30,7 @@ from typing import Any, Literal, get_args, get_origin
 from pydantic import BaseModel
 
 from ._bounds import possible_run
+from ._evaluate import Firing
 from .engine import run_engine
 from .errors import InputError
 from .facts import derive_facts
@@ -48,6 +49,7 @@ from .inventory import (
 from .limits import current_limits
 from .rulepack import RulePack
 from .scoring import (
+    Groups,
     Scored,
     group_firings,
     prepared,
@@ -288,9 +290,13 @@ def top_of_hypotheses(pack: RulePack, hypotheses: Sequence[Hypothesis | Scored])
     return Top("provisional", _focus_key(lead), None, _bounds(lead))
 
 
-def _top(inv: Inventory, pack: RulePack, cap: int) -> Top:
-    """The top of the formulation of ``inv``: scores and bounds only, compiled backend, at
-    most ``cap`` rule activations per run."""
+def scored_run(
+    inv: Inventory, pack: RulePack, cap: int
+) -> tuple[Groups, Groups, tuple[Firing, ...], list[Firing]]:
+    """What the scores of ``inv`` depend on: the certain and the possible-but-not-certain
+    evidence firings grouped by hypothesis, the certain firings and the possible ones
+    (compiled backend, at most ``cap`` rule activations per run). Also the audits' reading
+    (``audit._rescore``)."""
     facts = derive_facts(
         inv, pack.options, fact_types=pack.fact_types_used(), features=pack.graph_features_used()
     )
@@ -299,9 +305,13 @@ def _top(inv: Inventory, pack: RulePack, cap: int) -> Top:
     possible, _ = possible_run(pack, facts, run.findings, cap)
     rules = prepared(pack)
     maybe = group_firings(rules, set(possible).difference(run.firings), lookup)
-    return top_of_hypotheses(
-        pack, score_groups(pack, group_firings(rules, run.firings, lookup), maybe)
-    )
+    return group_firings(rules, run.firings, lookup), maybe, run.firings, possible
+
+
+def _top(inv: Inventory, pack: RulePack, cap: int) -> Top:
+    """The top of the formulation of ``inv``: scores and bounds only."""
+    certain, maybe, _, _ = scored_run(inv, pack, cap)
+    return top_of_hypotheses(pack, score_groups(pack, certain, maybe))
 
 
 # ------------------------------------------------------------------ questions
@@ -346,17 +356,17 @@ def _ask(path: str, about: str) -> str:
     return template.format(about=about, field=fld.replace("_", " "))
 
 
-def _candidates(hypotheses: Sequence[Hypothesis]) -> list[tuple[str, str]]:
+def _candidates(
+    hypotheses: Sequence[Hypothesis], about: Mapping[str, str]
+) -> list[tuple[str, str]]:
     """Unknown values pending rules wait on: those of the best-ranked hypotheses first, and
     for each, what would raise it before what would lower it."""
     seen: dict[str, str] = {}
     for h in hypotheses:
         for raising in (True, False):
-            waits = {
-                o.path: o.about for p in h.pending if (p.weight > 0) == raising for o in p.waits_on
-            }
+            waits = {path for p in h.pending if (p.weight > 0) == raising for path in p.waits_on}
             for path in sorted(waits, key=path_order):
-                seen.setdefault(path, waits[path])
+                seen.setdefault(path, about.get(path, path))
     return [(p, a) for p, a in seen.items() if _choices(p)][:MAX_CANDIDATES]
 
 
@@ -367,9 +377,11 @@ def questions_for(
     limit: int = 5,
     *,
     max_firings: int | None = None,
+    unknowns: Mapping[str, str] | None = None,
 ) -> tuple[Question, ...]:
     """The questions for a formulated inventory (its ranked ``hypotheses``), at most
-    ``limit``, most decisive first (see the module docstring)."""
+    ``limit``, most decisive first (see the module docstring); ``unknowns``: path of each
+    unknown value -> who or what it is about (the formulation's ``unknowns``)."""
     if limit <= 0:
         return ()
     base = top_of_hypotheses(pack, hypotheses)
@@ -377,11 +389,9 @@ def questions_for(
     lead = next((h for h in hypotheses if h.status == "provisional"), None)
     # what the leading provisional reading waits on: each is needed to establish it, even
     # where no answer alone changes anything (a death needs its timing *and* closeness)
-    needed = (
-        set() if lead is None or base.status != "provisional" else {o.path for o in lead.waits_on}
-    )
+    needed = set() if lead is None or base.status != "provisional" else set(lead.waits_on)
     ranked = []
-    for order, (path, about) in enumerate(_candidates(hypotheses)):
+    for order, (path, about) in enumerate(_candidates(hypotheses, unknowns or {})):
         answers: list[tuple[str | bool, int, str]] = []
         for value in _choices(path):
             answered = _answered(inv, path, value)

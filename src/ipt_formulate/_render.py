@@ -104,7 +104,7 @@ def _provisional_lines(f: Formulation) -> list[str]:
                 f"- **{h.area_label}** — focus: {h.focus.name}: score {h.score:g} now, up to "
                 f"{h.upper_bound:g}; waits on:"
             )
-            lines += [f"  - {o.about}: `{o.path}`" for o in h.waits_on]
+            lines += [f"  - {f.about(path)}: `{path}`" for path in h.waits_on]
         lines.append("")
     if f.questions:
         lines += ["## Questions to ask next", ""]
@@ -117,13 +117,17 @@ def _provisional_lines(f: Formulation) -> list[str]:
     return lines
 
 
-def _evidence_lines(ev: tuple[Evidence, ...], sign: str, notes: Footnotes) -> list[str]:
+def _evidence_lines(
+    f: Formulation, ev: tuple[Evidence, ...], sign: str, notes: Footnotes
+) -> list[str]:
     out = []
     for e in ev:
-        mark = notes.mark(e.citations)
+        mark = notes.mark(f.citations_of(e.rule_id))
+        rule = f.rule(e.rule_id) if e.explanations else None  # explained: the rule is held
+        version = "" if rule is None else f" v{rule.version}"
         for text in e.explanations:
             out.append(
-                f"  {sign} {text} {mark} (rule {e.rule_id} v{e.rule_version}, weight "
+                f"  {sign} {text} {mark} (rule {e.rule_id}{version}, weight "
                 f"{e.weight:+g}, contribution {e.contribution:+g})"
             )
     return out
@@ -134,7 +138,7 @@ def render_markdown(f: Formulation) -> str:
     notes = Footnotes(f.sources_by_key())
     lines = ["# IPT formulation (tentative)", "", f"> {f.disclaimer}", ""]
     for a in f.advisories:
-        mark = notes.mark(a.citations)
+        mark = notes.mark(f.citations_of(a.rule_id))
         lines.append(f"> **{a.level.upper()} ({a.kind})**: {a.message}{' ' + mark if mark else ''}")
     if f.advisories:
         lines.append("")
@@ -162,8 +166,8 @@ def render_markdown(f: Formulation) -> str:
             continue
         lines.append(f"### {h.rank}. {_hyp_line(h, labels)}")
         lines.append("")
-        lines.extend(_evidence_lines(h.support, "+", notes))
-        lines.extend(_evidence_lines(h.against, "-", notes))
+        lines.extend(_evidence_lines(f, h.support, "+", notes))
+        lines.extend(_evidence_lines(f, h.against, "-", notes))
         lines.append("")
     lines += ["## Why not the other areas", ""]
     for w in f.not_chosen:
@@ -238,8 +242,8 @@ def render_text(f: Formulation) -> str:
     return "\n".join(out) + "\n"
 
 
-def _reason(e: Evidence) -> str:
-    return e.explanations[0] if e.explanations else e.title
+def _reason(f: Formulation, e: Evidence) -> str:
+    return e.explanations[0] if e.explanations else f.rule_title(e.rule_id)
 
 
 def render_summary(f: Formulation) -> str:
@@ -265,7 +269,7 @@ def render_summary(f: Formulation) -> str:
             continue
         lines.append(f"{title}: {h.area_label} — {h.focus.name} (score {h.score:g})")
         strongest = sorted(h.support, key=lambda e: (-e.contribution, e.rule_id))[:2]
-        lines += [f"  - {textwrap.shorten(_reason(e), 150)}" for e in strongest]
+        lines += [f"  - {textwrap.shorten(_reason(f, e), 150)}" for e in strongest]
     if f.questions:
         lines.append(f"Ask next: {textwrap.shorten(f.questions[0].question, 150)}")
     lines.append("Decision support, not a diagnosis: the clinician decides, with the patient.")

@@ -1,4 +1,5 @@
-"""Command-line interface: ``ipt-formulate formulate|batch|agreement|diff|synth|rules|schema``.
+"""Command-line interface: ``ipt-formulate formulate|report|interview|rules|batch|agreement|diff|
+synth|influence|sensitivity|schema|serve``, one ``_add_<command>`` function each.
 
 Exit codes: 0 success; 1 a check failed (``rules lint`` found errors); 2 an expected failure
 (bad inventory, empty or non-UTF-8 file, broken rule pack, unknown option, a file that cannot be
@@ -19,7 +20,7 @@ import signal
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from . import __version__
 from ._api import formulate
@@ -348,30 +349,69 @@ def build_parser() -> argparse.ArgumentParser:
         f"also the environment variable {ENV_VAR})",
     )
     sub = parser.add_subparsers(dest="cmd", required=True)
+    for add in (
+        _add_formulate,
+        _add_report,
+        _add_interview,
+        _add_rules,
+        _add_batch,
+        _add_agreement,
+        _add_diff,
+        _add_synth,
+        _add_influence,
+        _add_sensitivity,
+        _add_schema,
+        _add_serve,
+    ):
+        add(sub)
+    return parser
 
-    def detail_arg(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "--detail",
-            choices=("full", "standard", "brief"),
-            default="full",
-            help="output level (default full); standard: without WHY-NOT's per-rule checks; "
-            "brief: scores, bounds, rule ids, advisories, provenance (docs/output.md)",
-        )
 
-    def pack_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "--pack",
-            metavar="PACK",
-            help="a bundled pack by name (ipt-core, ipsrt) or a pack directory (default: ipt-core)",
-        )
-        p.add_argument(
-            "--option",
-            metavar="KEY=VALUE",
-            action="append",
-            type=_parse_option,
-            help="override a pack option, e.g. grief_scope=broad_loss",
-        )
+_Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"  # add_subparsers()
 
+
+def _detail_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--detail",
+        choices=("full", "standard", "brief"),
+        default="full",
+        help="output level (default full); standard: without WHY-NOT's per-rule checks; "
+        "brief: scores, bounds, rule ids, advisories, provenance (docs/output.md)",
+    )
+
+
+def _pack_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--pack",
+        metavar="PACK",
+        help="a bundled pack by name (ipt-core, ipsrt) or a pack directory (default: ipt-core)",
+    )
+    p.add_argument(
+        "--option",
+        metavar="KEY=VALUE",
+        action="append",
+        type=_parse_option,
+        help="override a pack option, e.g. grief_scope=broad_loss",
+    )
+
+
+def _workers_arg(p: argparse.ArgumentParser, default: int = 1) -> None:
+    p.add_argument(
+        "--workers",
+        type=_non_negative,
+        default=default,
+        metavar="N",
+        help=f"worker processes (0 = one per CPU; default {default})",
+    )
+
+
+def _engine_arg(p: argparse.ArgumentParser) -> None:
+    from .audit import default_engine
+
+    p.add_argument("--engine", choices=ENGINES, default=default_engine())
+
+
+def _add_formulate(sub: _Subparsers) -> None:
     f = sub.add_parser("formulate", help="formulate one inventory (JSON file, or - for stdin)")
     f.add_argument("file", help="inventory JSON file, or - for stdin")
     f.add_argument(
@@ -409,10 +449,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=5,
         help="list at most N questions whose answer could change the focus (default 5; 0: none)",
     )
-    detail_arg(f)
-    pack_args(f)
+    _detail_arg(f)
+    _pack_args(f)
     f.set_defaults(func=_cmd_formulate)
 
+
+def _add_report(sub: _Subparsers) -> None:
     rp = sub.add_parser(
         "report",
         help="write the HTML report of one inventory: circle, timeline, explained formulation",
@@ -427,9 +469,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=5,
         help="list at most N questions to ask next (default 5; 0: none)",
     )
-    pack_args(rp)
+    _pack_args(rp)
     rp.set_defaults(func=_cmd_report)
 
+
+def _add_interview(sub: _Subparsers) -> None:
     iv = sub.add_parser(
         "interview",
         help="complete an inventory by answering, one at a time, the questions that could "
@@ -437,9 +481,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     iv.add_argument("file", help="inventory JSON file")
     iv.add_argument("-o", "--output", metavar="FILE", help="write the completed inventory here")
-    pack_args(iv)
+    _pack_args(iv)
     iv.set_defaults(func=_cmd_interview)
 
+
+def _add_rules(sub: _Subparsers) -> None:
     r = sub.add_parser("rules", help="inspect and check rule packs")
     rsub = r.add_subparsers(dest="rules_cmd", required=True)
     for name, helptext in (
@@ -447,28 +493,16 @@ def build_parser() -> argparse.ArgumentParser:
         ("catalogue", "the pack's rule catalogue as Markdown"),
     ):
         p = rsub.add_parser(name, help=helptext)
-        pack_args(p)
+        _pack_args(p)
     show = rsub.add_parser("show", help="show one rule")
     show.add_argument("id")
-    pack_args(show)
+    _pack_args(show)
     lint = rsub.add_parser("lint", help="validate a pack and run its rule examples")
     lint.add_argument("dir")
     r.set_defaults(func=_cmd_rules)
 
-    from .audit import default_engine
 
-    def workers_arg(p: argparse.ArgumentParser, default: int = 1) -> None:
-        p.add_argument(
-            "--workers",
-            type=_non_negative,
-            default=default,
-            metavar="N",
-            help=f"worker processes (0 = one per CPU; default {default})",
-        )
-
-    def engine_arg(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--engine", choices=ENGINES, default=default_engine())
-
+def _add_batch(sub: _Subparsers) -> None:
     b = sub.add_parser(
         "batch",
         help="formulate a JSONL cohort: one output line per input line, in order",
@@ -478,8 +512,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument("input", help="JSONL file of inventories, or - for stdin")
     b.add_argument("-o", "--output", default="-", help="output JSONL file (default: stdout)")
-    workers_arg(b)
-    engine_arg(b)
+    _workers_arg(b)
+    _engine_arg(b)
     b.add_argument(
         "--resume",
         action="store_true",
@@ -487,7 +521,7 @@ def build_parser() -> argparse.ArgumentParser:
         "OUTPUT.resume.json proves they come from this input, pack and engine)",
     )
     b.add_argument("--trace", action="store_true", help="add a trace to every formulation")
-    detail_arg(b)
+    _detail_arg(b)
     b.add_argument("--chunksize", type=_positive, default=16, help="lines per task (default 16)")
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
     b.add_argument(
@@ -496,9 +530,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="run on a Dask cluster (scheduler address, e.g. tcp://host:8786) instead of "
         "local processes; needs the [dask] extra",
     )
-    pack_args(b)
+    _pack_args(b)
     b.set_defaults(func=_cmd_batch)
 
+
+def _add_agreement(sub: _Subparsers) -> None:
     a = sub.add_parser(
         "agreement",
         help="agreement of the engine with clinician labels (Cohen's kappa)",
@@ -518,11 +554,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="X",
         help="an area is present when its best score is >= X (default: the pack's primary_min)",
     )
-    workers_arg(a)
-    engine_arg(a)
-    pack_args(a)
+    _workers_arg(a)
+    _engine_arg(a)
+    _pack_args(a)
     a.set_defaults(func=_cmd_agreement)
 
+
+def _add_diff(sub: _Subparsers) -> None:
     d = sub.add_parser(
         "diff",
         help="compare two rule packs, statically and on a cohort",
@@ -544,10 +582,12 @@ def build_parser() -> argparse.ArgumentParser:
         )
     d.add_argument("--format", choices=("text", "json"), default="text")
     d.add_argument("-o", "--output", default="-", help="report file (default: stdout)")
-    workers_arg(d)
-    engine_arg(d)
+    _workers_arg(d)
+    _engine_arg(d)
     d.set_defaults(func=_cmd_diff)
 
+
+def _add_synth(sub: _Subparsers) -> None:
     y = sub.add_parser(
         "synth",
         help="write a synthetic cohort (reproducible from --seed)",
@@ -571,19 +611,147 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FRACTION",
         help="fraction of records with exactly one defect (default 0)",
     )
-    workers_arg(y)
+    _workers_arg(y)
     y.set_defaults(func=_cmd_synth)
 
+
+def _add_schema(sub: _Subparsers) -> None:
     s = sub.add_parser("schema", help="print a JSON Schema")
     s.add_argument("which", choices=("inventory", "rules", "formulation"))
     s.set_defaults(func=_cmd_schema)
 
+
+def _add_serve(sub: _Subparsers) -> None:
     sv = sub.add_parser("serve", help="run the CDS Hooks service (needs the [server] extra)")
     sv.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
     sv.add_argument("--port", type=_non_negative, default=8080, help="port (default 8080)")
-    pack_args(sv)
+    _pack_args(sv)
     sv.set_defaults(func=_cmd_serve)
-    return parser
+
+
+def _audit_output_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("cohort", help="JSONL of inventories, one per line (- for stdin)")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p.add_argument(
+        "-o",
+        "--output",
+        default="-",
+        help="report file, written atomically, never over the input (default: stdout)",
+    )
+    p.add_argument("--chunksize", type=_positive, default=16, help="records per task (default 16)")
+    p.add_argument(
+        "--top", type=_positive, metavar="N", help="report the N highest-ranked rows only"
+    )
+    _workers_arg(p)
+    _pack_args(p)
+
+
+def _add_influence(sub: _Subparsers) -> None:
+    p = sub.add_parser(
+        "influence",
+        help="which rules decide a cohort's formulations (leave-one-rule-out)",
+        description="For each active rule of the pack: on how many records it fires, and on "
+        "how many the primary (and secondary) focus changes when that rule alone is switched "
+        "off. Ranked, most primary changes first (see docs/auditing.md).",
+    )
+    _audit_output_args(p)
+    p.set_defaults(func=_cmd_influence)
+
+
+def _cmd_influence(args: argparse.Namespace) -> int:
+    from .audit import influence
+    from .audit._output import refuse_inputs, write_report
+
+    refuse_inputs(args.output, [args.cohort])
+    report = influence(args.cohort, _pack(args), workers=args.workers, chunksize=args.chunksize)
+    report = report.top(args.top) if args.top else report
+    text = {"table": report.to_table, "csv": report.to_csv, "json": report.to_json}[args.format]()
+    write_report(args.output, text, inputs=[args.cohort])
+    return 0
+
+
+def _deltas(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected numbers separated by commas, got {text!r}"
+        ) from None
+    if not all(0 < v < 2 for v in values):
+        raise argparse.ArgumentTypeError(f"each change must be in (0, 2), got {text!r}")
+    return values
+
+
+def _factors(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected numbers separated by commas, got {text!r}"
+        ) from None
+    if not all(0 <= v < 1e6 for v in values):
+        raise argparse.ArgumentTypeError(f"each factor must be a number >= 0, got {text!r}")
+    return values
+
+
+def _add_sensitivity(sub: _Subparsers) -> None:
+    p = sub.add_parser(
+        "sensitivity",
+        help="how far each weight, option and threshold can move before a focus changes",
+        description="Sweep every rule weight and threshold (by --deltas, both ways) and every "
+        "numeric pack option (by --factors times its value) over a grid; for each value, how "
+        "many records' primary focus changes; the stability margin (the smallest tested change "
+        "that changes any record's primary); optionally a tornado chart (see docs/auditing.md).",
+    )
+    _audit_output_args(p)
+    p.add_argument(
+        "--deltas",
+        type=_deltas,
+        metavar="D,D,...",
+        help="changes tried on weights and thresholds, both ways (default 0.05,0.1,0.2,0.3,0.5)",
+    )
+    p.add_argument(
+        "--factors",
+        type=_factors,
+        metavar="F,F,...",
+        help="multiples of each numeric option tried (default 0,0.25,0.5,0.75,1.25,1.5,2)",
+    )
+    p.add_argument(
+        "--only",
+        choices=("weight", "option", "threshold"),
+        action="append",
+        help="sweep only these kinds of parameter (repeatable)",
+    )
+    p.add_argument(
+        "--chart", metavar="PNG", help="also write a tornado chart (needs the [plot] extra)"
+    )
+    p.set_defaults(func=_cmd_sensitivity)
+
+
+def _cmd_sensitivity(args: argparse.Namespace) -> int:
+    from .audit import sensitivity
+    from .audit._output import refuse_inputs, write_report
+    from .audit._sensitivity import DEFAULT_DELTAS, DEFAULT_FACTORS, png_bytes, pyplot
+
+    for target in (args.output, args.chart or "-"):
+        refuse_inputs(target, [args.cohort])
+    if args.chart:
+        pyplot()  # a missing extra fails before the sweep, not after it
+    report = sensitivity(
+        args.cohort,
+        _pack(args),
+        deltas=args.deltas or DEFAULT_DELTAS,
+        factors=args.factors or DEFAULT_FACTORS,
+        kinds=args.only or ("weight", "option", "threshold"),
+        workers=args.workers,
+        chunksize=args.chunksize,
+    )
+    shown = report.top(args.top) if args.top else report
+    text = {"table": shown.to_table, "csv": shown.to_csv, "json": shown.to_json}[args.format]()
+    write_report(args.output, text, inputs=[args.cohort])
+    if args.chart:
+        write_report(args.chart, png_bytes(report), inputs=[args.cohort])
+    return 0
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:

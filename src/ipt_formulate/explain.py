@@ -18,7 +18,7 @@ from ._evaluate import FactIndex, Firing, TruthFn, compile_truths, diagnose
 from ._memo import PackMemo, SharedParts
 from .formulation import Advisory, Hypothesis, RuleCheck, WhyNot
 from .rulepack import Rule, RulePack
-from .scoring import citations_of, fill, prepared
+from .scoring import fill, prepared
 
 __all__ = ["advisories", "area_checks", "why_not"]
 
@@ -160,11 +160,9 @@ def advisories(
     checks_by_area: Mapping[str, Sequence[RuleCheck]],
     primary: Hypothesis | None,
     hypotheses: Sequence[Hypothesis] = (),
-    *,
-    cite: bool = True,
 ) -> tuple[Advisory, ...]:
-    """Advisories from advisory rules, plus data-quality advisories (``cite=False``: without
-    citations, for the brief output level)."""
+    """Advisories from advisory rules (which refer to their rule, and so to its citations,
+    by id), plus data-quality advisories."""
     out: dict[tuple[str, str], Advisory] = {}
     by_rule: dict[str, list[Firing]] = {}
     for fr in firings:
@@ -185,7 +183,6 @@ def advisories(
                 level=rule.advisory.level,
                 message=msg,
                 rule_id=rule.id,
-                citations=citations_of(rule, pack) if cite else (),
             )
     unknown_rules = [
         f"{c.rule_id} ({c.detail})"

@@ -8,10 +8,18 @@ plain text. Every rendering states that this is decision support, not a diagnosi
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 __all__ = [
     "DISCLAIMER",
@@ -31,6 +39,7 @@ __all__ = [
     "Provenance",
     "Question",
     "RuleCheck",
+    "RuleInfo",
     "Source",
     "Tie",
     "Trace",
@@ -52,9 +61,10 @@ class _Out(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-SCHEMA_VERSION: Literal["2"] = "2"
-"""Version of the output format: 2 holds each cited source once (:attr:`Formulation.sources`)
-and has output levels (:data:`Detail`); see docs/output.md."""
+SCHEMA_VERSION: Literal["3"] = "3"
+"""Version of the output format: 3 holds each cited rule once (:attr:`Formulation.rules`),
+each unknown value once (:attr:`Formulation.unknowns`), refers to the primary and secondary
+hypotheses by rank and omits keys with default or empty values; see docs/output.md."""
 
 Detail = Literal["full", "standard", "brief"]
 """Output levels, each a strict subset of the next: see :func:`ipt_formulate.formulate`."""
@@ -90,25 +100,35 @@ class Focus(_Out):
     name: str
 
 
-class Evidence(_Out):
-    """One rule's contribution to a hypothesis (a rule counts once per hypothesis)."""
+class RuleInfo(_Out):
+    """What is the same wherever a rule appears in a formulation, held once per formulation
+    (:attr:`Formulation.rules`): evidence, pending rules, advisories and findings refer to
+    it by id."""
 
-    rule_id: str
-    rule_version: int
+    id: str
+    version: int
     title: str
+    citations: tuple[Citation, ...] = ()
+
+
+class Evidence(_Out):
+    """One rule's contribution to a hypothesis (a rule counts once per hypothesis); its
+    title, version and citations are in :attr:`Formulation.rules` (``f.rule(rule_id)``)."""
+
+    rule_id: str = Field(description="Key into the formulation's rules.")
     weight: float
     contribution: float = Field(description="Score with this evidence minus score without it.")
-    explanations: tuple[str, ...]
+    explanations: tuple[str, ...] = ()
     explanations_more: int = Field(
         default=0, description="Further matches of the rule not explained (after the first 20)."
     )
-    matched: tuple[FactRef, ...]
+    matched: tuple[FactRef, ...] = ()
     matched_more: int = Field(default=0, description="Matched facts not listed (after 20).")
-    citations: tuple[Citation, ...]
 
 
 class OpenFact(_Out):
-    """An unknown inventory value that a pending rule waits on."""
+    """An unknown inventory value that a pending rule waits on (held once per formulation,
+    :attr:`Formulation.unknowns`; pending rules refer to it by path)."""
 
     path: str = Field(description="JSON path in the inventory, e.g. $.events[1].onset_relation.")
     about: str = Field(description="Who or what the value is about (display name).")
@@ -118,10 +138,11 @@ class Pending(_Out):
     """A rule that may bear on the hypothesis once unknown values are known: it fires if
     they resolve in its favour (weight > 0 raises the score, < 0 lowers it)."""
 
-    rule_id: str
-    title: str
+    rule_id: str = Field(description="Key into the formulation's rules.")
     weight: float
-    waits_on: tuple[OpenFact, ...]
+    waits_on: tuple[str, ...] = Field(
+        default=(), description="Paths of the unknown values it waits on (keys into unknowns)."
+    )
 
 
 FormulationStatus = Literal["established", "provisional", "insufficient_data"]
@@ -145,18 +166,42 @@ class Hypothesis(_Out):
     upper_bound: float = Field(
         ge=-1, le=1, description="Score if every unknown value resolves in its favour."
     )
-    support: tuple[Evidence, ...]
-    against: tuple[Evidence, ...]
+    support: tuple[Evidence, ...] = ()
+    against: tuple[Evidence, ...] = ()
     pending: tuple[Pending, ...] = Field(
-        description="Rules that would count once unknown values are known."
+        default=(), description="Rules that would count once unknown values are known."
     )
-    findings: tuple[str, ...] = Field(description="Findings about this focus, e.g. a stage.")
+    findings: tuple[str, ...] = Field(
+        default=(), description="Findings about this focus, e.g. a stage."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bounds_default_to_score(cls, data: Any) -> Any:
+        """A bound the JSON leaves out equals the score (see :meth:`_omit_equal_bounds`)."""
+        missing = isinstance(data, dict) and not {"lower_bound", "upper_bound"} <= data.keys()
+        if missing and "score" in data:
+            data = {"lower_bound": data["score"], "upper_bound": data["score"], **data}
+        return data
+
+    @model_serializer(mode="wrap")
+    def _omit_equal_bounds(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """A bound equal to the score is left out of the output: most hypotheses wait on no
+        unknown value, and their bounds only repeat the score."""
+        out = handler(self)
+        if isinstance(out, dict):
+            if self.lower_bound == self.score:
+                out.pop("lower_bound", None)
+            if self.upper_bound == self.score:
+                out.pop("upper_bound", None)
+        return out
 
     @property
-    def waits_on(self) -> tuple[OpenFact, ...]:
-        """Every unknown value a supporting pending rule waits on (what would raise it)."""
-        seen = {o.path: o for p in self.pending if p.weight > 0 for o in p.waits_on}
-        return tuple(seen[k] for k in sorted(seen, key=path_order))
+    def waits_on(self) -> tuple[str, ...]:
+        """Paths of every unknown value a supporting pending rule waits on (what would
+        raise it), in document order; :meth:`Formulation.unknown` says what each is about."""
+        seen = {path for p in self.pending if p.weight > 0 for path in p.waits_on}
+        return tuple(sorted(seen, key=path_order))
 
 
 @lru_cache(maxsize=1 << 13)
@@ -209,23 +254,24 @@ class RuleCheck(_Out):
 class WhyNot(_Out):
     area: str
     area_label: str
-    best_score: float | None
+    best_score: float | None = None
     reason: str
-    rules: tuple[RuleCheck, ...]
+    rules: tuple[RuleCheck, ...] = ()
 
 
 class Advisory(_Out):
     kind: Literal["safety", "clinical", "data"]
     level: Literal["urgent", "caution", "info"]
     message: str
-    rule_id: str | None = None
-    citations: tuple[Citation, ...] = ()
+    rule_id: str | None = Field(
+        default=None, description="Key into the formulation's rules (its citations are there)."
+    )
 
 
 class Finding(_Out):
     name: str
-    focus: str | None
-    rule_ids: tuple[str, ...]
+    focus: str | None = Field(default=None, description="Absent: the finding has no focus.")
+    rule_ids: tuple[str, ...] = Field(description="Keys into the formulation's rules.")
 
 
 class Provenance(_Out):
@@ -283,7 +329,9 @@ class TraceHypothesis(_Out):
     area: str
     focus: Focus
     score: float
-    rank: int | None = Field(description="Rank in the formulation; None if only opposed.")
+    rank: int | None = Field(
+        default=None, description="Rank in the formulation; absent if only opposed."
+    )
 
 
 class Trace(_Out):
@@ -295,26 +343,50 @@ class Trace(_Out):
 
 
 class Formulation(_Out):
-    """The result of :func:`ipt_formulate.formulate`."""
+    """The result of :func:`ipt_formulate.formulate`.
 
-    schema_version: Literal["2"] = Field(
-        default=SCHEMA_VERSION, description="Version of this output format (docs/output.md)."
+    The JSON refers to the primary and secondary hypotheses by rank (``"primary": 1``);
+    in Python :attr:`primary` and :attr:`secondary` are the hypotheses themselves."""
+
+    model_config = ConfigDict(
+        validate_by_name=True, validate_by_alias=True, serialize_by_alias=True
+    )
+
+    # schema_version, detail and disclaimer have no default: every JSON states them (to_json
+    # leaves out values equal to their default)
+    schema_version: Literal["3"] = Field(
+        description="Version of this output format (docs/output.md)."
     )
     detail: Detail = Field(
-        default="full",
         description="Output level: full, standard (no per-rule WHY-NOT checks) or brief "
-        "(scores, rule ids, advisories, provenance); each a strict subset of the next.",
+        "(established and provisional hypotheses with scores and rule ids, advisories, "
+        "provenance); each a strict subset of the next.",
     )
-    disclaimer: str = DISCLAIMER
+    disclaimer: str
     status: FormulationStatus = Field(
         description="established: a primary focus reaches the threshold on certain evidence; "
         "provisional: none does, but a hypothesis could once unknown values are known (see "
         "questions); insufficient_data: neither. Every formulation stays tentative: the "
         "clinician decides, with the patient."
     )
-    primary: Hypothesis | None
-    secondary: Hypothesis | None
-    hypotheses: tuple[Hypothesis, ...]
+    primary_rank: int | None = Field(
+        default=None,
+        validation_alias=AliasChoices("primary", "primary_rank"),
+        serialization_alias="primary",
+        description="Rank of the primary hypothesis (in hypotheses); absent: none.",
+    )
+    secondary_rank: int | None = Field(
+        default=None,
+        validation_alias=AliasChoices("secondary", "secondary_rank"),
+        serialization_alias="secondary",
+        description="Rank of the secondary hypothesis (in hypotheses); absent: none.",
+    )
+    hypotheses: tuple[Hypothesis, ...] = ()
+    hypotheses_omitted: int = Field(
+        default=0,
+        description="Hypotheses left out at the brief level: those below threshold that are "
+        "neither primary nor secondary.",
+    )
     ties: tuple[Tie, ...] = Field(
         default=(),
         description="Where the primary or secondary was chosen among equal scores by id order "
@@ -325,13 +397,25 @@ class Formulation(_Out):
         description="Unknown values whose answer could change the primary or secondary focus, "
         "most decisive first.",
     )
-    not_chosen: tuple[WhyNot, ...]
-    findings: tuple[Finding, ...]
-    advisories: tuple[Advisory, ...]
+    not_chosen: tuple[WhyNot, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    advisories: tuple[Advisory, ...] = ()
     provenance: Provenance
     finding_labels: dict[str, str] = Field(
         default_factory=dict,
-        description="Finding name -> the pack's human label (asserts.label), for renderings.",
+        description="Finding name -> the pack's human label (asserts.label), for renderings; "
+        "only the findings this formulation holds.",
+    )
+    rules: tuple[RuleInfo, ...] = Field(
+        default=(),
+        description="Every rule that evidence, pending rules, advisories and findings refer "
+        "to, once, by id: its version and title, and the citations of those that count "
+        "(evidence, advisories).",
+    )
+    unknowns: tuple[OpenFact, ...] = Field(
+        default=(),
+        description="Every unknown value a pending rule waits on, once, in document order "
+        "(pending rules refer to them by path).",
     )
     sources: tuple[Source, ...] = Field(
         default=(),
@@ -342,6 +426,71 @@ class Formulation(_Out):
         default=None,
         description="Rule activations, only when requested (formulate(..., trace=True)).",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _hypotheses_to_ranks(cls, data: Any) -> Any:
+        """``Formulation(primary=<Hypothesis>, ...)`` is taken as a reference to its rank."""
+        if isinstance(data, dict):
+            for key in ("primary", "secondary"):
+                value = data.get(key)
+                if isinstance(value, Hypothesis):
+                    data = {**data, key: value.rank}
+        return data
+
+    def hypothesis(self, rank: int | None) -> Hypothesis | None:
+        """The hypothesis with this rank (None for None; :class:`KeyError` if none has it)."""
+        if rank is None:
+            return None
+        return self._by_rank[rank]
+
+    @property
+    def primary(self) -> Hypothesis | None:
+        """The primary hypothesis (the JSON holds its rank), or None."""
+        return self.hypothesis(self.primary_rank)
+
+    @property
+    def secondary(self) -> Hypothesis | None:
+        """The secondary hypothesis (the JSON holds its rank), or None."""
+        return self.hypothesis(self.secondary_rank)
+
+    @cached_property
+    def _by_rank(self) -> dict[int, Hypothesis]:
+        return {h.rank: h for h in self.hypotheses}
+
+    @cached_property
+    def _rules_by_id(self) -> dict[str, RuleInfo]:
+        return {r.id: r for r in self.rules}
+
+    @cached_property
+    def _unknowns_by_path(self) -> dict[str, OpenFact]:
+        return {o.path: o for o in self.unknowns}
+
+    def rule(self, rule_id: str) -> RuleInfo:
+        """The referenced rule with this id (:class:`KeyError` if not referenced, e.g. at
+        the brief level, which holds rule ids only)."""
+        return self._rules_by_id[rule_id]
+
+    def rule_title(self, rule_id: str) -> str:
+        """The rule's title, or its id when this formulation does not hold the rule."""
+        info = self._rules_by_id.get(rule_id)
+        return rule_id if info is None else info.title
+
+    def citations_of(self, rule_id: str | None) -> tuple[Citation, ...]:
+        """The rule's citations (none when the formulation does not hold the rule)."""
+        info = None if rule_id is None else self._rules_by_id.get(rule_id)
+        return () if info is None else info.citations
+
+    def unknown(self, path: str) -> OpenFact:
+        """The unknown value at this path (:class:`KeyError` if no pending rule waits on
+        it, or at the brief level)."""
+        return self._unknowns_by_path[path]
+
+    def about(self, path: str) -> str:
+        """Who or what the unknown value at ``path`` is about (the path itself if the
+        formulation does not hold it)."""
+        o = self._unknowns_by_path.get(path)
+        return path if o is None else o.about
 
     def source(self, key: str) -> Source:
         """The cited source with this key (:class:`KeyError` if none is cited)."""
@@ -354,20 +503,18 @@ class Formulation(_Out):
         """Key -> cited source."""
         return {s.key: s for s in self.sources}
 
-    def _exclude(self) -> dict[str, Any] | None:
-        # without a trace, the output is exactly what it was before traces existed
-        out = dict(_LEVEL_EXCLUDE[self.detail])
-        if self.trace is None:
-            out["trace"] = True
-        return out or None
-
     def to_json(self, *, indent: int | None = 2) -> str:
-        """Canonical JSON: same inventory + same pack -> the same bytes."""
-        text = self.model_dump_json(indent=indent, exclude=self._exclude())
+        """Canonical JSON: same inventory + same pack -> the same bytes. Keys whose value is
+        the default (empty, zero, None) are left out; reading the JSON back restores them."""
+        text = self.model_dump_json(
+            indent=indent, exclude=_LEVEL_EXCLUDE[self.detail], exclude_defaults=True
+        )
         return text + ("\n" if indent is not None else "")
 
     def to_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", exclude=self._exclude())
+        return self.model_dump(
+            mode="json", exclude=_LEVEL_EXCLUDE[self.detail], exclude_defaults=True
+        )
 
     def to_markdown(self) -> str:
         from ._render import render_markdown
@@ -378,6 +525,13 @@ class Formulation(_Out):
         from ._render import render_text
 
         return render_text(self)
+
+    def _repr_html_(self) -> str:
+        """Jupyter's rendering: a compact fragment (status, advisories, ranked hypotheses),
+        not the whole report page (see :func:`ipt_formulate.render_html` for that)."""
+        from ._html import render_fragment
+
+        return render_fragment(self)
 
     def to_summary(self) -> str:
         """At most about eight lines: safety, the focus with the strongest reasons, the top
@@ -390,25 +544,26 @@ class Formulation(_Out):
 _BRIEF_EVIDENCE = {"__all__": set(Evidence.model_fields) - {"rule_id"}}  # rule ids only
 _BRIEF_HYPOTHESIS: dict[str, Any] = {
     "area_label": True,
+    "focus": {"name"},  # kind and id: a cohort joins them with its inventories
     "findings": True,
     "support": _BRIEF_EVIDENCE,
     "against": _BRIEF_EVIDENCE,
     "pending": {"__all__": set(Pending.model_fields) - {"rule_id"}},
 }
-_LEVEL_EXCLUDE: dict[str, dict[str, Any]] = {
-    "full": {},
+_LEVEL_EXCLUDE: dict[str, dict[str, Any] | None] = {
+    "full": None,
     # standard: WHY-NOT keeps each area's one-line reason, not the per-rule checks
     "standard": {"not_chosen": {"__all__": {"rules"}}},
-    # brief: what a cohort needs (scores, bounds, rule ids, advisories, provenance)
+    # brief: what a cohort needs (scores, bounds, rule ids, advisories, provenance); foci
+    # by kind and id, without the inventory's display names
     "brief": {
-        "primary": _BRIEF_HYPOTHESIS,
-        "secondary": _BRIEF_HYPOTHESIS,
         "hypotheses": {"__all__": _BRIEF_HYPOTHESIS},
-        "ties": {"__all__": {"others", "note"}},
+        "ties": {"__all__": {"others": True, "note": True, "chosen": {"name"}}},
         "not_chosen": True,
         "findings": True,
-        "advisories": {"__all__": {"citations"}},
         "finding_labels": True,
+        "rules": True,
+        "unknowns": True,
         "sources": True,
     },
 }
@@ -418,5 +573,13 @@ _LEVEL_EXCLUDE: dict[str, dict[str, Any]] = {
 def formulation_json_schema() -> dict[str, Any]:
     """JSON Schema of the formulation output."""
     schema = Formulation.model_json_schema(mode="serialization")
+    # a hypothesis serialises through a wrap serializer (bounds equal to the score left out),
+    # which pydantic cannot describe: its fields, with the bounds optional, are described
+    hyp = Hypothesis.model_json_schema(mode="validation", ref_template="#/$defs/{model}")
+    schema["$defs"].update(hyp.pop("$defs", {}))
+    hyp["required"] = [r for r in hyp["required"] if r not in ("lower_bound", "upper_bound")]
+    for key in ("lower_bound", "upper_bound"):
+        hyp["properties"][key]["description"] += " Absent: equal to the score."
+    schema["$defs"]["Hypothesis"] = hyp
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema

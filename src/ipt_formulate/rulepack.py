@@ -20,7 +20,7 @@ import os
 import re
 import stat
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from importlib import resources
@@ -286,6 +286,8 @@ class RulePack:
     root: str
     lineage: tuple[str, ...] = ()
     _specs: tuple[RuleSpec, ...] = field(default=(), repr=False, compare=False)
+    disabled_rules: tuple[str, ...] = ()
+    """Rules switched off by :meth:`with_rules` (not by an option): what-if variants."""
 
     def __repr__(self) -> str:
         """Short: name, version, hash prefix and rule count (the full content is >100 KB)."""
@@ -306,6 +308,8 @@ class RulePack:
             "sources": {k: v.model_dump() for k, v in sorted(self.sources.items())},
             "rules": [s.model_dump(mode="json") for s in sorted(self._specs, key=lambda s: s.id)],
         }
+        if self.disabled_rules:  # absent otherwise: the hash of a loaded pack is unchanged
+            payload["disabled_rules"] = list(self.disabled_rules)
         blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
 
@@ -342,6 +346,12 @@ class RulePack:
         merged = dict(self.options)
         for k, v in options.items():
             merged[k] = _check_option(self.option_specs, k, v)
+        return self._variant(merged, self._specs, self.disabled_rules)
+
+    def _variant(
+        self, options: Mapping[str, Scalar], specs: Iterable[RuleSpec], disabled: tuple[str, ...]
+    ) -> RulePack:
+        """This pack resolved again with other options, rule specs or switched-off rules."""
         return _resolve(
             name=self.name,
             version=self.version,
@@ -349,12 +359,32 @@ class RulePack:
             areas=self.areas,
             thresholds=self.thresholds,
             option_specs=self.option_specs,
-            options=merged,
+            options=options,
             sources=self.sources,
-            specs=[(s, self.rule(s.id).file, self.rule(s.id).line) for s in self._specs],
+            specs=[(s, self.rule(s.id).file, self.rule(s.id).line) for s in specs],
             root=self.root,
             lineage=self.lineage,
+            disabled_rules=disabled,
         )
+
+    def with_rules(
+        self, *, weights: Mapping[str, float] | None = None, disabled: Iterable[str] = ()
+    ) -> RulePack:
+        """A copy of the pack with some rule weights changed and some rules switched off,
+        built from the validated rule specs (no file is read again; changes the hash). For
+        what-if audits: leave-one-rule-out, weight sweeps, fitted weights.
+
+        A switched-off rule stays in the pack, never fires, and counts as disabled in WHY-NOT
+        (like a rule an option disables), so rules reading its finding still load. An unknown
+        rule id or a bad weight (outside [-0.99, 0.99], zero, or on a rule without an area) is
+        an :class:`OptionError` naming the rule."""
+        weights = dict(weights or {})
+        off = set(disabled) | set(self.disabled_rules)
+        for rid in sorted(off | set(weights)):
+            if rid not in self._by_id:
+                raise OptionError(f"no rule {rid!r} in pack {self.name}", code="options.rule")
+        specs = [_reweighted(s, weights[s.id]) if s.id in weights else s for s in self._specs]
+        return self._variant(self.options, specs, tuple(sorted(off)))
 
     def fact_types_used(self) -> frozenset[str]:
         """Fact types the active rules match (plus findings)."""
@@ -776,11 +806,15 @@ def _resolve(
     specs: list[tuple[RuleSpec, str, int]],
     root: str,
     lineage: tuple[str, ...],
+    disabled_rules: tuple[str, ...] = (),
 ) -> RulePack:
     area_ids = {a.id for a in areas}
     rules: list[Rule] = []
     for spec, file, line in specs:
-        rules.append(_build_rule(spec, file, line, area_ids, option_specs, options, sources))
+        rule = _build_rule(spec, file, line, area_ids, option_specs, options, sources)
+        if spec.id in disabled_rules:
+            rule = replace(rule, enabled=False, disabled_by=(*rule.disabled_by, _SWITCHED_OFF))
+        rules.append(rule)
     rules = _stratify(rules)
     rules.sort(key=lambda r: r.id)
     return RulePack(
@@ -796,7 +830,33 @@ def _resolve(
         root=root,
         lineage=lineage,
         _specs=tuple(s for s, _, _ in specs),
+        disabled_rules=disabled_rules,
     )
+
+
+_SWITCHED_OFF: tuple[str, Scalar] = ("disabled_rules", "includes this rule")
+"""What WHY-NOT names as the cause of a rule switched off by :meth:`RulePack.with_rules`."""
+
+
+def _reweighted(spec: RuleSpec, weight: float) -> RuleSpec:
+    """``spec`` with another weight, validated like a rule file."""
+    if spec.area is None:
+        raise OptionError(
+            f"rule {spec.id!r} gives no evidence (no area): it has no weight to change",
+            code="options.rule",
+        )
+    if isinstance(weight, bool) or not isinstance(weight, int | float) or weight == 0:
+        raise OptionError(
+            f"rule {spec.id!r}: weight must be a non-zero number, got {weight!r}",
+            code="options.range",
+        )
+    try:
+        return RuleSpec.model_validate({**spec.model_dump(), "weight": float(weight)})
+    except ValidationError as exc:
+        raise OptionError(
+            f"rule {spec.id!r}: weight {weight!r}: {exc.errors(include_url=False)[0]['msg']}",
+            code="options.range",
+        ) from None
 
 
 class _RuleFail:

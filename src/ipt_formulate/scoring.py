@@ -30,7 +30,7 @@ from pydantic import TypeAdapter
 from ._bounds import OpenFacts
 from ._evaluate import Firing
 from ._memo import PackMemo, SharedParts
-from .formulation import Citation, FactRef, Focus, Hypothesis, Source, Tie
+from .formulation import Citation, FactRef, Focus, Hypothesis, RuleInfo, Source, Tie
 from .rulepack import Rule, RulePack
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "focus_ties",
     "group_firings",
     "rank_hypotheses",
+    "rule_table",
     "score_groups",
     "select_focus",
 ]
@@ -139,19 +140,27 @@ def fill(
 
 @dataclass(frozen=True)
 class RuleOutput:
-    """What the output needs of a rule, prepared once per pack: evidence fields without
-    per-firing data, resolved citations and the compiled explanation template."""
+    """What the output needs of a rule, prepared once per pack: its entry in a
+    formulation's rules table (version, title, citations) and the compiled explanation
+    template."""
 
     rule: Rule
-    citations: tuple[Citation, ...]
+    info: RuleInfo
     template: Template
+    bare: RuleInfo  # without citations: a rule that only waits or only asserted a finding
+
+    @property
+    def citations(self) -> tuple[Citation, ...]:
+        return self.info.citations
 
 
 def _prepare(pack: RulePack) -> dict[str, RuleOutput]:
-    return {
-        r.id: RuleOutput(r, _resolve_citations(r, pack), compile_template(r.explain))
-        for r in pack.rules
-    }
+    out = {}
+    for r in pack.rules:
+        bare = RuleInfo(id=r.id, version=r.version, title=r.title)
+        info = bare.model_copy(update={"citations": _resolve_citations(r, pack)})
+        out[r.id] = RuleOutput(r, info, compile_template(r.explain), bare)
+    return out
 
 
 _PREPARED: PackMemo[dict[str, RuleOutput]] = PackMemo(_prepare)
@@ -172,6 +181,19 @@ def _resolve_citations(rule: Rule, pack: RulePack) -> tuple[Citation, ...]:
     for c in rule.cite:
         out.append(Citation(source=c.source, locator=c.locator, note=c.note))
     return tuple(out)
+
+
+def rule_table(
+    pack: RulePack, cited: Iterable[str], uncited: Iterable[str] = ()
+) -> tuple[RuleInfo, ...]:
+    """The rules table of a formulation, once each, by id (shared, frozen): the ``cited``
+    rules with their citations (those that count: evidence, advisories), the ``uncited``
+    ones with version and title only (a rule that only waits on unknown values, or only
+    asserted a finding, is not a ground of the formulation)."""
+    table = prepared(pack)
+    with_cites = set(cited)
+    ids = sorted(with_cites.union(uncited))
+    return tuple(table[r].info if r in with_cites else table[r].bare for r in ids)
 
 
 def _build_sources(pack: RulePack) -> dict[str, Source]:
@@ -351,6 +373,7 @@ def rank_hypotheses(
     *,
     explain: bool = True,
     waits: bool = True,
+    unknowns: dict[str, str] | None = None,
 ) -> tuple[Hypothesis, ...]:
     """Group evidence firings by (area, focus), score, bound and rank them
     (:func:`score_groups`), with the evidence, explanations and pending rules of each.
@@ -362,7 +385,9 @@ def rank_hypotheses(
 
     ``explain=False`` (the brief output level) leaves out what only the full and standard
     levels show: explanations, matched facts, citations and findings (left empty, not
-    computed); ``waits=False``, the unknown values pending rules wait on.
+    computed); ``waits=False``, the unknown values pending rules wait on. Pending rules
+    refer to those values by path; ``unknowns`` (when given) receives path -> what the value
+    is about, for the formulation's table of unknown values.
     """
     rules = prepared(pack)
     maybe = group_firings(rules, possible.firings.difference(firings), lookup) if possible else {}
@@ -385,7 +410,7 @@ def rank_hypotheses(
                 "lower_bound": h.lower,
                 "upper_bound": h.upper,
                 **_evidence(rules, h.certain, h.contributions, lookup, explain=explain),
-                "pending": _pending(h.extra, possible, waits=waits),
+                "pending": _pending(h.extra, possible, unknowns, waits=waits),
                 "findings": sorted(findings_by_focus.get(fident, ())) if fident and explain else (),
             }
         )
@@ -409,13 +434,8 @@ def _evidence(
         weight = rule.weight or 0.0
         entry: dict[str, Any] = {
             "rule_id": rid,
-            "rule_version": rule.version,
-            "title": rule.title,
             "weight": weight,
             "contribution": contributions[rid],
-            "explanations": (),
-            "matched": (),
-            "citations": (),
         }
         if explain:  # not at the brief level (rule ids and numbers only)
             # summarised: a rule matching N*M combinations stays one bounded entry; the first
@@ -428,7 +448,6 @@ def _evidence(
                 explanations_more=max(0, len(frs) - EVIDENCE_MAX),
                 matched=[_fact_ref(t, i) for t, i in matched[:EVIDENCE_MAX]],
                 matched_more=max(0, len(matched) - EVIDENCE_MAX),
-                citations=prep.citations,
             )
         (support if weight > 0 else against).append(entry)
     return {"support": support, "against": against}
@@ -437,28 +456,26 @@ def _evidence(
 def _pending(
     extra: Mapping[str, tuple[Rule, FocusKey, list[Firing]]],
     possible: PossibleReading | None,
+    unknowns: dict[str, str] | None,
     *,
     waits: bool = True,
 ) -> list[dict[str, Any]]:
-    """Rules that may fire for this hypothesis, each with the unknown values it waits on."""
+    """Rules that may fire for this hypothesis, each with the paths of the unknown values
+    it waits on (what each is about goes to ``unknowns``, once per path)."""
     if possible is None:
         return []
     out = []
     for rid in sorted(extra):
         rule, _, frs = extra[rid]
+        entry: dict[str, Any] = {"rule_id": rid, "weight": rule.weight}
         if waits:
             keys = set().union(*(possible.open.of_firing(fr) for fr in frs))
             paths = possible.open.paths(keys)[:_MAX_WAITS]
-        else:
-            paths = []
-        out.append(
-            {
-                "rule_id": rid,
-                "title": rule.title,
-                "weight": rule.weight,
-                "waits_on": [{"path": p, "about": a} for p, a in paths],
-            }
-        )
+            entry["waits_on"] = [p for p, _ in paths]
+            if unknowns is not None:
+                for p, a in paths:
+                    unknowns.setdefault(p, a)
+        out.append(entry)
     return out
 
 

@@ -9,6 +9,10 @@ and synthetic cohorts. See ``docs/auditing.md``.
 * :func:`load_labels`, :func:`agreement`, :func:`cohen_kappa`: agreement with clinicians.
 * :func:`diff_packs`, :func:`cohort_diff`: what changes between two rule packs.
 * :func:`synth_records`, :func:`write_cohort`: reproducible synthetic cohorts.
+* :func:`influence`: leave-one-rule-out influence of each rule on a cohort;
+  :func:`sensitivity`, :func:`tornado_chart`: how far each weight, option and threshold can
+  move before a primary focus changes.
+* :func:`to_dataframe`: formulations as a pandas DataFrame (optional extra ``[dataframe]``).
 """
 
 from __future__ import annotations
@@ -31,7 +35,16 @@ from ._batch import (
     formulate_many,
 )
 from ._dask import formulate_bag
+from ._dataframe import to_dataframe
 from ._diff import CohortDiff, FocusChange, PackDiff, RuleCause, cohort_diff, diff_packs
+from ._influence import InfluenceReport, RuleInfluence, influence
+from ._sensitivity import (
+    Parameter,
+    ParameterResult,
+    SensitivityReport,
+    sensitivity,
+    tornado_chart,
+)
 from ._summary import summarize
 from ._synth import SynthOptions, synth_records, write_cohort
 from ._trace import (
@@ -49,10 +62,15 @@ __all__ = [
     "CohortDiff",
     "Disagreement",
     "FocusChange",
+    "InfluenceReport",
     "Kappa",
     "Label",
     "PackDiff",
+    "Parameter",
+    "ParameterResult",
     "RuleCause",
+    "RuleInfluence",
+    "SensitivityReport",
     "SynthOptions",
     "agreement",
     "batch_dask",
@@ -68,8 +86,12 @@ __all__ = [
     "graph_to_dot",
     "graph_to_json",
     "hypothesis_key",
+    "influence",
     "load_labels",
+    "sensitivity",
     "summarize",
     "synth_records",
+    "to_dataframe",
+    "tornado_chart",
     "write_cohort",
 ]

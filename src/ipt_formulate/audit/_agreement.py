@@ -484,55 +484,71 @@ def agreement(
         report.matched += 1
         for area in areas:
             clin = label.presence.get(area)
-            if clin is None:
-                continue
-            best = res["best"].get(area)
-            score = None if best is None else best["score"]
-            eng = score is not None and score >= threshold
-            presence_pairs[area].append((str(int(clin)), str(int(eng))))
-            if eng != clin:
-                report.disagreements.append(
-                    Disagreement(
-                        rec["line"],
-                        rid,
-                        area,
-                        "present" if clin else "absent",
-                        "present" if eng else "absent",
-                        score,
-                        _presence_rules(res, area, eng),
-                        "" if best is not None else "no hypothesis for this area",
-                    )
-                )
+            if clin is not None:
+                eng = _compare_presence(report, rec, area, clin, threshold)
+                presence_pairs[area].append((str(int(clin)), str(int(eng))))
         if label.primary is not None:
-            prim = res["primary"]
-            eng_p = NONE if prim is None else prim["area"]
-            primary_pairs.append((label.primary, eng_p))
-            if eng_p != label.primary:
-                rules: list[str] = []
-                if prim is not None:
-                    ev = res["evidence"][prim["key"]]
-                    rules += sorted(ev, key=lambda r: (-ev[r][1], r))
-                if label.primary != NONE:
-                    rules += [f"{r} ({s})" for r, s in _why_not_checks(res, label.primary)]
-                wn = res["why_not"].get(label.primary)
-                report.disagreements.append(
-                    Disagreement(
-                        rec["line"],
-                        rid,
-                        "primary",
-                        label.primary,
-                        eng_p if prim is None else f"{eng_p} ({prim['focus_name']})",
-                        None if prim is None else prim["score"],
-                        tuple(rules),
-                        "" if wn is None else f"{label.primary}: {wn['reason']}",
-                    )
-                )
+            primary_pairs.append((label.primary, _compare_primary(report, rec, label.primary)))
     report.labels_without_record = sorted(set(labels) - seen - set(report.unlabelled))
     report.areas = {a: cohen_kappa(presence_pairs[a], categories=("0", "1")) for a in areas}
     if any(lb.primary is not None for lb in labels.values()):
         cats = (*(a.id for a in pack.areas), NONE)
         report.primary = cohen_kappa(primary_pairs, categories=cats)
     return report
+
+
+def _compare_presence(
+    report: AgreementReport, rec: dict[str, Any], area: str, clin: bool, threshold: float
+) -> bool:
+    """Whether the engine finds ``area`` present in the record; a disagreement is added to
+    ``report`` with the rules behind the engine's call."""
+    res = rec["results"][0]
+    best = res["best"].get(area)
+    score = None if best is None else best["score"]
+    eng = score is not None and score >= threshold
+    if eng != clin:
+        report.disagreements.append(
+            Disagreement(
+                rec["line"],
+                rec["id"],
+                area,
+                "present" if clin else "absent",
+                "present" if eng else "absent",
+                score,
+                _presence_rules(res, area, eng),
+                "" if best is not None else "no hypothesis for this area",
+            )
+        )
+    return eng
+
+
+def _compare_primary(report: AgreementReport, rec: dict[str, Any], labelled: str) -> str:
+    """The engine's primary area (or ``none``); a disagreement is added to ``report`` with
+    the rules for the engine's primary and the WHY-NOT checks of the labelled area."""
+    res = rec["results"][0]
+    prim = res["primary"]
+    eng_p = NONE if prim is None else prim["area"]
+    if eng_p != labelled:
+        rules: list[str] = []
+        if prim is not None:
+            ev = res["evidence"][prim["key"]]
+            rules += sorted(ev, key=lambda r: (-ev[r][1], r))
+        if labelled != NONE:
+            rules += [f"{r} ({s})" for r, s in _why_not_checks(res, labelled)]
+        wn = res["why_not"].get(labelled)
+        report.disagreements.append(
+            Disagreement(
+                rec["line"],
+                rec["id"],
+                "primary",
+                labelled,
+                eng_p if prim is None else f"{eng_p} ({prim['focus_name']})",
+                None if prim is None else prim["score"],
+                tuple(rules),
+                "" if wn is None else f"{labelled}: {wn['reason']}",
+            )
+        )
+    return eng_p
 
 
 def _why_not_checks(summary: dict[str, Any], area: str) -> list[tuple[str, str]]:

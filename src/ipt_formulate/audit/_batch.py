@@ -38,7 +38,7 @@ from typing import IO, Any, TypeAlias
 
 from .._api import __version__
 from ..errors import IptFormulateError
-from ..formulation import Detail
+from ..formulation import SCHEMA_VERSION, Detail
 from ..inventory import Inventory
 from ..limits import current_limits
 from ..rulepack import RulePack
@@ -357,6 +357,7 @@ def batch_file(
         "engine": state.engine,
         "trace": state.trace,
         "detail": state.detail,
+        "schema": SCHEMA_VERSION,  # the library's version may stay while the output changes
     }
     with _open_in(source) as (fin, total), _open_out(output, identity, resume, fin) as out:
         bar = Progress(pstream, enabled=enabled, total_bytes=total)

@@ -43,6 +43,7 @@ class _State:
     engine: str
     trace: bool = False
     detail: Detail = "full"
+    params: Any = None  # job-specific, picklable (the sweep of a sensitivity audit)
 
 
 _WORKER: _State | None = None  # set in worker processes by _init_worker
@@ -275,10 +276,28 @@ def _summaries_crash(n: int) -> dict[str, Any]:
     return {"line": n, "id": None, "results": [{"error": _error(CRASH_CODE, _CRASH_MESSAGE)}]}
 
 
+def _influence_job(state: _State, chunk: Sequence[Item]) -> list[dict[str, Any]]:
+    from ._influence import influence_job
+
+    return influence_job(state.packs[0], chunk)
+
+
+def _sensitivity_job(state: _State, chunk: Sequence[Item]) -> list[dict[str, Any]]:
+    from ._sensitivity import sensitivity_job
+
+    return sensitivity_job(state.packs, state.params, chunk)
+
+
+def _record_crash(n: int) -> dict[str, Any]:
+    return {"line": n, "id": None, "error": _error(CRASH_CODE, _CRASH_MESSAGE)}
+
+
 _JOBS: dict[str, tuple[Callable[[_State, Sequence[Item]], list[Any]], Callable[[int], Any]]] = {
     "lines": (_lines_job, _lines_crash),
     "objects": (_objects_job, _objects_crash),
     "summaries": (_summaries_job, _summaries_crash),
+    "influence": (_influence_job, _record_crash),
+    "sensitivity": (_sensitivity_job, _record_crash),
 }
 
 

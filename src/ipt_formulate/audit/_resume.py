@@ -203,7 +203,7 @@ def _lock(path: Path, fd: int) -> None:
         return
 
 
-_BEFORE = {"detail": "full"}
+_BEFORE = {"detail": "full", "schema": "2 or earlier"}
 """Identity values of records written before the key existed."""
 
 

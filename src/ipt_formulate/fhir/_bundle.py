@@ -41,17 +41,18 @@ def _urn(seed: str, what: str) -> str:
     return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'{seed}/{what}')}"
 
 
-def short_reason(h: Hypothesis) -> str:
-    """The strongest supporting explanation, or the pending evidence it waits on."""
+def short_reason(f: Formulation, h: Hypothesis) -> str:
+    """The strongest supporting explanation (else its rule's title), or the pending evidence
+    it waits on."""
     if h.support:
         best = max(h.support, key=lambda e: (e.contribution, e.rule_id))
-        return best.explanations[0] if best.explanations else best.title
+        return best.explanations[0] if best.explanations else f.rule_title(best.rule_id)
     if h.pending:
-        return "waits on: " + ", ".join(o.path for o in h.waits_on[:3])
+        return "waits on: " + ", ".join(h.waits_on[:3])
     return "no supporting evidence"
 
 
-def _hypothesis_param(h: Hypothesis) -> dict[str, Any]:
+def _hypothesis_param(f: Formulation, h: Hypothesis) -> dict[str, Any]:
     parts: list[dict[str, Any]] = [
         {"name": "rank", "valueInteger": h.rank},
         {
@@ -63,7 +64,7 @@ def _hypothesis_param(h: Hypothesis) -> dict[str, Any]:
         {"name": "score", "valueDecimal": h.score},
         {"name": "lowerBound", "valueDecimal": h.lower_bound},
         {"name": "upperBound", "valueDecimal": h.upper_bound},
-        {"name": "reason", "valueString": short_reason(h)},
+        {"name": "reason", "valueString": short_reason(f, h)},
     ]
     parts.extend(
         {"name": "supportingRule", "valueCoding": {"system": _RULE_SYSTEM, "code": e.rule_id}}
@@ -86,7 +87,7 @@ def _parameters(f: Formulation) -> dict[str, Any]:
         },
         *_focus_param("primary", f.primary),
         *_focus_param("secondary", f.secondary),
-        *(_hypothesis_param(h) for h in f.hypotheses),
+        *(_hypothesis_param(f, h) for h in f.hypotheses),
         *(
             {
                 "name": "advisory",
@@ -158,7 +159,8 @@ def formulation_to_fhir(
         }
         if ref:
             di["patient"] = ref
-        url = f.source(a.citations[0].source).url if a.citations else None
+        cited = f.citations_of(a.rule_id)
+        url = f.source(cited[0].source).url if cited else None
         if url:
             di["reference"] = url
         issues.append((_urn(seed, f"issue/{i}"), di))
@@ -178,7 +180,7 @@ def formulation_to_fhir(
             gr.setdefault("reasonCode", []).append(
                 {
                     "coding": [{"system": _AREA_SYSTEM, "code": h.area, "display": h.area_label}],
-                    "text": f"{h.area_label} ({h.status}): {short_reason(h)}"[:1000],
+                    "text": f"{h.area_label} ({h.status}): {short_reason(f, h)}"[:1000],
                 }
             )
     if f.questions:

@@ -137,7 +137,7 @@ def cards_for(f: Formulation, seed: str = "") -> list[dict[str, Any]]:
         if h is not None:
             lines.append(
                 f"**{label}:** {h.area_label}, {h.focus.name} ({h.status}, score "
-                f"{h.score:.2f}). {short_reason(h)}"
+                f"{h.score:.2f}). {short_reason(f, h)}"
             )
     if f.questions:
         lines.append("**Ask next:** " + " ".join(q.question for q in f.questions[:3]))

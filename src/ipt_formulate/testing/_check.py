@@ -284,6 +284,30 @@ def _best(f: Formulation, area: str) -> float:
 
 
 # ------------------------------------------------------------------ the checker
+@dataclass
+class _Run:
+    """What every check needs: the pack, how to formulate, the examples and the settings."""
+
+    pack: RulePack
+    engine: str
+    invs: st.SearchStrategy[Inventory]
+    custom: bool
+    """Whether the caller gave the inventory strategy (then it is used for every check)."""
+    profile: Mapping[str, Any]
+    max_examples: int | None
+    conf: settings
+    seed: int | None
+    fired: Counter[str] = field(default_factory=Counter)
+
+    def formulate(self, inv: Inventory, pack: RulePack | None = None) -> Formulation:
+        return formulate(inv, pack or self.pack, engine=self.engine)
+
+    def prop(
+        self, name: str, strategy: st.SearchStrategy[Any], prop: Callable[[Any], None]
+    ) -> PropertyFailure | None:
+        return _run_property(name, strategy, prop, self.conf, self.seed)
+
+
 def check_pack(
     pack: RulePack | str | Path,
     *,
@@ -317,242 +341,247 @@ def check_pack(
     prof = dict(PROFILES[profile])
     if reach_examples is not None:
         prof["reach_examples"] = reach_examples
-    conf = _settings(prof, max_examples)
     if seed is None and not prof["derandomize"]:
         seed = random.SystemRandom().randrange(2**32)
-    run_seed = None if prof["derandomize"] and seed is None else seed
-    invs = strategy if strategy is not None else inventories()
-    eng: str = engine
-
-    def run(inv: Inventory, p: RulePack = pack) -> Formulation:
-        return formulate(inv, p, engine=eng)
-
-    failures: list[PropertyFailure] = []
-    fired: Counter[str] = Counter()
-
-    def record(f: PropertyFailure | None) -> None:
-        if f is not None:
-            failures.append(f)
-
-    if "determinism" in checks:
-
-        def same_bytes(inv: Inventory) -> None:
-            if run(inv).to_json() != run(inv).to_json():
-                raise _Violation("two runs on the same inventory gave different bytes")
-
-        rules = pack.active_rules
-
-        def rule_order(args: tuple[Inventory, list[int]]) -> None:
-            inv, order = args
-            facts = derive_facts(inv, pack.options).by_type
-            base, _ = reference_run(rules, facts)
-            got, _ = reference_run([rules[i] for i in order], facts)
-            if got != base:
-                changed = {f.rule_id for f in set(got) ^ set(base)}
-                raise _Violation("what fires depends on the order rules are evaluated in", changed)
-
-        record(_run_property("determinism", invs, same_bytes, conf, run_seed))
-        orders = st.permutations(list(range(len(rules))))
-        record(_run_property("determinism", st.tuples(invs, orders), rule_order, conf, run_seed))
-        record(_hash_seed_check(pack, prof["hash_seeds"], eng))
-
-    if "invariance" in checks:
-
-        def invariant(args: tuple[Inventory, int]) -> None:
-            inv, seed = args
-            base = run(inv)
-            perm = run(permuted(inv, random.Random(seed)))
-            if perm.to_json() != base.to_json():
-                raise _Violation(
-                    "permuting input lists changed the output", _diff_rules(base, perm)
-                )
-            renamed, mapping = relabelled(inv, random.Random(seed))
-            other = run(renamed)
-            if _shape(other) != _shape(base, mapping):
-                raise _Violation(
-                    "renaming ids changed the formulation beyond the renaming",
-                    _diff_rules(base, other),
-                )
-
-        record(
-            _run_property(
-                "invariance", st.tuples(invs, st.integers(0, 2**16)), invariant, conf, run_seed
-            )
-        )
-
-    if "bounds" in checks:
-        thr = pack.thresholds
-
-        def bounded(inv: Inventory) -> None:
-            f = run(inv)
-            for i, h in enumerate(f.hypotheses, 1):
-                if not -1 <= h.score <= 1 or h.rank != i:
-                    raise _Violation(
-                        f"hypothesis {h.area}: score {h.score} or rank {h.rank} out of bounds",
-                        [e.rule_id for e in h.support],
-                    )
-            if f.primary is not None and f.primary.score < thr.primary_min:
-                raise _Violation("primary below the primary threshold")
-            if f.primary is None and any(h.score >= thr.primary_min for h in f.hypotheses):
-                raise _Violation("no primary although a hypothesis meets the threshold")
-
-        record(_run_property("bounds", invs, bounded, conf, run_seed))
-
-        weights = st.lists(st.floats(-0.99, 0.99).filter(lambda w: w != 0), max_size=8)
-
-        def algebra(ws: list[float]) -> None:
-            rnd = random.Random(len(ws))
-            shuffled = ws[:]
-            rnd.shuffle(shuffled)
-            if combine(ws) != combine(shuffled):
-                raise _Violation("combination depends on evidence order")
-            if not -1 <= combine(ws) <= 1:
-                raise _Violation("combination out of [-1, 1]")
-            beliefs = [Belief.of(w) for w in ws]
-            left = right = Belief()
-            for b in beliefs:
-                left = left.merge(b)
-            for b in reversed(beliefs):
-                right = b.merge(right)
-            if abs(left.cf - right.cf) > 1e-9:
-                raise _Violation("belief merging is not associative")
-
-        record(_run_property("bounds", weights, algebra, conf, run_seed))
-
-    if "monotonicity" in checks:
-        areas = [a for a in EVIDENCE_AREAS if a in {x.id for x in pack.areas}]
-
-        def monotone(args: tuple[Inventory, EvidenceArea]) -> None:
-            inv, area = args
-            more = with_added_evidence(inv, area)
-            before, after = run(inv), run(more)
-            if _best(after, area) < _best(before, area):
-                against = {e.rule_id for h in after.hypotheses if h.area == area for e in h.against}
-                raise _Violation(
-                    f"adding evidence for {area} lowered its best score from "
-                    f"{_best(before, area):g} to {_best(after, area):g}",
-                    against | _diff_rules(before, after),
-                    _added(inv, more),
-                )
-
-        if areas:
-            record(
-                _run_property(
-                    "monotonicity",
-                    st.tuples(invs, st.sampled_from(areas)),
-                    monotone,
-                    conf,
-                    run_seed,
-                )
-            )
-
-    if "reachability" in checks:
-        record(_reachability(pack, invs, prof, max_examples, eng, fired))
-
-    if "robustness" in checks:
-
-        def robust(inv: Inventory) -> None:
-            try:
-                run(inv)
-            except Exception as exc:
-                raise _Violation(f"formulate raised {type(exc).__name__}: {exc}") from exc
-
-        record(_run_property("robustness", invs, robust, conf, run_seed))
-
-        def rejects(bad: Any) -> None:
-            try:
-                parse_inventory(bad.data)
-            except InputError as exc:
-                if exc.code != bad.code:
-                    raise _Violation(f"expected error code {bad.code}, got {exc.code}") from exc
-                return
-            except Exception as exc:
-                raise _Violation(f"raised {type(exc).__name__}, not a typed error") from exc
-            raise _Violation(f"invalid inventory ({bad.code}) was accepted")
-
-        record(_run_property("robustness", invalid_inventories(), rejects, conf, run_seed))
-
-        def fuzz(value: Any) -> None:
-            try:
-                run(json.dumps(value))  # type: ignore[arg-type]
-            except InputError:
-                return
-            except Exception as exc:
-                raise _Violation(f"arbitrary JSON raised {type(exc).__name__}") from exc
-
-        record(_run_property("robustness", json_values(), fuzz, conf, run_seed))
-
-        def hostile(text: str) -> None:
-            try:
-                run(text)  # type: ignore[arg-type]
-            except InputError:
-                return
-            except Exception as exc:
-                raise _Violation(f"hostile input raised {type(exc).__name__}") from exc
-            raise _Violation("hostile input was accepted")
-
-        record(_run_property("robustness", st.sampled_from(HOSTILE_TEXTS), hostile, conf, run_seed))
-
-    if "unknowns" in checks:
-
-        def honest_bounds(inv: Inventory) -> None:
-            _check_bounds_and_status(pack, run(inv))
-
-        record(_run_property("unknowns", invs, honest_bounds, conf, run_seed))
-        # as complete as the generators make them (references, measures not taken and
-        # timings the date style cannot express may still be unknown: hence per hypothesis)
-        complete = inventories(unknowns=False) if strategy is None else invs
-        if strategy is None:
-            record(_run_property("unknowns", complete, honest_bounds, conf, run_seed))
-
-    if "questions" in checks:
-
-        def honest(inv: Inventory) -> None:
-            f = formulate(inv, pack, engine=eng, questions=_QUESTIONS)
-            before = _top(f)
-            for q in f.questions:
-                for a in q.answers:
-                    try:
-                        after = _top(run(answer(inv, q.path, a.value)))
-                    except InputError as exc:
-                        raise _Violation(
-                            f"question {q.path}: offered answer {a.value!r} is rejected: {exc}"
-                        ) from exc
-                    if (after != before) is not a.changes_focus:
-                        rules = [p.rule_id for h in f.hypotheses for p in h.pending]
-                        raise _Violation(
-                            f"question {q.path}: answer {a.value!r} says changes_focus="
-                            f"{a.changes_focus} ({a.effect}), but the top goes from "
-                            f"{_show(before)} to {_show(after)}",
-                            rules,
-                        )
-
-        record(_run_property("questions", invs, honest, conf, run_seed))
-
-    if "soundness" in checks:
-
-        def sound(args: tuple[Inventory, float, int]) -> None:
-            inv, p, seed = args
-            part = degraded(inv, p, seed)
-            try:
-                _check_soundness(pack, run(inv), run(part))
-            except _Violation as v:
-                gone = sorted(set(droppable_paths(inv)) - set(droppable_paths(part)))
-                raise _Violation(f"{v.reason}; forgotten: {', '.join(gone)}", v.rule_ids) from v
-
-        ps = st.sampled_from([0.1, 0.3, 0.6])
-        seeds = st.integers(0, 2**16)
-        full = inventories(unknowns=False) if strategy is None else invs
-        record(_run_property("soundness", st.tuples(full, ps, seeds), sound, conf, run_seed))
-
+    ctx = _Run(
+        pack=pack,
+        engine=engine,
+        invs=strategy if strategy is not None else inventories(),
+        custom=strategy is not None,
+        profile=prof,
+        max_examples=max_examples,
+        conf=_settings(prof, max_examples),
+        seed=None if prof["derandomize"] and seed is None else seed,
+    )
+    failures = [
+        failure
+        for name in (*CHECKS, *OPT_IN_CHECKS)
+        if name in checks
+        for failure in _CHECKERS[name](ctx)
+        if failure is not None
+    ]
     return PackReport(
         pack.name,
         pack.hash,
         tuple(c for c in (*CHECKS, *OPT_IN_CHECKS) if c in checks),
         tuple(failures),
-        dict(sorted(fired.items())),
-        run_seed,
+        dict(sorted(ctx.fired.items())),
+        ctx.seed,
     )
+
+
+def _determinism(ctx: _Run) -> list[PropertyFailure | None]:
+    pack, rules = ctx.pack, ctx.pack.active_rules
+
+    def same_bytes(inv: Inventory) -> None:
+        if ctx.formulate(inv).to_json() != ctx.formulate(inv).to_json():
+            raise _Violation("two runs on the same inventory gave different bytes")
+
+    def rule_order(args: tuple[Inventory, list[int]]) -> None:
+        inv, order = args
+        facts = derive_facts(inv, pack.options).by_type
+        base, _ = reference_run(rules, facts)
+        got, _ = reference_run([rules[i] for i in order], facts)
+        if got != base:
+            changed = {f.rule_id for f in set(got) ^ set(base)}
+            raise _Violation("what fires depends on the order rules are evaluated in", changed)
+
+    orders = st.permutations(list(range(len(rules))))
+    return [
+        ctx.prop("determinism", ctx.invs, same_bytes),
+        ctx.prop("determinism", st.tuples(ctx.invs, orders), rule_order),
+        _hash_seed_check(pack, ctx.profile["hash_seeds"], ctx.engine),
+    ]
+
+
+def _invariance(ctx: _Run) -> list[PropertyFailure | None]:
+    def invariant(args: tuple[Inventory, int]) -> None:
+        inv, seed = args
+        base = ctx.formulate(inv)
+        perm = ctx.formulate(permuted(inv, random.Random(seed)))
+        if perm.to_json() != base.to_json():
+            raise _Violation("permuting input lists changed the output", _diff_rules(base, perm))
+        renamed, mapping = relabelled(inv, random.Random(seed))
+        other = ctx.formulate(renamed)
+        if _shape(other) != _shape(base, mapping):
+            raise _Violation(
+                "renaming ids changed the formulation beyond the renaming",
+                _diff_rules(base, other),
+            )
+
+    return [ctx.prop("invariance", st.tuples(ctx.invs, st.integers(0, 2**16)), invariant)]
+
+
+def _bounds(ctx: _Run) -> list[PropertyFailure | None]:
+    thr = ctx.pack.thresholds
+
+    def bounded(inv: Inventory) -> None:
+        f = ctx.formulate(inv)
+        for i, h in enumerate(f.hypotheses, 1):
+            if not -1 <= h.score <= 1 or h.rank != i:
+                raise _Violation(
+                    f"hypothesis {h.area}: score {h.score} or rank {h.rank} out of bounds",
+                    [e.rule_id for e in h.support],
+                )
+        if f.primary is not None and f.primary.score < thr.primary_min:
+            raise _Violation("primary below the primary threshold")
+        if f.primary is None and any(h.score >= thr.primary_min for h in f.hypotheses):
+            raise _Violation("no primary although a hypothesis meets the threshold")
+
+    weights = st.lists(st.floats(-0.99, 0.99).filter(lambda w: w != 0), max_size=8)
+
+    def algebra(ws: list[float]) -> None:
+        rnd = random.Random(len(ws))
+        shuffled = ws[:]
+        rnd.shuffle(shuffled)
+        if combine(ws) != combine(shuffled):
+            raise _Violation("combination depends on evidence order")
+        if not -1 <= combine(ws) <= 1:
+            raise _Violation("combination out of [-1, 1]")
+        beliefs = [Belief.of(w) for w in ws]
+        left = right = Belief()
+        for b in beliefs:
+            left = left.merge(b)
+        for b in reversed(beliefs):
+            right = b.merge(right)
+        if abs(left.cf - right.cf) > 1e-9:
+            raise _Violation("belief merging is not associative")
+
+    return [ctx.prop("bounds", ctx.invs, bounded), ctx.prop("bounds", weights, algebra)]
+
+
+def _monotonicity(ctx: _Run) -> list[PropertyFailure | None]:
+    areas = [a for a in EVIDENCE_AREAS if a in {x.id for x in ctx.pack.areas}]
+
+    def monotone(args: tuple[Inventory, EvidenceArea]) -> None:
+        inv, area = args
+        more = with_added_evidence(inv, area)
+        before, after = ctx.formulate(inv), ctx.formulate(more)
+        if _best(after, area) < _best(before, area):
+            against = {e.rule_id for h in after.hypotheses if h.area == area for e in h.against}
+            raise _Violation(
+                f"adding evidence for {area} lowered its best score from "
+                f"{_best(before, area):g} to {_best(after, area):g}",
+                against | _diff_rules(before, after),
+                _added(inv, more),
+            )
+
+    if not areas:
+        return []
+    return [ctx.prop("monotonicity", st.tuples(ctx.invs, st.sampled_from(areas)), monotone)]
+
+
+def _reachable(ctx: _Run) -> list[PropertyFailure | None]:
+    return [_reachability(ctx.pack, ctx.invs, ctx.profile, ctx.max_examples, ctx.engine, ctx.fired)]
+
+
+def _robustness(ctx: _Run) -> list[PropertyFailure | None]:
+    def robust(inv: Inventory) -> None:
+        try:
+            ctx.formulate(inv)
+        except Exception as exc:
+            raise _Violation(f"formulate raised {type(exc).__name__}: {exc}") from exc
+
+    def rejects(bad: Any) -> None:
+        try:
+            parse_inventory(bad.data)
+        except InputError as exc:
+            if exc.code != bad.code:
+                raise _Violation(f"expected error code {bad.code}, got {exc.code}") from exc
+            return
+        except Exception as exc:
+            raise _Violation(f"raised {type(exc).__name__}, not a typed error") from exc
+        raise _Violation(f"invalid inventory ({bad.code}) was accepted")
+
+    def fuzz(value: Any) -> None:
+        try:
+            ctx.formulate(json.dumps(value))  # type: ignore[arg-type]
+        except InputError:
+            return
+        except Exception as exc:
+            raise _Violation(f"arbitrary JSON raised {type(exc).__name__}") from exc
+
+    def hostile(text: str) -> None:
+        try:
+            ctx.formulate(text)  # type: ignore[arg-type]
+        except InputError:
+            return
+        except Exception as exc:
+            raise _Violation(f"hostile input raised {type(exc).__name__}") from exc
+        raise _Violation("hostile input was accepted")
+
+    return [
+        ctx.prop("robustness", ctx.invs, robust),
+        ctx.prop("robustness", invalid_inventories(), rejects),
+        ctx.prop("robustness", json_values(), fuzz),
+        ctx.prop("robustness", st.sampled_from(HOSTILE_TEXTS), hostile),
+    ]
+
+
+def _unknowns(ctx: _Run) -> list[PropertyFailure | None]:
+    def honest_bounds(inv: Inventory) -> None:
+        _check_bounds_and_status(ctx.pack, ctx.formulate(inv))
+
+    out = [ctx.prop("unknowns", ctx.invs, honest_bounds)]
+    # as complete as the generators make them (references, measures not taken and
+    # timings the date style cannot express may still be unknown: hence per hypothesis)
+    if not ctx.custom:
+        out.append(ctx.prop("unknowns", inventories(unknowns=False), honest_bounds))
+    return out
+
+
+def _questions(ctx: _Run) -> list[PropertyFailure | None]:
+    def honest(inv: Inventory) -> None:
+        f = formulate(inv, ctx.pack, engine=ctx.engine, questions=_QUESTIONS)
+        before = _top(f)
+        for q in f.questions:
+            for a in q.answers:
+                try:
+                    after = _top(ctx.formulate(answer(inv, q.path, a.value)))
+                except InputError as exc:
+                    raise _Violation(
+                        f"question {q.path}: offered answer {a.value!r} is rejected: {exc}"
+                    ) from exc
+                if (after != before) is not a.changes_focus:
+                    rules = [p.rule_id for h in f.hypotheses for p in h.pending]
+                    raise _Violation(
+                        f"question {q.path}: answer {a.value!r} says changes_focus="
+                        f"{a.changes_focus} ({a.effect}), but the top goes from "
+                        f"{_show(before)} to {_show(after)}",
+                        rules,
+                    )
+
+    return [ctx.prop("questions", ctx.invs, honest)]
+
+
+def _soundness(ctx: _Run) -> list[PropertyFailure | None]:
+    def sound(args: tuple[Inventory, float, int]) -> None:
+        inv, p, seed = args
+        part = degraded(inv, p, seed)
+        try:
+            _check_soundness(ctx.pack, ctx.formulate(inv), ctx.formulate(part))
+        except _Violation as v:
+            gone = sorted(set(droppable_paths(inv)) - set(droppable_paths(part)))
+            raise _Violation(f"{v.reason}; forgotten: {', '.join(gone)}", v.rule_ids) from v
+
+    ps = st.sampled_from([0.1, 0.3, 0.6])
+    seeds = st.integers(0, 2**16)
+    full = ctx.invs if ctx.custom else inventories(unknowns=False)
+    return [ctx.prop("soundness", st.tuples(full, ps, seeds), sound)]
+
+
+_CHECKERS: Mapping[Check, Callable[[_Run], list[PropertyFailure | None]]] = {
+    "determinism": _determinism,
+    "invariance": _invariance,
+    "bounds": _bounds,
+    "monotonicity": _monotonicity,
+    "reachability": _reachable,
+    "robustness": _robustness,
+    "unknowns": _unknowns,
+    "questions": _questions,
+    "soundness": _soundness,
+}
+"""One function per check: each returns its properties' failures (``None`` where one held)."""
 
 
 def _check_bounds_and_status(pack: RulePack, f: Formulation) -> None:

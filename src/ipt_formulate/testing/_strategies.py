@@ -13,12 +13,14 @@ to small, readable inventories.
 from __future__ import annotations
 
 import copy
+import functools
+import inspect
 import string
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from itertools import combinations
-from typing import Any, Literal, NamedTuple, TypeVar, get_args
+from typing import Any, Concatenate, Literal, NamedTuple, ParamSpec, TypeVar, get_args
 
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
@@ -82,7 +84,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
 DateStyle = Literal["dates", "months", "mixed"]
 """How timings are written: calendar dates, months (before onset / assessment), or both."""
 
@@ -270,15 +272,36 @@ def _check_assessment(day: object) -> date:
     return day
 
 
-def _public_name(name: str) -> Callable[[F], F]:
-    """Name a private composite like its public function, so ``repr(strategy)`` reads as the
-    user's call (the composite takes the same keywords and defaults)."""
+def _strategy(
+    check: Callable[..., object],
+) -> Callable[[Callable[Concatenate[st.DrawFn, P], T]], Callable[P, st.SearchStrategy[T]]]:
+    """Make a public strategy from its draw function, with one signature for both.
 
-    def rename(f: F) -> F:
-        f.__name__ = f.__qualname__ = name
-        return f
+    As with hypothesis's own strategies, bad arguments fail when the strategy is made
+    (``InvalidArgument`` from ``check``, called with every argument, defaults included), not
+    at the first draw; the strategy's repr is the user's call (``inventories(max_persons=3)``).
+    """
 
-    return rename
+    def wrap(draw_fn: Callable[Concatenate[st.DrawFn, P], T]) -> Callable[P, st.SearchStrategy[T]]:
+        composite = st.composite(draw_fn)
+        sig = inspect.signature(draw_fn)
+
+        @functools.wraps(draw_fn)
+        def public(*args: P.args, **kwargs: P.kwargs) -> st.SearchStrategy[T]:
+            bound = sig.bind(None, *args, **kwargs)
+            bound.apply_defaults()
+            knobs = dict(bound.arguments)
+            del knobs["draw"]
+            check(**knobs)
+            return composite(*args, **kwargs)
+
+        public.__signature__ = sig.replace(  # type: ignore[attr-defined]
+            parameters=list(sig.parameters.values())[1:],
+            return_annotation=f"st.SearchStrategy[{sig.return_annotation}]",
+        )
+        return public
+
+    return wrap
 
 
 def ids() -> st.SearchStrategy[str]:
@@ -661,8 +684,8 @@ def _draw_social_history(draw: st.DrawFn, unknowns: bool) -> SocialHistory:
 
 
 # ---------------------------------------------------------------- public: parts
-# Each public function checks its arguments eagerly, then returns a private composite that
-# takes the same keywords and defaults (so the strategy's repr is the user's call).
+# Each public strategy is its draw function under @_strategy: one signature, its arguments
+# checked when the strategy is made.
 _IDS = ids()
 _DEFAULT_POPULATIONS = _default_populations()
 _DEFAULT_DATES = st.dates(*DEFAULT_ASSESSMENT_DATES)
@@ -670,37 +693,19 @@ _Populations = st.SearchStrategy[tuple[Population, ...]] | Sequence[Population] 
 _AssessmentDates = date | st.SearchStrategy[date] | None
 
 
-def persons(
-    *,
-    id_strategy: st.SearchStrategy[str] | None = None,
-    unknowns: bool = True,
-    deceased: bool | None = None,
-    dispute: bool | None = None,
-    date_style: DateStyle = "mixed",
-    latest_date: date = DEFAULT_ASSESSMENT_DATES[1],
-) -> st.SearchStrategy[Person]:
-    """One :class:`Person`. ``deceased``: True = died on or before ``latest_date``, False =
-    alive (``deceased=False``), None = either, or unknown. ``dispute``: True = a role dispute
-    counterparty (see :func:`has_dispute`), False = certainly not one, None = either."""
+def _check_person(
+    *, deceased: object, dispute: object, date_style: str, latest_date: object, **_: object
+) -> None:
     _check_style(date_style)
     _check_bool_or_none("deceased", deceased)
     _check_bool_or_none("dispute", dispute)
     _check_assessment(latest_date)
     if deceased and dispute:
         raise InvalidArgument("a deceased person cannot be a dispute counterparty")
-    return _persons(
-        id_strategy=id_strategy,
-        unknowns=unknowns,
-        deceased=deceased,
-        dispute=dispute,
-        date_style=date_style,
-        latest_date=latest_date,
-    )
 
 
-@st.composite
-@_public_name("persons")
-def _persons(
+@_strategy(_check_person)
+def persons(
     draw: st.DrawFn,
     *,
     id_strategy: st.SearchStrategy[str] | None = None,
@@ -710,6 +715,9 @@ def _persons(
     date_style: DateStyle = "mixed",
     latest_date: date = DEFAULT_ASSESSMENT_DATES[1],
 ) -> Person:
+    """One :class:`Person`. ``deceased``: True = died on or before ``latest_date``, False =
+    alive (``deceased=False``), None = either, or unknown. ``dispute``: True = a role dispute
+    counterparty (see :func:`has_dispute`), False = certainly not one, None = either."""
     tl = _Timeline(latest_date, latest_date, 0, date_style, unknowns)
     mode: _DeathMode = "any" if deceased is None else "must" if deceased else "never"
     draft = _draw_person_draft(draw, tl, death=mode, dispute=dispute, death_events_left=0)
@@ -718,35 +726,17 @@ def _persons(
     return Person(id=draw(_IDS if id_strategy is None else id_strategy), **draft.fields)
 
 
-def life_events(
-    *,
-    id_strategy: st.SearchStrategy[str] | None = None,
-    person_ids: Sequence[str] = (),
-    kinds: Sequence[EventKind] | None = None,
-    unknowns: bool = True,
-    date_style: DateStyle = "mixed",
-    latest_date: date = DEFAULT_ASSESSMENT_DATES[1],
-) -> st.SearchStrategy[LifeEvent]:
-    """One :class:`LifeEvent`, dated on or before ``latest_date`` or placed before onset,
-    naming persons of ``person_ids``. For events that must agree with the rest of an
-    inventory (deaths, dates of death, who is alive when) use :func:`inventories`."""
+def _check_life_event(
+    *, kinds: Sequence[str] | None, date_style: str, latest_date: object, **_: object
+) -> None:
     _check_style(date_style)
     _check_assessment(latest_date)
     if kinds is not None and (not kinds or any(k not in _KINDS for k in kinds)):
         raise InvalidArgument(f"kinds must be a non-empty sequence of {_KINDS}, got {kinds!r}")
-    return _life_events(
-        id_strategy=id_strategy,
-        person_ids=person_ids,
-        kinds=kinds,
-        unknowns=unknowns,
-        date_style=date_style,
-        latest_date=latest_date,
-    )
 
 
-@st.composite
-@_public_name("life_events")
-def _life_events(
+@_strategy(_check_life_event)
+def life_events(
     draw: st.DrawFn,
     *,
     id_strategy: st.SearchStrategy[str] | None = None,
@@ -756,6 +746,9 @@ def _life_events(
     date_style: DateStyle = "mixed",
     latest_date: date = DEFAULT_ASSESSMENT_DATES[1],
 ) -> LifeEvent:
+    """One :class:`LifeEvent`, dated on or before ``latest_date`` or placed before onset,
+    naming persons of ``person_ids``. For events that must agree with the rest of an
+    inventory (deaths, dates of death, who is alive when) use :func:`inventories`."""
     tl = _Timeline(latest_date, latest_date, 0, date_style, unknowns)
     kind = draw(_one_of(_KINDS if kinds is None else tuple(kinds)))
     months = _any_months(draw, tl)
@@ -769,89 +762,70 @@ def _life_events(
     )
 
 
-def person_links(
-    person_ids: Sequence[str], *, unknowns: bool = True
-) -> st.SearchStrategy[PersonLink]:
-    """One :class:`PersonLink` between two different persons of ``person_ids``."""
+def _check_two_persons(*, person_ids: Sequence[str], **_: object) -> None:
     if len(set(person_ids)) < 2:
         raise InvalidArgument(f"person_links needs two distinct person ids, got {person_ids!r}")
-    return _person_links(person_ids, unknowns=unknowns)
 
 
-@st.composite
-@_public_name("person_links")
-def _person_links(
+@_strategy(_check_two_persons)
+def person_links(
     draw: st.DrawFn, person_ids: Sequence[str], *, unknowns: bool = True
 ) -> PersonLink:
+    """One :class:`PersonLink` between two different persons of ``person_ids``."""
     a, b = draw(st.sampled_from(list(combinations(dict.fromkeys(person_ids), 2))))
     return _draw_link(draw, a, b, unknowns)
 
 
-def relationships(
-    person_ids: Sequence[str], *, max_size: int | None = None, unknowns: bool = True
-) -> st.SearchStrategy[tuple[PersonLink, ...]]:
-    """A valid ``Inventory.relationships`` tuple over ``person_ids``: no self-links and no
-    pair twice, in either direction."""
+def _check_max_size(*, max_size: int | None, **_: object) -> None:
     if max_size is not None:
         _check_count("max_size", max_size)
-    return _relationships(person_ids, max_size=max_size, unknowns=unknowns)
 
 
-@st.composite
-@_public_name("relationships")
-def _relationships(
+@_strategy(_check_max_size)
+def relationships(
     draw: st.DrawFn,
     person_ids: Sequence[str],
     *,
     max_size: int | None = None,
     unknowns: bool = True,
 ) -> tuple[PersonLink, ...]:
+    """A valid ``Inventory.relationships`` tuple over ``person_ids``: no self-links and no
+    pair twice, in either direction."""
     distinct = tuple(dict.fromkeys(person_ids))
     limit = len(distinct) * (len(distinct) - 1) // 2
     return _draw_links(draw, distinct, limit if max_size is None else max_size, unknowns)
 
 
-def episodes(
-    *,
-    assessment_dates: _AssessmentDates = None,
-    date_style: DateStyle = "mixed",
-    unknowns: bool = True,
-) -> st.SearchStrategy[Episode]:
-    """One :class:`Episode`: the assessment date, an onset not after it, and at most one
-    measure per instrument, none dated after the assessment."""
+def _check_episode(*, assessment_dates: _AssessmentDates, date_style: str, **_: object) -> None:
     _check_style(date_style)
     _assessment_strategy(assessment_dates)
-    return _episodes(assessment_dates=assessment_dates, date_style=date_style, unknowns=unknowns)
 
 
-@st.composite
-@_public_name("episodes")
-def _episodes(
+@_strategy(_check_episode)
+def episodes(
     draw: st.DrawFn,
     *,
     assessment_dates: _AssessmentDates = None,
     date_style: DateStyle = "mixed",
     unknowns: bool = True,
 ) -> Episode:
+    """One :class:`Episode`: the assessment date, an onset not after it, and at most one
+    measure per instrument, none dated after the assessment."""
     assessment = _assessment_strategy(assessment_dates)
     tl, onset = _draw_timeline(draw, assessment, date_style, unknowns, precise_onset=False)
     return Episode(assessment_date=tl.assessed, **onset, measures=_draw_measures(draw, tl))
 
 
-def patients(
-    *, populations: _Populations = None, unknowns: bool = True
-) -> st.SearchStrategy[Patient]:
-    """One :class:`Patient`. ``populations``: a strategy or a fixed tuple of population tags
-    (default: adult, adolescent or late_life plus up to two more); the age fits the tags."""
+def _check_populations(*, populations: _Populations, **_: object) -> None:
     _populations_strategy(populations)
-    return _patients(populations=populations, unknowns=unknowns)
 
 
-@st.composite
-@_public_name("patients")
-def _patients(
+@_strategy(_check_populations)
+def patients(
     draw: st.DrawFn, *, populations: _Populations = None, unknowns: bool = True
 ) -> Patient:
+    """One :class:`Patient`. ``populations``: a strategy or a fixed tuple of population tags
+    (default: adult, adolescent or late_life plus up to two more); the age fits the tags."""
     return _draw_patient(draw, _populations_strategy(populations), unknowns)
 
 
@@ -862,6 +836,7 @@ def _check_count(name: str, value: object) -> None:
 
 
 def _check_inventory_knobs(
+    *,
     min_persons: int,
     max_persons: int,
     max_events: int,
@@ -872,6 +847,8 @@ def _check_inventory_knobs(
     populations: _Populations,
     date_style: DateStyle,
     assessment_dates: _AssessmentDates,
+    exclude_defaults: bool | None = None,
+    **_: object,
 ) -> None:
     for name, value in (
         ("min_persons", min_persons),
@@ -884,6 +861,7 @@ def _check_inventory_knobs(
         ("with_death", with_death),
         ("with_dispute", with_dispute),
         ("with_recent_transition", with_recent_transition),
+        ("exclude_defaults", exclude_defaults),
     ):
         _check_bool_or_none(name, flag)
     _check_style(date_style)
@@ -905,93 +883,19 @@ def _check_inventory_knobs(
         )
 
 
-def inventories(
-    *,
-    min_persons: int = 0,
-    max_persons: int = 5,
-    max_events: int = 5,
-    max_relationships: int = 4,
-    with_death: bool | None = None,
-    with_dispute: bool | None = None,
-    with_recent_transition: bool | None = None,
-    unknowns: bool = True,
-    populations: _Populations = None,
-    date_style: DateStyle = "mixed",
-    assessment_dates: _AssessmentDates = None,
-    id_strategy: st.SearchStrategy[str] | None = None,
-) -> st.SearchStrategy[Inventory]:
-    """Valid :class:`Inventory` models: every draw passes ``parse_inventory``.
-
-    ``with_death``, ``with_dispute``, ``with_recent_transition``: True = at least one, False
-    = none even if unknown values were filled in, None = maybe (definitions:
-    :func:`has_death`, :func:`has_dispute`, :func:`has_recent_transition`). Deciding
-    ``with_recent_transition`` makes the onset precise and, if False, every non-death event
-    timed. ``unknowns=False``: no clinical attribute is None; free text, references and
-    timings that ``date_style`` cannot express may still be absent.
-    """
-    _check_inventory_knobs(
-        min_persons,
-        max_persons,
-        max_events,
-        max_relationships,
-        with_death,
-        with_dispute,
-        with_recent_transition,
-        populations,
-        date_style,
-        assessment_dates,
-    )
-    return _inventories(
-        min_persons=min_persons,
-        max_persons=max_persons,
-        max_events=max_events,
-        max_relationships=max_relationships,
-        with_death=with_death,
-        with_dispute=with_dispute,
-        with_recent_transition=with_recent_transition,
-        unknowns=unknowns,
-        populations=populations,
-        date_style=date_style,
-        assessment_dates=assessment_dates,
-        id_strategy=id_strategy,
-    )
-
-
-@st.composite
-@_public_name("inventories")
-def _inventories(
+def _draw_drafts(
     draw: st.DrawFn,
-    *,
-    min_persons: int = 0,
-    max_persons: int = 5,
-    max_events: int = 5,
-    max_relationships: int = 4,
-    with_death: bool | None = None,
-    with_dispute: bool | None = None,
-    with_recent_transition: bool | None = None,
-    unknowns: bool = True,
-    populations: _Populations = None,
-    date_style: DateStyle = "mixed",
-    assessment_dates: _AssessmentDates = None,
-    id_strategy: st.SearchStrategy[str] | None = None,
-) -> Inventory:
-    # Counts first: they shrink first, to small readable inventories.
-    n_persons = _int(
-        draw, max(min_persons, (with_death is True) + (with_dispute is True)), max_persons
-    )
-    tl, onset = _draw_timeline(
-        draw,
-        _assessment_strategy(assessment_dates),
-        date_style,
-        unknowns,
-        precise_onset=with_recent_transition is not None,
-    )
-    # The person who dies and the dispute counterparty are different persons.
+    tl: _Timeline,
+    n_persons: int,
+    death_budget: int,
+    with_death: bool | None,
+    with_dispute: bool | None,
+) -> list[_PersonDraft]:
+    """The persons' drafts; the person who dies and the dispute counterparty differ."""
     death_idx = _int(draw, 0, n_persons - 1) if with_death else None
     dispute_idx = None
     if with_dispute:
         dispute_idx = draw(_one_of([i for i in range(n_persons) if i != death_idx]))
-    death_budget = max_events - (with_recent_transition is True)
     drafts: list[_PersonDraft] = []
     for i in range(n_persons):
         mode: _DeathMode = "any"
@@ -1010,34 +914,38 @@ def _inventories(
                 death_events_left=death_budget - used - reserved,
             )
         )
-    n_death = sum(d.death_event for d in drafts)
-    n_other = _int(draw, int(with_recent_transition is True), max_events - n_death)
-    n_ids = n_persons + n_death + n_other
-    if id_strategy is None:  # unique by construction: no rejected draws
-        all_ids = _unique_ids(draw(st.lists(_IDS, min_size=n_ids, max_size=n_ids)))
-    else:  # the user's ids, unique by hypothesis (which retries duplicates)
-        users = id_strategy.filter(lambda s: s != PATIENT_NODE)
-        all_ids = draw(st.lists(users, unique=True, min_size=n_ids, max_size=n_ids))
-    pids, new_event_id = all_ids[:n_persons], iter(all_ids[n_persons:]).__next__
+    return drafts
 
-    def alive_on(day: date, exclude: str | None = None) -> list[str]:
+
+@dataclass
+class _Cast:
+    """The persons of an inventory being drawn, and who is alive when."""
+
+    pids: list[str]
+    drafts: list[_PersonDraft]
+
+    def alive_on(self, day: date, exclude: str | None = None) -> list[str]:
         return [
             pid
-            for pid, d in zip(pids, drafts, strict=True)
+            for pid, d in zip(self.pids, self.drafts, strict=True)
             if pid != exclude and (d.death_day is None or day <= d.death_day)
         ]
 
+
+def _death_events(
+    draw: st.DrawFn, tl: _Timeline, cast: _Cast, new_id: Callable[[], str], unknowns: bool
+) -> list[LifeEvent]:
     events: list[LifeEvent] = []
-    for pid, d in zip(pids, drafts, strict=True):
+    for pid, d in zip(cast.pids, cast.drafts, strict=True):
         if d.death_event and d.death_day is not None and d.death_months is not None:
             timing = _render_event_timing(
                 draw, tl, d.death_months, recent=None, required=not unknowns
             )
-            present = alive_on(d.death_day, exclude=pid)
+            present = cast.alive_on(d.death_day, exclude=pid)
             others = [present[i] for i in _indices(draw, len(present), 2)]
             events.append(
                 LifeEvent(
-                    id=new_event_id(),
+                    id=new_id(),
                     kind="death",
                     subject=pid,
                     others=tuple(others),
@@ -1045,6 +953,19 @@ def _inventories(
                     **_event_details(draw, unknowns),
                 )
             )
+    return events
+
+
+def _other_events(
+    draw: st.DrawFn,
+    tl: _Timeline,
+    cast: _Cast,
+    new_id: Callable[[], str],
+    n_other: int,
+    with_recent_transition: bool | None,
+    unknowns: bool,
+) -> list[LifeEvent]:
+    events: list[LifeEvent] = []
     for i in range(n_other):
         forced = with_recent_transition is True and i == 0
         recent = True if forced else False if with_recent_transition is False else None
@@ -1055,34 +976,27 @@ def _inventories(
         )
         events.append(
             LifeEvent(
-                id=new_event_id(),
+                id=new_id(),
                 kind=kind,
                 **timing,
-                **_draw_participants(draw, alive_on(tl.day(months))),
+                **_draw_participants(draw, cast.alive_on(tl.day(months))),
                 **_event_details(draw, unknowns),
             )
         )
-    event_ids = [e.id for e in events]
-    view = None
-    if not unknowns or draw(_BOOL):
-        view = PatientView(
-            most_important_person=_maybe_item(draw, pids),
-            most_important_event=_maybe_item(draw, event_ids),
-            note=draw(_OPT_TEXT),
-        )
-    return Inventory(
-        id=draw(_OPT_TEXT),
-        patient=_draw_patient(draw, _populations_strategy(populations), unknowns),
-        episode=Episode(assessment_date=tl.assessed, **onset, measures=_draw_measures(draw, tl)),
-        persons=tuple(Person(id=pid, **d.fields) for pid, d in zip(pids, drafts, strict=True)),
-        relationships=_draw_links(draw, pids, max_relationships, unknowns),
-        events=tuple(events),
-        social_history=_draw_social_history(draw, unknowns),
-        patient_view=view,
-    )
+    return events
 
 
-def inventory_dicts(
+def _draw_ids(draw: st.DrawFn, n: int, id_strategy: st.SearchStrategy[str] | None) -> list[str]:
+    if id_strategy is None:  # unique by construction: no rejected draws
+        return _unique_ids(draw(st.lists(_IDS, min_size=n, max_size=n)))
+    # the user's ids, unique by hypothesis (which retries duplicates)
+    users = id_strategy.filter(lambda s: s != PATIENT_NODE)
+    return draw(st.lists(users, unique=True, min_size=n, max_size=n))
+
+
+@_strategy(_check_inventory_knobs)
+def inventories(
+    draw: st.DrawFn,
     *,
     min_persons: int = 0,
     max_persons: int = 5,
@@ -1096,44 +1010,57 @@ def inventory_dicts(
     date_style: DateStyle = "mixed",
     assessment_dates: _AssessmentDates = None,
     id_strategy: st.SearchStrategy[str] | None = None,
-    exclude_defaults: bool | None = False,
-) -> st.SearchStrategy[dict[str, Any]]:
-    """JSON-ready dicts of valid inventories (``model_dump(mode="json")``), with the knobs
-    of :func:`inventories`. ``exclude_defaults``: leave out fields at their default (None =
-    sometimes), as hand-written input often does."""
-    _check_inventory_knobs(
-        min_persons,
-        max_persons,
-        max_events,
-        max_relationships,
-        with_death,
-        with_dispute,
-        with_recent_transition,
-        populations,
+) -> Inventory:
+    """Valid :class:`Inventory` models: every draw passes ``parse_inventory``.
+
+    ``with_death``, ``with_dispute``, ``with_recent_transition``: True = at least one, False
+    = none even if unknown values were filled in, None = maybe (definitions:
+    :func:`has_death`, :func:`has_dispute`, :func:`has_recent_transition`). Deciding
+    ``with_recent_transition`` makes the onset precise and, if False, every non-death event
+    timed. ``unknowns=False``: no clinical attribute is None; free text, references and
+    timings that ``date_style`` cannot express may still be absent.
+    """
+    # Counts first: they shrink first, to small readable inventories.
+    n_persons = _int(
+        draw, max(min_persons, (with_death is True) + (with_dispute is True)), max_persons
+    )
+    tl, onset = _draw_timeline(
+        draw,
+        _assessment_strategy(assessment_dates),
         date_style,
-        assessment_dates,
+        unknowns,
+        precise_onset=with_recent_transition is not None,
     )
-    _check_bool_or_none("exclude_defaults", exclude_defaults)
-    return _inventory_dicts(
-        min_persons=min_persons,
-        max_persons=max_persons,
-        max_events=max_events,
-        max_relationships=max_relationships,
-        with_death=with_death,
-        with_dispute=with_dispute,
-        with_recent_transition=with_recent_transition,
-        unknowns=unknowns,
-        populations=populations,
-        date_style=date_style,
-        assessment_dates=assessment_dates,
-        id_strategy=id_strategy,
-        exclude_defaults=exclude_defaults,
+    death_budget = max_events - (with_recent_transition is True)
+    drafts = _draw_drafts(draw, tl, n_persons, death_budget, with_death, with_dispute)
+    n_death = sum(d.death_event for d in drafts)
+    n_other = _int(draw, int(with_recent_transition is True), max_events - n_death)
+    all_ids = _draw_ids(draw, n_persons + n_death + n_other, id_strategy)
+    cast = _Cast(all_ids[:n_persons], drafts)
+    new_id = iter(all_ids[n_persons:]).__next__
+    events = _death_events(draw, tl, cast, new_id, unknowns)
+    events += _other_events(draw, tl, cast, new_id, n_other, with_recent_transition, unknowns)
+    view = None
+    if not unknowns or draw(_BOOL):
+        view = PatientView(
+            most_important_person=_maybe_item(draw, cast.pids),
+            most_important_event=_maybe_item(draw, [e.id for e in events]),
+            note=draw(_OPT_TEXT),
+        )
+    return Inventory(
+        id=draw(_OPT_TEXT),
+        patient=_draw_patient(draw, _populations_strategy(populations), unknowns),
+        episode=Episode(assessment_date=tl.assessed, **onset, measures=_draw_measures(draw, tl)),
+        persons=tuple(Person(id=p, **d.fields) for p, d in zip(cast.pids, drafts, strict=True)),
+        relationships=_draw_links(draw, cast.pids, max_relationships, unknowns),
+        events=tuple(events),
+        social_history=_draw_social_history(draw, unknowns),
+        patient_view=view,
     )
 
 
-@st.composite
-@_public_name("inventory_dicts")
-def _inventory_dicts(
+@_strategy(_check_inventory_knobs)
+def inventory_dicts(
     draw: st.DrawFn,
     *,
     min_persons: int = 0,
@@ -1150,8 +1077,11 @@ def _inventory_dicts(
     id_strategy: st.SearchStrategy[str] | None = None,
     exclude_defaults: bool | None = False,
 ) -> dict[str, Any]:
+    """JSON-ready dicts of valid inventories (``model_dump(mode="json")``), with the knobs
+    of :func:`inventories`. ``exclude_defaults``: leave out fields at their default (None =
+    sometimes), as hand-written input often does."""
     inv = draw(
-        _inventories(
+        inventories(
             min_persons=min_persons,
             max_persons=max_persons,
             max_events=max_events,
@@ -1654,25 +1584,21 @@ INVALID_CODES: frozenset[str] = frozenset(d.code for d in _DEFECTS)
 """Issue codes that :func:`invalid_inventories` can produce."""
 
 
-def invalid_inventories(
-    *, codes: Collection[str] | None = None
-) -> st.SearchStrategy[InvalidInventory]:
-    """``(data, code)`` pairs: a valid inventory dict given exactly one defect, and the
-    ``code`` that ``parse_inventory(data)`` must raise. ``codes`` restricts the defects
-    (default: all of :data:`INVALID_CODES`)."""
+def _check_codes(*, codes: Collection[str] | None) -> None:
     wanted = INVALID_CODES if codes is None else frozenset(codes)
     if isinstance(codes, str) or not wanted or not wanted <= INVALID_CODES:
         raise InvalidArgument(
             f"codes must be a non-empty collection of {sorted(INVALID_CODES)}, got {codes!r}"
         )
-    return _invalid_inventories(codes=codes)
 
 
-@st.composite
-@_public_name("invalid_inventories")
-def _invalid_inventories(
+@_strategy(_check_codes)
+def invalid_inventories(
     draw: st.DrawFn, *, codes: Collection[str] | None = None
 ) -> InvalidInventory:
+    """``(data, code)`` pairs: a valid inventory dict given exactly one defect, and the
+    ``code`` that ``parse_inventory(data)`` must raise. ``codes`` restricts the defects
+    (default: all of :data:`INVALID_CODES`)."""
     defect = draw(st.sampled_from([d for d in _DEFECTS if codes is None or d.code in codes]))
     base = draw(
         inventories(
