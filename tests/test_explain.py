@@ -138,25 +138,26 @@ def test_a_primary_means_no_library_advisory(data_pack: ipt.RulePack) -> None:
     assert [a.rule_id for a in f.advisories] == ["s.risk", "c.note", "z.note"]
 
 
-def test_more_than_three_provisional_readings_are_counted(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("areas", "named"),
+    [
+        # three readings: all named
+        ("abc", f"(Area A about {NETWORK}; Area B about {NETWORK}; Area C about {NETWORK})."),
+        # five: the first three, and a count of the rest
+        ("abcde", f"(Area A about {NETWORK}; Area B about {NETWORK}; Area C about {NETWORK} "
+                  "and 2 more)."),
+    ],
+)  # fmt: skip
+def test_the_first_three_provisional_readings_are_named(
+    tmp_path: Path, areas: str, named: str
+) -> None:
+    pending = [["psychosis", "==", True]]
     rules = [
-        rule(f"{a}.pending", area=a, weight=0.5, focus="network", where=[["psychosis", "==", True]])
-        for a in "abcde"
+        rule(f"{a}.pending", area=a, weight=0.5, focus="network", where=pending) for a in areas
     ]
-    f = ipt.formulate(inventory(age=30), write_pack(tmp_path, rules, areas="abcde"))
+    f = ipt.formulate(inventory(age=30), write_pack(tmp_path, rules, areas=areas))
     (msg,) = [a.message for a in f.advisories if a.level == "caution"]
-    assert f"(Area A about {NETWORK}; Area B about {NETWORK}; Area C about {NETWORK} " in msg
-    assert "Area D" not in msg and f"about {NETWORK} and 2 more)." in msg
-
-
-def test_exactly_three_provisional_readings_are_all_named(tmp_path: Path) -> None:
-    rules = [
-        rule(f"{a}.pending", area=a, weight=0.5, focus="network", where=[["psychosis", "==", True]])
-        for a in "abc"
-    ]
-    f = ipt.formulate(inventory(age=30), write_pack(tmp_path, rules, areas="abc"))
-    (msg,) = [a.message for a in f.advisories if a.level == "caution"]
-    assert f"(Area A about {NETWORK}; Area B about {NETWORK}; Area C about {NETWORK})." in msg
+    assert named in msg
 
 
 # WHY-NOT exactly at the thresholds: weights and thresholds are exact binary fractions, so a
