@@ -143,7 +143,9 @@ def test_a_primary_means_no_library_advisory(data_pack: ipt.RulePack) -> None:
     [
         # three readings: all named
         ("abc", f"(Area A about {NETWORK}; Area B about {NETWORK}; Area C about {NETWORK})."),
-        # five: the first three, and a count of the rest
+        # four or five: the first three, and a count of the rest
+        ("abcd", f"(Area A about {NETWORK}; Area B about {NETWORK}; Area C about {NETWORK} "
+                 "and 1 more)."),
         ("abcde", f"(Area A about {NETWORK}; Area B about {NETWORK}; Area C about {NETWORK} "
                   "and 2 more)."),
     ],
