@@ -64,7 +64,8 @@ def write_pack(
         + f"[thresholds]\nprimary_min = {primary}\nsecondary_min = {secondary}\n"
         + f"secondary_max_gap = {gap}\n\n"
         + options
-        + '\n[sources.s]\ntext = "A source."\n',
+        + '\n[sources.s]\ntext = "A source."\nurl = "https://example.org/s"\n'
+        + 'quality = "manual/author"\n',
         encoding="utf-8",
     )
     (d / "rules.toml").write_text("\n".join(rules), encoding="utf-8")

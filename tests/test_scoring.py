@@ -298,3 +298,52 @@ def test_findings_about_the_focus(tmp_path: Path) -> None:
     (h,) = f.hypotheses
     assert h.findings == ("close_friend",)
     assert ipt.formulate(inv, _pack(tmp_path, rules), detail="brief").hypotheses[0].findings == ()
+
+
+def test_pending_person_readings_and_the_unknowns_they_wait_on(tmp_path: Path) -> None:
+    # a person-focused rule that may fire: a provisional reading about that person, the
+    # unknown values listed once in Formulation.unknowns (path and whom it is about); only
+    # rules that count (evidence, advisories) carry citations (Formulation.rules)
+    rules = [
+        rule("a.conflict", area="a", weight=0.5, focus="p", fact="person", bind="p",
+             where=[["conflict", "==", "high"]]),
+        rule("b.main", area="b", weight=0.5, focus="network", where=ALWAYS),
+    ]  # fmt: skip
+    inv = {**inventory(age=30), "persons": [{"id": "ann", "role": "friend", "label": "Ann"}]}
+    f = ipt.formulate(inv, _pack(tmp_path, rules))
+    prov = [h for h in f.hypotheses if h.status == "provisional"]
+    assert [(h.area, h.focus.kind, h.focus.id, h.focus.name) for h in prov] == [
+        ("a", "person", "ann", "Ann")
+    ]
+    path = "$.persons[?@.id=='ann'].conflict"
+    assert prov[0].pending[0].waits_on == (path,)
+    assert [(u.path, u.about) for u in f.unknowns] == [(path, "Ann")]
+    assert f.rule("a.conflict").citations == ()
+    assert [c.source for c in f.rule("b.main").citations] == ["s"]
+    assert [(s.key, s.text, s.url, s.quality) for s in f.sources] == [
+        ("s", "A source.", "https://example.org/s", "manual/author")
+    ]
+
+
+def test_equal_scores_rank_by_area_order_then_focus_id(tmp_path: Path) -> None:
+    # docs/scoring.md: ranking is by score, then the pack's area order, then focus id (not
+    # the display name); a pending rule lifting the upper bound exactly to primary_min
+    # makes a provisional reading
+    rules = [
+        rule("b.friend", area="b", weight=0.5, focus="p", fact="person", bind="p", where=[]),
+        rule("a.friend", area="a", weight=0.5, focus="p", fact="person", bind="p", where=[]),
+        rule("c.maybe", area="c", weight=0.3, focus="network", where=UNKNOWN_PSYCHOSIS),
+    ]
+    persons = [
+        {"id": "p1", "role": "friend", "label": "Zed"},
+        {"id": "p2", "role": "friend", "label": "Amy"},
+    ]
+    f = ipt.formulate({**inventory(age=30), "persons": persons}, _pack(tmp_path, rules))
+    assert [(h.area, h.focus.id, h.status) for h in f.hypotheses] == [
+        ("a", "p1", "established"),
+        ("a", "p2", "established"),
+        ("b", "p1", "established"),
+        ("b", "p2", "established"),
+        ("c", None, "provisional"),
+    ]
+    assert f.hypotheses[-1].upper_bound == 0.3
