@@ -45,6 +45,7 @@ from ipt_formulate.inventory import LifeEvent, Person, parse_inventory
         ((-1.0, 2.0), None, "about 0.5 months before onset, range 1 after to 2 before"),
         ((-2.0, 1.0), None, "about 0.5 months after onset, range 2 after to 1 before"),
         ((-1.0, 1.2), None, "around onset, range 1 after to 1 before"),
+        ((-2.0, 0.0), None, "about 1 month after onset, range 0 to 2"),  # ends at onset
     ],
 )
 def test_timing_in_words(
@@ -172,6 +173,7 @@ SOURCED = {
         {"id": "move", "kind": "move", "date": "2025-09", "subject": "mum"},
         {"id": "loss", "kind": "job_loss"},
         {"id": "old", "kind": "retirement", "months_before_onset": 30, "maintains_episode": False},
+        {"id": "judged", "kind": "move", "onset_relation": "months_before"},
     ],
     "relationships": [{"a": "mum", "b": "bo"}],
 }
@@ -197,6 +199,10 @@ LOSS, OLD = "$.events[?@.id=='loss']", "$.events[?@.id=='old']"
         ("event", "loss", "after_onset", (f"{LOSS}.onset_relation",)),  # undated
         ("event", "old", "recent", ()),  # 30 months before onset: settled
         ("event", "old", "linked_to_onset", ()),  # not recent, does not maintain it
+        ("event", "old", "after_onset", ()),  # settled by the months
+        # the judgement is recorded: nothing more to ask about the order
+        ("event", "judged", "months_before_onset", ()),
+        ("event", "judged", "after_onset", ()),
         ("event", "move", "months_since_event", (f"{MOVE}.date",)),
         ("event", "move", "subject_ring", (f"{MUM}.ring",)),
         ("event", "move", "subject_role", (f"{MUM}.role",)),
@@ -252,6 +258,8 @@ def test_every_fact_has_exactly_the_documented_fields() -> None:
     for fld, value in recorded.items():
         if fld in FACT_TYPES["person"] and fld != "changes_wanted":
             assert person[fld] == value, fld
+    patient = facts.get("patient", "patient")
+    assert patient is not None and patient["ucla3_total"] == 7
     event = facts.get("event", "move")
     assert event is not None
     assert (event["subject"], event["subject_role"], event["subject_ring"]) == (
@@ -281,6 +289,10 @@ FULL: dict[str, Any] = {
     ],
     "relationships": [{"a": "mum", "b": "bo", "close": True}],
 }  # fmt: skip
+FULL["episode"] = {
+    **BASE["episode"],
+    "measures": [{"instrument": "ucla3", "date": "2026-01-15", "total": 7}],
+}
 
 
 def test_only_the_fact_types_and_graph_features_asked_for() -> None:
@@ -298,3 +310,4 @@ def test_only_the_fact_types_and_graph_features_asked_for() -> None:
     sized = derive_facts(inv, fact_types=["patient"], features=["network_size"])
     assert sorted(sized.by_type) == ["patient"]
     assert sized.by_type["patient"][0]["network_size"] == 3
+    assert sized.by_type["patient"][0]["density"] is None  # not asked for: not computed
