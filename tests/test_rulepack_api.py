@@ -198,3 +198,42 @@ def test_chained_findings_run_in_strata(tmp_path: Path) -> None:
     ]
     strata = {r.id: r.stratum for r in write_pack(tmp_path, texts).rules}
     assert strata["s.base"] <= strata["s.reads"] < strata["s.negates"]
+
+
+def test_with_rules_reweights_and_switches_rules_off(pack: ipt.RulePack) -> None:
+    # docs (RulePack.with_rules): a switched-off rule stays, never fires, and WHY-NOT calls
+    # it disabled; switching off accumulates over calls; weights are validated
+    heavier = pack.with_rules(weights={"a.net": -0.25})
+    assert {r.id: r.weight for r in heavier.rules}["a.net"] == -0.25
+    assert heavier.hash != pack.hash and pack.rule("a.net").weight == 0.5
+    off = pack.with_rules(disabled=["a.net"]).with_rules(disabled=["b.person"])
+    assert off.disabled_rules == ("a.net", "b.person")
+    assert [r.id for r in off.rules] == [r.id for r in pack.rules]
+    f = ipt.formulate({"schema_version": "1", "patient": {"age": 30},
+                       "episode": {"assessment_date": "2026-01-10"}}, off)  # fmt: skip
+    assert f.hypotheses == ()
+    (a,) = [w for w in f.not_chosen if w.area == "a"]
+    assert [(c.rule_id, c.status) for c in a.rules] == [("a.net", "disabled")]
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "words"),
+    [
+        ({"weights": {"z.none": 0.5}}, "options.rule", "no rule 'z.none' in pack t"),
+        ({"disabled": ["z.none"]}, "options.rule", "no rule 'z.none' in pack t"),
+        ({"weights": {"d.flag": 0.5}}, "options.rule",
+         "rule 'd.flag' gives no evidence (no area): it has no weight to change"),
+        ({"weights": {"a.net": 0}}, "options.range",
+         "rule 'a.net': weight must be a non-zero number, got 0"),
+        ({"weights": {"a.net": True}}, "options.range",
+         "rule 'a.net': weight must be a non-zero number, got True"),
+        ({"weights": {"a.net": 1.5}}, "options.range", "rule 'a.net': weight 1.5: "),
+    ],
+)  # fmt: skip
+def test_with_rules_rejects_unknown_rules_and_bad_weights(
+    pack: ipt.RulePack, change: dict[str, Any], code: str, words: str
+) -> None:
+    with pytest.raises(OptionError) as info:
+        pack.with_rules(**change)
+    assert info.value.code == code
+    assert words in str(info.value)
