@@ -115,8 +115,9 @@ def test_levels_leave_out_what_they_say(core_pack: RulePack) -> None:
     assert brief["schema_version"] == "3"
 
 
-def test_brief_keeps_established_provisional_and_chosen_hypotheses(core_pack: RulePack) -> None:
-    """Brief leaves out the hypotheses below threshold (unless chosen) and counts them."""
+def test_brief_keeps_each_areas_best_and_the_chosen_hypotheses(core_pack: RulePack) -> None:
+    """Brief keeps, per area, the best-ranked established or provisional hypothesis, and the
+    primary and secondary; it counts the others."""
     seen_omitted = False
     texts = [example_text(n) for n in EXAMPLE_NAMES]
     cohort = list(synth_records(30, 14))
@@ -126,9 +127,11 @@ def test_brief_keeps_established_provisional_and_chosen_hypotheses(core_pack: Ru
         full = formulate(text, core_pack, engine="compiled")
         brief = formulate(text, core_pack, engine="compiled", detail="brief")
         chosen = {full.primary_rank, full.secondary_rank} - {None}
-        kept = [
-            h.rank for h in full.hypotheses if h.status != "below_threshold" or h.rank in chosen
-        ]
+        best: dict[str, int] = {}
+        for h in full.hypotheses:
+            if h.status != "below_threshold":
+                best[h.area] = min(best.get(h.area, h.rank), h.rank)
+        kept = sorted(set(best.values()) | chosen)
         assert [h.rank for h in brief.hypotheses] == kept, name
         assert brief.hypotheses_omitted == len(full.hypotheses) - len(kept), name
         assert (brief.primary_rank, brief.secondary_rank) == (

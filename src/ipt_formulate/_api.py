@@ -245,8 +245,19 @@ def _provenance(inv: Inventory, pack: RulePack, run: EngineRun) -> Provenance:
 def _brief_hypotheses(
     hyps: tuple[Hypothesis, ...], primary: Hypothesis | None, secondary: Hypothesis | None
 ) -> tuple[Hypothesis, ...]:
-    """What brief keeps: established and provisional hypotheses, and the chosen ones."""
-    return tuple(h for h in hyps if h.status != "below_threshold" or h is primary or h is secondary)
+    """What brief keeps: for each area, its best-ranked hypothesis that is established or
+    provisional; and the primary and secondary. What a cohort compares across records (the
+    focus, each area's best score and status, the rules behind them) at a size independent
+    of the network's size; the other hypotheses are counted in ``hypotheses_omitted``."""
+    seen: set[str] = set()
+    keep: list[Hypothesis] = []
+    for h in hyps:  # in rank order: an area's first is its best
+        best = h.status != "below_threshold" and h.area not in seen
+        if best:
+            seen.add(h.area)
+        if best or h is primary or h is secondary:
+            keep.append(h)
+    return tuple(keep)
 
 
 def _rules(

@@ -358,6 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
         _add_agreement,
         _add_diff,
         _add_synth,
+        _add_scenarios,
+        _add_calibrate,
         _add_influence,
         _add_sensitivity,
         _add_schema,
@@ -627,6 +629,143 @@ def _add_serve(sub: _Subparsers) -> None:
     sv.add_argument("--port", type=_non_negative, default=8080, help="port (default 8080)")
     _pack_args(sv)
     sv.set_defaults(func=_cmd_serve)
+
+
+def _unit_interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
+    return value
+
+
+def _mix_entry(text: str) -> tuple[str, float]:
+    name, sep, raw = text.partition("=")
+    try:
+        return name, float(raw) if sep else float("nan")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected SCENARIO=WEIGHT, got {text!r}") from None
+
+
+def _add_scenarios(sub: _Subparsers) -> None:
+    from .audit import SCENARIOS
+
+    p = sub.add_parser(
+        "scenarios",
+        help="write a labelled synthetic cohort from IPT problem-area scenarios",
+        description="Write N inventories (JSONL), each written from one clinical scenario "
+        f"({', '.join(SCENARIOS)}), and the scenario's areas as labels (the CSV that "
+        "'agreement' and 'calibrate' read). The truth comes from the scenario, never from the "
+        "rules. The same seed and options give the same files; record i does not depend on N.",
+    )
+    p.add_argument("-n", type=_non_negative, required=True, help="number of inventories")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--output", default="-", help="output JSONL (default: stdout)")
+    p.add_argument("--labels", metavar="CSV", help="write the labels to this CSV file")
+    p.add_argument("--noise", type=_unit_interval, default=0.2, help="distractor rate (0.2)")
+    p.add_argument("--missing", type=_unit_interval, default=0.1, help="missing-field rate (0.1)")
+    p.add_argument(
+        "--label-noise", type=_unit_interval, default=0.0, help="primary relabelled rate (0)"
+    )
+    p.add_argument(
+        "--mix",
+        metavar="SCENARIO=WEIGHT",
+        action="append",
+        type=_mix_entry,
+        help="relative frequency of a scenario (repeat; unnamed scenarios keep their default)",
+    )
+    p.set_defaults(func=_cmd_scenarios)
+
+
+def _cmd_scenarios(args: argparse.Namespace) -> int:
+    from .audit import ScenarioOptions, write_scenarios
+
+    mix = dict(ScenarioOptions().mix)
+    mix.update(args.mix or [])
+    opts = ScenarioOptions(
+        mix=mix, noise=args.noise, missing=args.missing, label_noise=args.label_noise
+    )
+    out = sys.stdout if args.output == "-" else args.output
+    write_scenarios(out, args.labels, args.n, args.seed, opts)
+    return 0
+
+
+def _add_calibrate(sub: _Subparsers) -> None:
+    p = sub.add_parser(
+        "calibrate",
+        help="fit rule weights to clinician labels, with cross-validated evidence",
+        description="Fit the pack's rule weights (sign kept, magnitude on a grid, pulled toward "
+        "the published weights) to the labels' primary focus; report held-out Cohen's kappa of "
+        "the base and calibrated packs with bootstrap 95%% CIs; write a pack that extends the "
+        "base, and its diff (docs/auditing.md).",
+    )
+    p.add_argument("cohort", help="JSONL of inventories with ids")
+    p.add_argument("labels", help="label CSV (id, area columns, primary)")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="new pack directory")
+    p.add_argument(
+        "--only", nargs="+", action="extend", metavar="RULE", help="fit only these rules"
+    )
+    p.add_argument("--folds", type=_positive, default=5, help="cross-validation folds (5)")
+    p.add_argument("--seed", type=int, default=0, help="folds and bootstrap seed (0)")
+    p.add_argument("--penalty", type=float, default=0.02, help="pull toward the base (0.02)")
+    p.add_argument("--step", type=float, default=0.05, help="weight grid step (0.05)")
+    p.add_argument("--bootstrap", type=_non_negative, default=1000, help="resamples (1000)")
+    p.add_argument(
+        "--min-per-area", type=_positive, default=10, help="labelled primaries needed (10)"
+    )
+    p.add_argument("--name", help="name of the new pack (default: BASE-calibrated)")
+    p.add_argument("--pack-version", help="its version (default: the base's, minor bumped)")
+    p.add_argument("--format", choices=("text", "json"), default="text", help="report format")
+    _engine_arg(p)
+    p.add_argument(
+        "--workers",
+        type=_non_negative,
+        default=1,
+        help="processes for the fold fits and the cohort diff (0 = one per CPU; default 1)",
+    )
+    _pack_args(p)
+    p.set_defaults(func=_cmd_calibrate)
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from .audit import CalibrationOptions, calibrate, cohort_diff, diff_packs, write_tuned_pack
+    from .audit._batch import cpu_count as _cpus
+
+    if args.cohort == "-":
+        raise IptFormulateError(
+            "calibrate reads the cohort twice (fit, then the cohort diff): give a file, not -",
+            code="calibrate.input",
+        )
+    pack = _pack(args)
+    opts = CalibrationOptions(
+        folds=args.folds,
+        seed=args.seed,
+        penalty=args.penalty,
+        step=args.step,
+        bootstrap=args.bootstrap,
+        min_per_area=args.min_per_area,
+        only=tuple(args.only or ()),
+    )
+    workers = _cpus() if args.workers == 0 else args.workers
+    report = calibrate(args.cohort, args.labels, pack, options=opts, workers=workers)
+    source = f"{Path(args.cohort).name} / {Path(args.labels).name}"
+    tuned = write_tuned_pack(
+        report, pack, args.output, name=args.name, version=args.pack_version, source=source
+    )
+    # the cohort diff re-runs the full pipeline with both packs: it must see exactly the
+    # primary changes that re-scoring predicted
+    result = cohort_diff(_summaries(args.cohort, [pack, tuned], args), diff_packs(pack, tuned))
+    if len(result.changes) != report.primary_changes:
+        raise IptFormulateError(
+            f"re-scoring predicted {report.primary_changes} primary change(s), the cohort diff "
+            f"found {len(result.changes)} (a bug: please report it)",
+            code="calibrate.internal",
+        )
+    (Path(args.output) / "diff.txt").write_text(result.to_text(), encoding="utf-8")
+    _write_output("-", report.to_text() if args.format == "text" else report.to_json())
+    return 0
 
 
 def _audit_output_args(p: argparse.ArgumentParser) -> None:

@@ -384,8 +384,8 @@ class Formulation(_Out):
     hypotheses: tuple[Hypothesis, ...] = ()
     hypotheses_omitted: int = Field(
         default=0,
-        description="Hypotheses left out at the brief level: those below threshold that are "
-        "neither primary nor secondary.",
+        description="Hypotheses left out at the brief level, which keeps each area's best "
+        "established or provisional hypothesis, and the primary and secondary.",
     )
     ties: tuple[Tie, ...] = Field(
         default=(),
