@@ -41,6 +41,10 @@ def test_belief_merges_like_combine() -> None:
     assert merged.mb == pytest.approx(0.8) and merged.md == pytest.approx(0.4)
     assert merged.cf == pytest.approx(combine([0.6, -0.4, 0.5]))
     assert Belief(mb=1.0, md=1.0).cf == 0.0  # total belief and disbelief cancel
+    one = Belief.of(0.6).merge(Belief.of(0.5))  # MB = 1 - 0.4 * 0.5
+    assert (one.mb, one.md) == (pytest.approx(0.8), 0.0)
+    against = Belief.of(-0.6).merge(Belief.of(-0.5))
+    assert (against.mb, against.md) == (0.0, pytest.approx(0.8))
 
 
 def _pack(tmp: Path, rules: list[str], **kw: Any) -> ipt.RulePack:
@@ -347,3 +351,25 @@ def test_equal_scores_rank_by_area_order_then_focus_id(tmp_path: Path) -> None:
         ("c", None, "provisional"),
     ]
     assert f.hypotheses[-1].upper_bound == 0.3
+
+
+def test_established_rank_by_score_and_provisional_by_upper_bound_then_score(
+    tmp_path: Path,
+) -> None:
+    # docs/scoring.md: established first by score (not by what they could reach), then
+    # provisional by upper bound; equal upper bounds by score, before the area order
+    rules = [
+        rule("a.main", area="a", weight=0.6, focus="network", where=ALWAYS),
+        rule("b.main", area="b", weight=0.5, focus="network", where=ALWAYS),
+        rule("b.maybe", area="b", weight=0.8, focus="network", where=UNKNOWN_PSYCHOSIS),
+        rule("c.maybe", area="c", weight=0.6, focus="network", where=UNKNOWN_PSYCHOSIS),
+        rule("d.low", area="d", weight=0.2, focus="network", where=ALWAYS),
+        rule("d.maybe", area="d", weight=0.5, focus="network", where=UNKNOWN_PSYCHOSIS),
+    ]
+    f = ipt.formulate(inventory(age=30), _pack(tmp_path, rules))
+    assert [(h.area, h.status, h.score, h.upper_bound) for h in f.hypotheses] == [
+        ("a", "established", 0.6, 0.6),
+        ("b", "established", 0.5, 0.9),
+        ("d", "provisional", 0.2, 0.6),
+        ("c", "provisional", 0.0, 0.6),
+    ]
