@@ -6,6 +6,7 @@ line an error in a later rule of a file names."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -85,8 +86,12 @@ ALL = "ceiling, count, flag, floor, mode, window"
 def test_bad_option_values(
     pack: ipt.RulePack, options: dict[str, Any], code: str, words: str
 ) -> None:
+    _assert_option_error(lambda: pack.with_options(**options), code, words)
+
+
+def _assert_option_error(call: Callable[[], object], code: str, words: str) -> None:
     with pytest.raises(OptionError) as info:
-        pack.with_options(**options)
+        call()
     assert info.value.code == code
     assert words in str(info.value)
 
@@ -233,7 +238,4 @@ def test_with_rules_reweights_and_switches_rules_off(pack: ipt.RulePack) -> None
 def test_with_rules_rejects_unknown_rules_and_bad_weights(
     pack: ipt.RulePack, change: dict[str, Any], code: str, words: str
 ) -> None:
-    with pytest.raises(OptionError) as info:
-        pack.with_rules(**change)
-    assert info.value.code == code
-    assert words in str(info.value)
+    _assert_option_error(lambda: pack.with_rules(**change), code, words)

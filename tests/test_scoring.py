@@ -102,7 +102,7 @@ def test_status_and_ranking(tmp_path: Path) -> None:
         rule("f.small-pending", area="f", weight=0.1, focus="network", where=UNKNOWN_PSYCHOSIS),
         rule("g.against", area="g", weight=-0.5, focus="network", where=ALWAYS),
     ]
-    f = ipt.formulate(inventory(age=30), _pack(tmp_path, rules))
+    f = ipt.formulate(inventory(age=30), _pack(tmp_path / "1", rules))
     # established by score, then provisional by upper bound, then the rest; f's pending
     # rule cannot reach the threshold and g has only evidence against: no hypothesis
     assert [(h.area, h.status, h.score, h.upper_bound) for h in f.hypotheses] == [
@@ -111,6 +111,23 @@ def test_status_and_ranking(tmp_path: Path) -> None:
         ("c", "provisional", 0.0, 0.6),
         ("b", "provisional", 0.0, 0.5),
         ("a", "below_threshold", 0.2, 0.2),
+    ]
+    # established by score, not by what they could reach; equal upper bounds by score,
+    # before the area order
+    rules = [
+        rule("a.main", area="a", weight=0.6, focus="network", where=ALWAYS),
+        rule("b.main", area="b", weight=0.5, focus="network", where=ALWAYS),
+        rule("b.maybe", area="b", weight=0.8, focus="network", where=UNKNOWN_PSYCHOSIS),
+        rule("c.maybe", area="c", weight=0.6, focus="network", where=UNKNOWN_PSYCHOSIS),
+        rule("d.low", area="d", weight=0.2, focus="network", where=ALWAYS),
+        rule("d.maybe", area="d", weight=0.5, focus="network", where=UNKNOWN_PSYCHOSIS),
+    ]
+    g = ipt.formulate(inventory(age=30), _pack(tmp_path / "2", rules))
+    assert [(h.area, h.score, h.upper_bound) for h in g.hypotheses] == [
+        ("a", 0.6, 0.6),
+        ("b", 0.5, 0.9),
+        ("d", 0.2, 0.6),
+        ("c", 0.0, 0.6),
     ]
     assert [h.rank for h in f.hypotheses] == [1, 2, 3, 4, 5]
     assert f.primary is not None and f.primary.area == "e"
@@ -351,25 +368,3 @@ def test_equal_scores_rank_by_area_order_then_focus_id(tmp_path: Path) -> None:
         ("c", None, "provisional"),
     ]
     assert f.hypotheses[-1].upper_bound == 0.3
-
-
-def test_established_rank_by_score_and_provisional_by_upper_bound_then_score(
-    tmp_path: Path,
-) -> None:
-    # docs/scoring.md: established first by score (not by what they could reach), then
-    # provisional by upper bound; equal upper bounds by score, before the area order
-    rules = [
-        rule("a.main", area="a", weight=0.6, focus="network", where=ALWAYS),
-        rule("b.main", area="b", weight=0.5, focus="network", where=ALWAYS),
-        rule("b.maybe", area="b", weight=0.8, focus="network", where=UNKNOWN_PSYCHOSIS),
-        rule("c.maybe", area="c", weight=0.6, focus="network", where=UNKNOWN_PSYCHOSIS),
-        rule("d.low", area="d", weight=0.2, focus="network", where=ALWAYS),
-        rule("d.maybe", area="d", weight=0.5, focus="network", where=UNKNOWN_PSYCHOSIS),
-    ]
-    f = ipt.formulate(inventory(age=30), _pack(tmp_path, rules))
-    assert [(h.area, h.status, h.score, h.upper_bound) for h in f.hypotheses] == [
-        ("a", "established", 0.6, 0.6),
-        ("b", "established", 0.5, 0.9),
-        ("d", "provisional", 0.2, 0.6),
-        ("c", "provisional", 0.0, 0.6),
-    ]
