@@ -14,7 +14,12 @@ import pytest
 
 import ipt_formulate as ipt
 from _packs import ALWAYS, rule, write_pack
-from ipt_formulate.errors import OptionError, RulePackReferenceError, RulePackSchemaError
+from ipt_formulate.errors import (
+    OptionError,
+    RulePackError,
+    RulePackReferenceError,
+    RulePackSchemaError,
+)
 from ipt_formulate.rulepack import rulepack_json_schema
 
 OPTIONS = """\
@@ -239,3 +244,42 @@ def test_with_rules_rejects_unknown_rules_and_bad_weights(
     pack: ipt.RulePack, change: dict[str, Any], code: str, words: str
 ) -> None:
     _assert_option_error(lambda: pack.with_rules(**change), code, words)
+
+
+@pytest.mark.parametrize(
+    ("keys", "key", "words"),
+    [
+        ({"focus": "nobody"}, "focus", "focus 'nobody' is not a bound variable"),
+        ({"bind": "x", "focus": "x"}, "focus",
+         "focus must be a person or event variable, or 'network'"),  # x is the patient
+        ({"explain": "Hi {x.name}."}, "explain",
+         "explain placeholder {x.name} names no bound variable field"),
+        ({"where": [["age", "known", 5]]}, "when", "operator 'known' takes no value"),
+        ({"where": [["age", ">="]]}, "when", "operator '>=' needs a value"),
+        ({"where": [["course", "in", "recurrent"]]}, "when", "operator 'in' needs a list"),
+    ],
+)  # fmt: skip
+def test_rule_errors_say_what_is_wrong(
+    tmp_path: Path, keys: dict[str, Any], key: str, words: str
+) -> None:
+    text = rule("a.bad", **{"area": "a", "weight": 0.5, "focus": "network", **keys})
+    with pytest.raises(RulePackError) as info:
+        write_pack(tmp_path, [text])
+    assert (info.value.rule_id, str(info.value.key).split(".")[0]) == ("a.bad", key)
+    assert words in str(info.value)
+
+
+def test_known_and_unknown_take_no_value(tmp_path: Path) -> None:
+    rules = [
+        rule("a.known", area="a", weight=0.5, focus="network", where=[["age", "known"]]),
+        rule("b.unknown", area="b", weight=0.5, focus="network", where=[["course", "unknown"]]),
+    ]
+    f = ipt.formulate(
+        {
+            "schema_version": "1",
+            "patient": {"age": 30},
+            "episode": {"assessment_date": "2026-01-10"},
+        },
+        write_pack(tmp_path, rules),
+    )
+    assert [h.area for h in f.hypotheses] == ["a", "b"]
