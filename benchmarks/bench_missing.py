@@ -48,7 +48,8 @@ def cohort(n: int, pack: ipt.RulePack) -> tuple[list[ipt.Inventory], int]:
     primary focus, and how many were drawn to find them."""
     out: list[ipt.Inventory] = []
     drawn = 0
-    for line in synth_records(50 * n, COHORT_SEED, SynthOptions(unknowns=False)):
+    opts = SynthOptions(unknowns=False, generator="hypothesis")
+    for line in synth_records(50 * n, COHORT_SEED, opts):
         drawn += 1
         inv = ipt.parse_inventory(line)
         if ipt.formulate(inv, pack, engine=ENGINE).primary is not None:
@@ -143,7 +144,8 @@ probability *p*. With one seed, what is forgotten at *p* is also forgotten at ev
 
 Two inventory sets: the {n_examples} bundled examples (`examples/*.json`, the bipolar one with
 the `ipsrt` pack, {ex_seeds} seeds each) and a synthetic cohort of {n_cohort} inventories drawn
-with `ipt_formulate.audit.synth_records` (seed {cohort_seed}, `unknowns=False`, keeping those
+with `ipt_formulate.audit.synth_records` (seed {cohort_seed}, `unknowns=False`, the Hypothesis
+generator, keeping those
 with a primary under `ipt-core`; {seeds} seeds each). Engine: `{engine}` (byte-identical to
 experta).
 

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from fractions import Fraction
 from pathlib import Path
+from typing import Literal
 
 import networkx as nx
 import pytest
@@ -482,15 +483,21 @@ def test_cohort_diff_reports_threshold_causes(tmp_path: Path, core_pack: RulePac
 
 
 # ------------------------------------------------------------------ synthetic cohorts
-def test_synth_is_reproducible_and_prefix_stable() -> None:
-    a = list(synth_records(30, 42))
-    assert a == list(synth_records(30, 42))
-    assert a[:10] == list(synth_records(10, 42))
-    assert a == list(synth_records(30, 42, workers=2, chunksize=4))
-    assert a != list(synth_records(30, 43))
+@pytest.mark.parametrize("generator", ["direct", "hypothesis"])
+def test_synth_is_reproducible_and_prefix_stable(
+    generator: Literal["direct", "hypothesis"],
+) -> None:
+    opts = SynthOptions(generator=generator)
+    a = list(synth_records(30, 42, opts))
+    assert a == list(synth_records(30, 42, opts))
+    assert a[:10] == list(synth_records(10, 42, opts))
+    assert a == list(synth_records(30, 42, opts, workers=2, chunksize=4))
+    assert a != list(synth_records(30, 43, opts))
     for i, line in enumerate(a, start=1):
         inv = parse_inventory(line)
         assert inv.id == f"synth-42-{i:06d}"
+    other = "hypothesis" if generator == "direct" else "direct"
+    assert a != list(synth_records(30, 42, SynthOptions(generator=other)))
 
 
 def test_synth_cli_gives_the_same_file_from_anywhere(tmp_path: Path) -> None:

@@ -415,6 +415,31 @@ def test_dask_batch_matches_the_local_batch(
         bag = db.from_sequence(list(enumerate(raw, start=1)), npartitions=4)
         recs = formulate_bag(bag, core_pack).compute(scheduler=client.get)
         assert recs == records(local)
+        _dask_reads_ahead_a_bounded_number_of_lines(client, core_pack)
+
+
+def _dask_reads_ahead_a_bounded_number_of_lines(client: Any, pack: RulePack) -> None:
+    """Chunks in flight: 4 per worker thread for small chunks, 2 for large ones (so a large
+    default chunk does not multiply what the caller holds)."""
+    from ipt_formulate.audit._dask import dask_ordered_map
+    from ipt_formulate.audit._jobs import state_of
+
+    lines = [s.encode() for s in synth_records(600, 6)]
+    for chunksize, per_thread in ((16, 4), (64, 2)):
+        pulled = 0
+
+        def source() -> Iterator[tuple[int, bytes]]:
+            nonlocal pulled
+            for n, raw in enumerate(lines, start=1):
+                pulled += 1
+                yield n, raw
+
+        state = state_of(pack, None, False, "full")
+        it = dask_ordered_map("lines", source(), state, client, chunksize=chunksize)
+        chunk, results = next(it)
+        assert len(chunk) == len(results) == chunksize
+        assert pulled <= (2 * per_thread + 1) * chunksize  # 2 threads; one chunk being read
+        it.close()
 
 
 # ------------------------------------------------------------------ data integrity (issue 11)

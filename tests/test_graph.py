@@ -9,7 +9,9 @@ from typing import Any
 
 import networkx as nx
 import pytest
+from hypothesis import given
 
+from conftest import derandomized
 from ipt_formulate.graph import (
     FEATURES,
     PATIENT,
@@ -20,6 +22,7 @@ from ipt_formulate.graph import (
     conflictual_close_ties,
     density,
     inner_circle_size,
+    inventory_features,
     lost_ties,
     network_size,
     supportive_ties,
@@ -28,6 +31,7 @@ from ipt_formulate.graph import (
     weakened_ties,
 )
 from ipt_formulate.inventory import Inventory, parse_inventory
+from ipt_formulate.testing import inventories
 
 EPISODE = {"assessment_date": "2026-01-10", "onset": "2025-11"}
 
@@ -409,3 +413,16 @@ def test_to_json_is_sorted_and_round_trips(g: nx.Graph[str]) -> None:
     assert back.number_of_edges() == g.number_of_edges() == 10
     assert back.nodes["mo"]["ring"] == "inner"
     assert back.edges["sp", "il"]["close"] is True
+
+
+@derandomized(60)
+@given(inventories(max_persons=8, max_events=6, max_relationships=6))
+def test_features_without_the_graph_equal_the_graph_features(inv: Inventory) -> None:
+    """``inventory_features`` (no networkx graph when every feature is per person) gives the
+    features of the built graph, for every feature alone and for all of them together."""
+    want = compute_features(build_graph(inv))
+    for name in FEATURES:
+        assert inventory_features(inv, [name]) == {name: want[name]}
+    assert inventory_features(inv, FEATURES) == want
+    per_person = [n for n in FEATURES if n not in {"bridge_persons_lost", "density"}]
+    assert inventory_features(inv, per_person) == {n: want[n] for n in sorted(per_person)}

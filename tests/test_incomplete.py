@@ -27,11 +27,12 @@ from ipt_formulate import (
     next_questions,
     parse_inventory,
 )
-from ipt_formulate._bounds import possible_run
+from ipt_formulate._bounds import OpenFacts, certain_and_possible, possible_run
+from ipt_formulate._evaluate import cond_truth
 from ipt_formulate._evaluate import run as reference_run
 from ipt_formulate._questions import top_of_hypotheses
 from ipt_formulate.engine import run_engine
-from ipt_formulate.facts import derive_facts
+from ipt_formulate.facts import SourceMap, derive_facts
 from ipt_formulate.testing import inventories, permuted
 
 ASSESSED = {"assessment_date": "2026-03-01"}
@@ -251,6 +252,128 @@ def test_possible_reading_equals_the_reference_evaluator(pack: RulePack) -> None
         assert firings == ref
         assert [f["id"] for f in findings] == sorted(f["id"] for f in index.facts("finding"))
         assert set(run.firings) <= set(firings)  # the possible reading never loses a firing
+
+    check()
+
+
+def test_one_pass_reading_equals_the_two_runs_and_the_reference(pack: RulePack) -> None:
+    """The compiled backend's one-pass (three-valued) run gives exactly the certain run and
+    the reference evaluator's certain and possible readings, firings and findings."""
+
+    @GEN
+    @given(inventories(max_persons=6, max_events=6))
+    def check(inv: Inventory) -> None:
+        facts = derive_facts(inv, pack.options)
+        run, firings, findings = certain_and_possible(pack, facts)
+        ref_certain, ref_index = reference_run(pack.active_rules, facts.by_type)
+        assert list(run.firings) == ref_certain
+        assert [f["id"] for f in run.findings] == sorted(
+            f["id"] for f in ref_index.facts("finding")
+        )
+        assert run.index.by_type == run_engine(pack, facts, "compiled").index.by_type
+        seeded = {**facts.by_type, "finding": run.findings}
+        certain = frozenset(str(f["id"]) for f in run.findings)
+        ref, index = reference_run(pack.active_rules, seeded, certain=certain)
+        assert firings == ref
+        assert [f["id"] for f in findings] == sorted(f["id"] for f in index.facts("finding"))
+
+    check()
+
+
+def test_one_pass_reading_keeps_the_activation_limit_errors(core_pack: RulePack) -> None:
+    """Past the activation limit the one-pass run raises the separate runs' exact error."""
+    facts = derive_facts(parse_inventory(example_text("mixed-dispute-transition")))
+    full = run_engine(core_pack, facts, "compiled")
+    n, m = len(full.firings), len(possible_run(core_pack, facts, full.findings)[0])
+    assert n < m  # some caps fail only the possible reading
+    for cap in (0, n - 1, n, m - 1, m):
+        try:
+            expected: Exception | None = None
+            run = run_engine(core_pack, facts, "compiled", max_firings=cap)
+            possible_run(core_pack, facts, run.findings, cap)
+        except InputError as exc:
+            expected = exc
+        if expected is None:
+            certain_and_possible(core_pack, facts, cap)
+            continue
+        with pytest.raises(type(expected)) as got:
+            certain_and_possible(core_pack, facts, cap)
+        assert str(got.value) == str(expected)
+
+
+class _ScanningOpenFacts:
+    """The reference for :class:`OpenFacts`: what a possible firing waits on, found by
+    evaluating every condition of every candidate fact (no index, no memo but the cycle
+    guard). The indexed, memoised OpenFacts must name the same unknowns."""
+
+    def __init__(
+        self,
+        pack: RulePack,
+        facts: Any,
+        lookup: Any,
+        possible: Any,
+        findings: Any,
+        certain: frozenset[str],
+    ) -> None:
+        self.pack, self.certain = pack, certain
+        self.facts = {**facts.by_type, "finding": tuple(findings)}
+        self.lookup = {**lookup, **{("finding", str(f["id"])): f for f in findings}}
+        self.producers: dict[str, list[Any]] = {}
+        for fr in possible:
+            a = pack.rule(fr.rule_id).asserts
+            if a is not None:
+                focus = None if a.focus is None else fr.fact_id(a.focus)
+                self.producers.setdefault(
+                    a.finding if focus is None else f"{a.finding}@{focus}", []
+                ).append(fr)
+        self.memo: dict[Any, frozenset[Any]] = {}
+
+    def of_firing(self, fr: Any) -> frozenset[Any]:
+        if fr not in self.memo:
+            self.memo[fr] = frozenset()
+            self.memo[fr] = frozenset(self._walk(fr))
+        return self.memo[fr]
+
+    def _walk(self, fr: Any) -> set[Any]:
+        env = {v: (t, self.lookup[(t, i)]) for v, t, i in fr.bindings if (t, i) in self.lookup}
+        out: set[Any] = set()
+        for p in self.pack.rule(fr.rule_id).patterns:
+            candidates = [env[p.var][1]] if p.exists and p.var in env else []
+            if not p.exists:
+                candidates = list(self.facts.get(p.fact, ()))
+            for fact in candidates:
+                fid = str(fact["id"])
+                if not p.exists and p.fact == "finding" and fid in self.certain:
+                    continue
+                truths = [cond_truth(c, fact, env) for c in p.conditions]
+                if not p.exists and any(t is False for t in truths):
+                    continue
+                if p.fact == "finding" and fid not in self.certain:
+                    for producer in self.producers.get(fid, ()):
+                        out |= self.of_firing(producer)
+                out.update(
+                    (p.fact, fid, c.field)
+                    for c, t in zip(p.conditions, truths, strict=True)
+                    if t is None
+                )
+        return out
+
+
+def test_waits_equal_the_scanning_reference(pack: RulePack) -> None:
+    """What each possible-but-not-certain firing waits on, on generated inventories: the
+    indexed, memoised OpenFacts against the scanning reference."""
+
+    @settings(GEN, max_examples=30)
+    @given(inventories(max_persons=6, max_events=6))
+    def check(inv: Inventory) -> None:
+        facts = derive_facts(inv, pack.options)
+        run, possible, findings = certain_and_possible(pack, facts)
+        lookup = {(t, str(f["id"])): f for t, fs in run.index.by_type.items() for f in fs}
+        certain = frozenset(str(f["id"]) for f in run.findings)
+        fast = OpenFacts(pack, facts, lookup, possible, certain, findings, SourceMap(inv))
+        ref = _ScanningOpenFacts(pack, facts, lookup, possible, findings, certain)
+        for fr in sorted(set(possible) - set(run.firings)):
+            assert fast.of_firing(fr) == ref.of_firing(fr), fr
 
     check()
 

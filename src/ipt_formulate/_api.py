@@ -10,7 +10,8 @@ from typing import Any, TypeVar, get_args
 from pydantic import BaseModel, TypeAdapter
 from pydantic_core import to_json
 
-from ._bounds import OpenFacts, possible_run
+from ._bounds import OpenFacts, certain_and_possible, possible_run
+from ._evaluate import Firing
 from ._questions import questions_for
 from .engine import EngineRun, run_engine
 from .errors import OptionError
@@ -84,6 +85,17 @@ def _ordered(model: M, name: str, value: tuple[Any, ...]) -> M:
     return model if getattr(model, name) == value else model.model_copy(update={name: value})
 
 
+def _runs(
+    pack: RulePack, facts: FactSet, engine: str, max_firings: int
+) -> tuple[EngineRun, list[Firing], list[dict[str, Any]]]:
+    """The engine's (certain) run, and the possible reading's firings and findings: one
+    three-valued pass on the compiled engine; experta's run, then the compiled possible run."""
+    if engine == "compiled":
+        return certain_and_possible(pack, facts, max_firings)
+    run = run_engine(pack, facts, engine, max_firings=max_firings)
+    return (run, *possible_run(pack, facts, run.findings, max_firings))
+
+
 def _possible(
     inv: Inventory,
     pack: RulePack,
@@ -91,9 +103,11 @@ def _possible(
     run: EngineRun,
     lookup: Mapping[tuple[str, str], Mapping[str, Any]],
     max_firings: int,
+    reading: tuple[list[Firing], list[dict[str, Any]]] | None = None,
 ) -> PossibleReading:
-    """The possible reading of the inventory (score bounds, what pending rules wait on)."""
-    firings, findings = possible_run(pack, facts, run.findings, max_firings)
+    """The possible reading of the inventory (score bounds, what pending rules wait on);
+    ``reading``: its firings and findings when already computed (else a possible run)."""
+    firings, findings = reading or possible_run(pack, facts, run.findings, max_firings)
     certain = frozenset(str(f["id"]) for f in run.findings)
     open_facts = OpenFacts(pack, facts, lookup, firings, certain, findings, SourceMap(inv))
     return PossibleReading(frozenset(firings), open_facts)
@@ -147,9 +161,9 @@ def formulate(
         inv, pack.options, fact_types=pack.fact_types_used(), features=pack.graph_features_used()
     )
     max_firings = (limits or current_limits()).max_firings
-    run = run_engine(pack, facts, engine, max_firings=max_firings)
+    run, maybe, maybe_findings = _runs(pack, facts, engine, max_firings)
     lookup = {(t, str(f["id"])): f for t, fs in run.index.by_type.items() for f in fs}
-    possible = _possible(inv, pack, facts, run, lookup, max_firings)
+    possible = _possible(inv, pack, facts, run, lookup, max_firings, (maybe, maybe_findings))
     brief = detail == "brief"
     unknowns: dict[str, str] = {}
     hyps = rank_hypotheses(

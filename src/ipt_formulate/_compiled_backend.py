@@ -21,7 +21,8 @@ How it is fast:
   instead of a scan;
 * scans of the same filter shared by several rules are done once per run and cached;
 * in a stratum, only rules that read findings are re-evaluated after the first pass (every
-  other rule depends only on facts that cannot change inside the stratum).
+  other rule depends only on facts that cannot change inside the stratum), and of those only
+  the ones reading a finding name that changed in the last pass.
 
 The compiled object holds no mutable state: each :meth:`CompiledBackend.run` keeps its caches
 in local objects, so one compiled pack is safely shared by every thread.
@@ -133,7 +134,7 @@ def _hashable(value: Any) -> bool:
 class _Run:
     """Per-run state: the facts, the findings so far, and the lookup and scan caches."""
 
-    __slots__ = ("_cache", "_fgroups", "_fscans", "cap", "facts", "finding_ids", "findings")
+    __slots__ = ("_cache", "_fgroups", "_fscans", "by_id", "cap", "facts", "findings")
 
     def __init__(self, by_type: Mapping[str, Iterable[Fact]], cap: float = float("inf")) -> None:
         self.cap = cap  # most bindings one rule may produce (the activation limit)
@@ -141,27 +142,37 @@ class _Run:
             t: fs if isinstance(fs, tuple | list) else tuple(fs) for t, fs in by_type.items()
         }
         self.findings: list[Fact] = []
-        self.finding_ids: set[str] = set()
+        self.by_id: dict[str, dict[str, Any]] = {}
         for f in self.facts.get("finding", ()):
-            if f["id"] not in self.finding_ids:
-                self.finding_ids.add(f["id"])
+            if f["id"] not in self.by_id:
+                self.by_id[f["id"]] = f  # type: ignore[assignment]
                 self.findings.append(f)
         self.facts["finding"] = self.findings
         self._cache: dict[Any, Any] = {}  # lookups and scans over base facts: whole run
         self._fgroups: dict[Any, Any] = {}  # finding groups: kept up to date as findings come
         self._fscans: dict[Any, Any] = {}  # finding scans: dropped whenever a finding comes
 
-    def add_finding(self, name: str, focus: str | None) -> bool:
+    def add_finding(self, name: str, focus: str | None, certain: bool | None = None) -> bool:
+        """Add a finding; whether anything changed. ``certain`` (the combined run of
+        :meth:`CompiledBackend.run_both`): marks it certain or possible only; a possible finding
+        that a certain firing asserts again becomes certain (a change)."""
         f = finding_fact(name, focus)
-        if f["id"] in self.finding_ids:
+        old = self.by_id.get(f["id"])
+        if old is not None:
+            if certain and not old["certain"]:
+                old["certain"] = True
+                self._fscans.clear()  # scans that test certainty see the new value
+                return True
             return False
-        self.finding_ids.add(f["id"])
+        if certain is not None:
+            f["certain"] = certain
+        self.by_id[f["id"]] = f
         self.findings.append(f)
         self._fscans.clear()
         for (_, fld), groups in self._fgroups.items():
             v = f[fld]
-            if groups is not None and v is not None:  # finding fields are str or None
-                groups.setdefault(v, []).append(f)
+            if groups is not None:  # finding fields are str or None
+                groups.setdefault(_UNKNOWN if v is None else v, []).append(f)
         return True
 
     def lookup(self, key: tuple[str, str], value: Any) -> Sequence[Fact]:
@@ -185,12 +196,27 @@ class _Run:
             if (v := f.get(key[1])) is not None and (v == value) is True
         ]
 
+    def unknown(self, key: tuple[str, str]) -> Sequence[Fact]:
+        """Facts of type ``key[0]`` whose field ``key[1]`` is unknown (None), from the same
+        index as :meth:`lookup` (kept under a key no value can equal)."""
+        store = self._fgroups if key[0] == "finding" else self._cache
+        groups = store.get(key, _MISSING)
+        if groups is _MISSING:
+            groups = store[key] = self._group(*key)
+        if groups is not None:
+            return groups.get(_UNKNOWN, ())  # type: ignore[no-any-return]
+        return [f for f in self.facts.get(key[0], ()) if f.get(key[1]) is None]
+
     def _group(self, fact_type: str, fld: str) -> dict[Any, list[Fact]] | None:
         groups: dict[Any, list[Fact]] = {}
+        unknown: list[Fact] = []
         try:
             for f in self.facts.get(fact_type, ()):
                 v = f.get(fld)
-                if v is None or v != v:  # None never joins; NaN never equals anything
+                if v is None:  # None never joins: kept apart for the optimistic reading
+                    unknown.append(f)
+                    continue
+                if v != v:  # NaN never equals anything
                     continue
                 g = groups.get(v)
                 if g is None:
@@ -199,6 +225,7 @@ class _Run:
                     g.append(f)
         except TypeError:  # an unhashable value: no index for this field
             return None
+        groups[_UNKNOWN] = unknown
         return groups
 
     def scan(self, key: tuple[Any, ...], fact_type: str, test: Test, exists: bool) -> Any:
@@ -214,6 +241,7 @@ class _Run:
 
 
 _MISSING: Any = object()
+_UNKNOWN: Any = object()  # the key of the facts whose field is unknown, in an index
 Candidates = Callable[[Env, _Run], Sequence[Fact]]
 Step = Callable[[Env, _Run, list[tuple[Fact, ...]]], None]
 
@@ -239,7 +267,7 @@ def _with_refs(cands: Candidates, refs: Sequence[tuple[str, int, str]]) -> Candi
 
 
 def _compile_candidates(
-    p: Pattern, positions: Mapping[str, int], optimistic: bool = False
+    p: Pattern, positions: Mapping[str, int], optimistic: bool = False, *, seeded: bool = False
 ) -> Candidates:
     """The facts that satisfy every condition of ``p`` given the bindings so far (for a
     negated pattern: the facts that block it).
@@ -248,13 +276,14 @@ def _compile_candidates(
     becomes a hash lookup; the other conditions are folded into one test closure. In the
     optimistic reading a join still needs both values known (identities are never guessed),
     an unknown value passes a constant ``==`` (a lookup by value, plus the facts whose value
-    is unknown), and only *certain* findings block a negated finding pattern.
+    is unknown), and only *certain* findings block a negated finding pattern; ``seeded`` (the
+    certain reading inside a combined run) likewise counts only the findings marked certain.
     """
     negated = not p.exists
     consts = [c for c in p.conditions if c.ref is None]
     refs = [(c.field, positions[c.ref[0]], c.ref[1]) for c in p.conditions if c.ref is not None]
     tests = [_condition_test(c, negated, optimistic) for c in consts]
-    if optimistic and negated and p.fact == "finding":
+    if negated and p.fact == "finding" and (optimistic or seeded):
         tests.append(_is_certain)
     if refs:
         return _with_refs(_by_join(p.fact, refs[0], _fold(tests)), refs[1:])
@@ -264,7 +293,8 @@ def _compile_candidates(
                 rest = consts[:i] + consts[i + 1 :]
                 test = _fold([_condition_test(o, False, optimistic) for o in rest])
                 return _by_const((p.fact, c.field), c.value, test, optimistic)
-    key = (p.fact, p.exists, tuple((c.field, c.op, repr(c.value)) for c in consts))
+    # the reading is part of the key: a combined run scans the same pattern in both readings
+    key = (optimistic, p.fact, p.exists, tuple((c.field, c.op, repr(c.value)) for c in consts))
     return _by_scan(key, p.fact, _fold(tests), p.exists)
 
 
@@ -276,12 +306,18 @@ def _is_certain(f: Fact) -> bool:
 def _by_join(fact_type: str, ref: tuple[str, int, str], test: Test) -> Candidates:
     own, pos, fld = ref
     key = (fact_type, own)
+    finding = fact_type == "finding"
 
     def by_join(env: Env, run: _Run) -> Sequence[Fact]:
         v = env[pos].get(fld)
         if v is None:  # a missing reference never joins
             return ()
-        hits = run.lookup(key, v)
+        # the common case inline (the index is built and the value hashable): run.lookup
+        groups = (run._fgroups if finding else run._cache).get(key)
+        try:
+            hits = run.lookup(key, v) if groups is None else groups.get(v, ())
+        except TypeError:
+            hits = run.lookup(key, v)
         return hits if test is _true else [f for f in hits if test(f)]
 
     return by_join
@@ -289,21 +325,29 @@ def _by_join(fact_type: str, ref: tuple[str, int, str], test: Test) -> Candidate
 
 def _by_const(key: tuple[str, str], const: Any, test: Test, optimistic: bool) -> Candidates:
     """Facts whose field equals ``const`` (a hash lookup); in the optimistic reading, also
-    those whose field is unknown (they might equal it)."""
+    those whose field is unknown (they might equal it). They do not depend on the bindings:
+    computed once per run (for findings: until the next finding comes)."""
+    finding = key[0] == "finding"
+    mine = object()  # this candidate list's key in the run's caches
 
-    def by_const(env: Env, run: _Run) -> Sequence[Fact]:
+    def by_const(run: _Run) -> Sequence[Fact]:
         hits = run.lookup(key, const)
         return hits if test is _true else [f for f in hits if test(f)]
 
-    if not optimistic:
-        return by_const
-    unknown_key = (*key, "unknown")
+    def by_const_or_unknown(run: _Run) -> Sequence[Fact]:
+        unknown = run.unknown(key)
+        return [*by_const(run), *(f for f in unknown if test(f))]
 
-    def by_const_or_unknown(env: Env, run: _Run) -> Sequence[Fact]:
-        unknown = run.scan(unknown_key, key[0], lambda f: f.get(key[1]) is None, True)
-        return [*by_const(env, run), *(f for f in unknown if test(f))]
+    make = by_const_or_unknown if optimistic else by_const
 
-    return by_const_or_unknown
+    def cached(env: Env, run: _Run) -> Sequence[Fact]:
+        store = run._fscans if finding else run._cache
+        got = store.get(mine, _MISSING)
+        if got is _MISSING:
+            got = store[mine] = make(run)
+        return got  # type: ignore[no-any-return]
+
+    return cached
 
 
 _BLOCKED: tuple[Fact, ...] = ({},)  # "some fact blocks", when the scan says only that
@@ -361,6 +405,87 @@ def _negated_step(blockers: Candidates, nxt: Step) -> Step:
     return step
 
 
+# ------------------------------------------------------------------ both readings in one pass
+Match2 = list[tuple[tuple[Fact, ...], bool]]  # (bound facts, certain)
+Step2 = Callable[[Env, _Run, Match2, bool], None]
+
+
+def _compile_steps_both(patterns: Sequence[Pattern]) -> Step2:
+    """The rule's patterns as nested loops over the *possible* matches, each carrying whether
+    it is also *certain* (three-valued evaluation, one pass for both readings).
+
+    A positive pattern enumerates the optimistic candidates (no condition False); the match
+    stays certain while each bound fact passes the certain test too (every condition True; a
+    finding marked certain). A negated pattern drops the match when the optimistic reading is
+    blocked (a fact with every condition True, a certain finding) and makes it possible only
+    when the certain reading is blocked (a fact with no condition False)."""
+    positions: dict[str, int] = {}
+    compiled: list[tuple[bool, Candidates, Any]] = []
+    for p in patterns:
+        maybe = _compile_candidates(p, positions, True)
+        if p.exists:
+            consts = [c for c in p.conditions if c.ref is None]
+            tests = [_condition_test(c, False) for c in consts]
+            if p.fact == "finding":
+                tests.append(_is_certain)
+            compiled.append((True, maybe, _fold(tests)))  # joins: the same in both readings
+            positions[p.var] = len(positions)
+        else:
+            compiled.append((False, maybe, _compile_candidates(p, positions, seeded=True)))
+
+    def done(env: Env, run: _Run, out: Match2, sure: bool) -> None:
+        if len(out) >= run.cap:
+            raise TooManyFirings("", int(run.cap))
+        out.append((tuple(env), sure))
+
+    step: Step2 = done
+    for exists, maybe, certain in reversed(compiled):
+        both = _positive_both if exists else _negated_both
+        step = both(maybe, certain, step)
+    return step
+
+
+def _positive_both(cands: Candidates, certain: Test, nxt: Step2) -> Step2:
+    if certain is _true:  # no constant condition: a candidate is as certain as the match
+
+        def join(env: Env, run: _Run, out: Match2, sure: bool) -> None:
+            for f in cands(env, run):
+                env.append(f)
+                nxt(env, run, out, sure)
+                env.pop()
+
+        return join
+
+    def step(env: Env, run: _Run, out: Match2, sure: bool) -> None:
+        for f in cands(env, run):
+            env.append(f)
+            nxt(env, run, out, sure and certain(f))
+            env.pop()
+
+    return step
+
+
+def _negated_both(maybe: Candidates, certain: Candidates, nxt: Step2) -> Step2:
+    def step(env: Env, run: _Run, out: Match2, sure: bool) -> None:
+        if not maybe(env, run):
+            nxt(env, run, out, sure and not certain(env, run))
+
+    return step
+
+
+def _binder(rule_id: str, bindings: Sequence[tuple[str, str, int]]) -> Callable[[Any], Firing]:
+    """The firing of a match (its bound facts by position), as one closure per rule."""
+    if len(bindings) == 1:
+        ((v, t, p),) = bindings
+        return lambda env: Firing(rule_id, ((v, t, str(env[p]["id"])),))
+    if len(bindings) == 2:
+        (v0, t0, p0), (v1, t1, p1) = bindings
+        return lambda env: Firing(
+            rule_id, ((v0, t0, str(env[p0]["id"])), (v1, t1, str(env[p1]["id"])))
+        )
+    return lambda env: Firing(rule_id, tuple([(v, t, str(env[p]["id"])) for v, t, p in bindings]))
+
+
 @dataclass(frozen=True)
 class _CRule:
     rule_id: str
@@ -369,23 +494,85 @@ class _CRule:
     asserts: str | None  # finding name
     asserts_focus: int | None  # env position of the finding's focus
     reads_findings: bool  # has a positive finding pattern: re-run until the stratum settles
+    reads: frozenset[str] | None  # the finding names it reads (None: any finding)
+    firing: Callable[[Any], Firing]  # the firing of a match
+    match_both: Step2 | None = None  # both readings in one pass (``CompiledBackend(both=True)``)
 
 
-def _compile_rule(rule: Rule, optimistic: bool) -> _CRule:
+def _finding_names(rule: Rule) -> frozenset[str] | None:
+    """The names of the findings a rule's positive finding patterns can bind (``name ==``
+    a constant), or None when one of them can bind any finding."""
+    names: set[str] = set()
+    for p in rule.patterns:
+        if p.fact == "finding" and p.exists:
+            name = next(
+                (
+                    c.value
+                    for c in p.conditions
+                    if c.field == "name" and c.op == "==" and c.ref is None and type(c.value) is str
+                ),
+                None,
+            )
+            if name is None:
+                return None
+            names.add(name)
+    return frozenset(names)
+
+
+def _rerun(rules: Sequence[_CRule], changed: set[str]) -> tuple[_CRule, ...]:
+    """The rules to run again after these finding names changed: only those whose matches
+    can have changed (a rule that reads only other findings would find the same)."""
+    return tuple(r for r in rules if r.reads is None or not r.reads.isdisjoint(changed))
+
+
+def _stale(rule: _CRule, ran_at: int, changed: Mapping[str, int]) -> bool:
+    """Whether a finding the rule reads changed since it last ran (at step ``ran_at``; its
+    own changes carry that step, made after it matched)."""
+    if not rule.reads_findings:
+        return False
+    if rule.reads is None:
+        return any(at >= ran_at for at in changed.values())
+    return any(changed.get(name, 0) >= ran_at for name in rule.reads)
+
+
+def _producers_first(rules: Sequence[_CRule]) -> tuple[_CRule, ...]:
+    """The rules of a stratum ordered so that a rule runs after the rules asserting the
+    findings it reads (pack order otherwise, and within a cycle): fewer re-runs."""
+    todo = list(rules)
+    out: list[_CRule] = []
+    while todo:
+        pending = {r.asserts for r in todo if r.asserts is not None}
+        ready = next(
+            (
+                r
+                for r in todo
+                if not r.reads_findings
+                or (r.reads is not None and r.reads.isdisjoint(pending - {r.asserts}))
+            ),
+            todo[0],  # a cycle (or a rule reading any finding): pack order
+        )
+        todo.remove(ready)
+        out.append(ready)
+    return tuple(out)
+
+
+def _compile_rule(rule: Rule, optimistic: bool, both: bool = False) -> _CRule:
     positions: dict[str, int] = {}
     for p in rule.patterns:
         if p.exists:
             positions[p.var] = len(positions)
     a = rule.asserts
+    bindings = tuple(sorted((p.var, p.fact, positions[p.var]) for p in rule.patterns if p.exists))
     return _CRule(
         rule_id=rule.id,
         match=_compile_steps(rule.patterns, optimistic),
-        bindings=tuple(
-            sorted((p.var, p.fact, positions[p.var]) for p in rule.patterns if p.exists)
-        ),
+        bindings=bindings,
         asserts=None if a is None else a.finding,
         asserts_focus=None if a is None or a.focus is None else positions[a.focus],
         reads_findings=any(p.fact == "finding" and p.exists for p in rule.patterns),
+        reads=_finding_names(rule),
+        firing=_binder(rule.id, bindings),
+        match_both=_compile_steps_both(rule.patterns) if both else None,
     )
 
 
@@ -395,19 +582,24 @@ class CompiledBackend:
     ``optimistic=True`` compiles the *possible* reading used for score bounds
     (:mod:`._bounds`): every unknown condition read in the rule's favour. Its :meth:`run`
     takes the certain run's findings as ``facts["finding"]``, each marked ``certain``.
+    ``both=True`` also compiles :meth:`run_both`: the certain and the possible reading in one
+    pass.
     """
 
     name = "compiled"
 
-    def __init__(self, pack: RulePack, *, optimistic: bool = False) -> None:
+    def __init__(self, pack: RulePack, *, optimistic: bool = False, both: bool = False) -> None:
         strata: dict[int, list[_CRule]] = {}
         for r in pack.active_rules:
-            strata.setdefault(r.stratum, []).append(_compile_rule(r, optimistic))
+            strata.setdefault(r.stratum, []).append(_compile_rule(r, optimistic, both))
         # per stratum: every rule, and the rules re-run while findings keep appearing
         self._strata: tuple[tuple[tuple[_CRule, ...], tuple[_CRule, ...]], ...] = tuple(
             (tuple(strata[s]), tuple(r for r in strata[s] if r.reads_findings))
             for s in sorted(strata)
         )
+        # the one-pass run orders each stratum producers first (its errors are never shown:
+        # past the activation limit the caller repeats the separate runs)
+        self._ordered = tuple(_producers_first(every) for every, _ in self._strata)
 
     def run(
         self, facts: FactSet | Mapping[str, Any], max_firings: int | None = None
@@ -421,7 +613,7 @@ class CompiledBackend:
         for every, rerun in self._strata:
             todo = every
             while todo:
-                changed = False
+                changed: set[str] = set()
                 for rule in todo:
                     envs: list[tuple[Fact, ...]] = []
                     try:
@@ -429,10 +621,7 @@ class CompiledBackend:
                     except TooManyFirings as exc:
                         raise TooManyFirings(rule.rule_id, exc.limit) from None
                     for env in envs:
-                        fr = Firing(
-                            rule.rule_id,
-                            tuple((v, t, str(env[pos]["id"])) for v, t, pos in rule.bindings),
-                        )
+                        fr = rule.firing(env)
                         if fr in fired:
                             continue
                         fired.add(fr)
@@ -441,10 +630,62 @@ class CompiledBackend:
                         if rule.asserts is not None:
                             pos = rule.asserts_focus
                             focus = None if pos is None else str(env[pos]["id"])
-                            changed = run.add_finding(rule.asserts, focus) or changed
-                todo = rerun if changed else ()
+                            if run.add_finding(rule.asserts, focus):
+                                changed.add(rule.asserts)
+                todo = _rerun(rerun, changed) if changed else ()
         findings = sorted(
             ({"id": f["id"], "name": f["name"], "focus": f["focus"]} for f in run.findings),
             key=lambda f: f["id"],
         )
         return sorted(fired), findings
+
+    def run_both(
+        self, facts: FactSet, max_firings: int | None = None
+    ) -> tuple[list[Firing], list[dict[str, Any]], list[Firing], list[dict[str, Any]]]:
+        """The certain and the possible reading in one pass (needs ``both=True``): (certain
+        firings, certain findings, possible firings, possible findings), each sorted as
+        :meth:`run` sorts them; the same as :meth:`run` and an optimistic run seeded with its
+        findings. Each possible match carries whether it is certain; a firing or finding first
+        seen as possible becomes certain when a certain match produces it again (a change:
+        the stratum runs on). Raises :class:`._evaluate.TooManyFirings` past ``max_firings``
+        *possible* activations (callers then repeat the separate runs for their errors)."""
+        cap = max_firings if max_firings is not None else -1
+        run = _Run(facts.by_type, max_firings if max_firings is not None else float("inf"))
+        fired: dict[Firing, bool] = {}
+        for every in self._ordered:
+            todo = every
+            step = 0
+            ran: dict[str, int] = {}  # rule id -> step it last ran at
+            changed: dict[str, int] = {}  # finding name -> step it last changed at
+            while todo:
+                for rule in todo:
+                    step += 1
+                    ran[rule.rule_id] = step
+                    matches: Match2 = []
+                    try:
+                        rule.match_both([], run, matches, True)  # type: ignore[misc]
+                    except TooManyFirings as exc:
+                        raise TooManyFirings(rule.rule_id, exc.limit) from None
+                    for env, sure in matches:
+                        fr = rule.firing(env)
+                        was = fired.get(fr)
+                        if was is None:
+                            fired[fr] = sure
+                            if len(fired) == cap + 1:
+                                raise TooManyFirings(rule.rule_id, cap)
+                        elif sure and not was:
+                            fired[fr] = True
+                        else:
+                            continue
+                        if rule.asserts is not None:
+                            pos = rule.asserts_focus
+                            focus = None if pos is None else str(env[pos]["id"])
+                            if run.add_finding(rule.asserts, focus, sure):
+                                changed[rule.asserts] = step
+                todo = tuple(r for r in every if _stale(r, ran[r.rule_id], changed))
+        possible = sorted(
+            ({"id": f["id"], "name": f["name"], "focus": f["focus"]} for f in run.findings),
+            key=lambda f: f["id"],
+        )
+        certain = [f for f in possible if run.by_id[f["id"]]["certain"]]
+        return sorted(fr for fr, sure in fired.items() if sure), certain, sorted(fired), possible

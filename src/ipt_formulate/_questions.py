@@ -29,9 +29,8 @@ from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel
 
-from ._bounds import possible_run
+from ._bounds import certain_and_possible
 from ._evaluate import Firing
-from .engine import run_engine
 from .errors import InputError
 from .facts import derive_facts
 from .formulation import Answer, Hypothesis, Question, path_order
@@ -300,9 +299,8 @@ def scored_run(
     facts = derive_facts(
         inv, pack.options, fact_types=pack.fact_types_used(), features=pack.graph_features_used()
     )
-    run = run_engine(pack, facts, "compiled", max_firings=cap)
+    run, possible, _ = certain_and_possible(pack, facts, cap)
     lookup = {(t, str(f["id"])): f for t, fs in run.index.by_type.items() for f in fs}
-    possible, _ = possible_run(pack, facts, run.findings, cap)
     rules = prepared(pack)
     maybe = group_firings(rules, set(possible).difference(run.firings), lookup)
     return group_firings(rules, run.firings, lookup), maybe, run.firings, possible

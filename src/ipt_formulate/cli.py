@@ -261,6 +261,8 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         unknowns=not args.no_unknowns,
         date_style=args.date_style,
         invalid=args.invalid,
+        unknown_rate=args.unknown_rate,
+        generator=args.generator,
     )
     write_cohort(args.output, args.n, args.seed, opts, workers=args.workers)
     return 0
@@ -524,7 +526,9 @@ def _add_batch(sub: _Subparsers) -> None:
     )
     b.add_argument("--trace", action="store_true", help="add a trace to every formulation")
     _detail_arg(b)
-    b.add_argument("--chunksize", type=_positive, default=16, help="lines per task (default 16)")
+    b.add_argument(
+        "--chunksize", type=_positive, default=None, help="lines per task (default 16; 128 on Dask)"
+    )
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
     b.add_argument(
         "--dask",
@@ -593,18 +597,28 @@ def _add_synth(sub: _Subparsers) -> None:
     y = sub.add_parser(
         "synth",
         help="write a synthetic cohort (reproducible from --seed)",
-        description="Write N inventories drawn from ipt_formulate.testing strategies. The same "
-        "seed and knobs give the same file (for the same ipt-formulate and hypothesis "
-        "versions); record i does not depend on N. Needs hypothesis.",
+        description="Write N valid inventories (JSONL) drawn by a seeded generator with the "
+        "vocabularies of the inventory model: deaths, disputes, transitions, isolation, "
+        "partial dates, qualitative timing and unknown values. The same seed and knobs give "
+        "the same file; record i does not depend on N (-n 100 is the first 100 lines of "
+        "-n 1000). See docs/auditing.md, 'Synthetic cohorts'.",
     )
     y.add_argument("-n", type=_non_negative, required=True, help="number of inventories")
     y.add_argument("--seed", type=int, default=0)
     y.add_argument("-o", "--output", default="-", help="output JSONL (default: stdout)")
     y.add_argument("--min-persons", type=_non_negative, default=0)
-    y.add_argument("--max-persons", type=_non_negative, default=5)
+    y.add_argument("--max-persons", type=_non_negative, default=5, help="up to 1000")
     y.add_argument("--max-events", type=_non_negative, default=5)
     y.add_argument("--max-relationships", type=_non_negative, default=4)
     y.add_argument("--no-unknowns", action="store_true", help="no unknown clinical values")
+    y.add_argument(
+        "--unknown-rate",
+        type=float,
+        default=None,
+        metavar="RATE",
+        help="share of clinical values left unknown, in [0, 1) (default 0.25; direct "
+        "generator only)",
+    )
     y.add_argument("--date-style", choices=("dates", "months", "mixed"), default="mixed")
     y.add_argument(
         "--invalid",
@@ -612,6 +626,13 @@ def _add_synth(sub: _Subparsers) -> None:
         default=0.0,
         metavar="FRACTION",
         help="fraction of records with exactly one defect (default 0)",
+    )
+    y.add_argument(
+        "--generator",
+        choices=("direct", "hypothesis"),
+        default="direct",
+        help="direct (default, fast) or hypothesis: the slower generator synth used before, "
+        "to draw again a cohort made with it (needs hypothesis)",
     )
     _workers_arg(y)
     y.set_defaults(func=_cmd_synth)

@@ -43,7 +43,7 @@ class _Backend(Protocol):
     ) -> tuple[list[Firing], list[dict[str, Any]]]: ...
 
 
-_CACHE: dict[tuple[str, str, bool], _Backend] = {}
+_CACHE: dict[tuple[str, str, bool, bool], _Backend] = {}
 _MAX_BACKENDS = 32
 """Backends kept per process (oldest dropped first): a sensitivity sweep over hundreds of
 pack variants must not keep hundreds of experta networks alive."""
@@ -63,11 +63,14 @@ def too_many_firings(exc: TooManyFirings) -> InputTooLargeError:
     )
 
 
-def backend(pack: RulePack, engine: str, *, optimistic: bool = False) -> _Backend:
+def backend(
+    pack: RulePack, engine: str, *, optimistic: bool = False, both: bool = False
+) -> _Backend:
     """The named backend compiled for ``pack``, built once per process and pack content hash
     (experta's network build is the slow part). Backends are safe to share across threads.
-    ``optimistic``: the compiled backend's possible reading (score bounds, :mod:`._bounds`)."""
-    key = (engine, pack.hash, optimistic)
+    ``optimistic``: the compiled backend's possible reading (score bounds, :mod:`._bounds`);
+    ``both``: the compiled backend with its one-pass certain and possible run."""
+    key = (engine, pack.hash, optimistic, both)
     be = _CACHE.get(key)
     if be is None:
         with _CACHE_LOCK:
@@ -76,7 +79,7 @@ def backend(pack: RulePack, engine: str, *, optimistic: bool = False) -> _Backen
                 if engine == "compiled":
                     from ._compiled_backend import CompiledBackend
 
-                    be = CompiledBackend(pack, optimistic=optimistic)
+                    be = CompiledBackend(pack, optimistic=optimistic, both=both)
                 else:
                     from ._experta_backend import ExpertaBackend
 
@@ -114,6 +117,13 @@ def run_engine(
         raise too_many_firings(exc) from None
     except Exception as exc:  # backend internals must not leak: wrap as our own error
         raise EngineError(f"the {engine} backend failed: {type(exc).__name__}: {exc}") from exc
+    return engine_run(engine, facts, firings, findings)
+
+
+def engine_run(
+    engine: str, facts: FactSet, firings: list[Firing], findings: list[dict[str, Any]]
+) -> EngineRun:
+    """The :class:`EngineRun` of a backend's sorted firings and findings on ``facts``."""
     index = FactIndex(facts.by_type)
     for f in findings:
         index.add_finding(f["name"], f["focus"])

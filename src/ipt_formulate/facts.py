@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal, get_args
 
-from .graph import build_graph, compute_features
+from .graph import inventory_features
 from .inventory import DAYS_PER_MONTH, Inventory, LifeEvent, Person, Risk, Role
 
 __all__ = [
@@ -548,7 +548,7 @@ def derive_facts(
         else frozenset(features)
     )
     if need and ({"patient", "person"} & wanted):
-        feats = dict(compute_features(build_graph(inv), sorted(need)))
+        feats = inventory_features(inv, need)
     bridges = set(feats.get("bridge_persons_lost", ()))
 
     persons = {p.id: p for p in inv.persons}

@@ -44,6 +44,7 @@ __all__ = [
     "conflictual_close_ties",
     "density",
     "inner_circle_size",
+    "inventory_features",
     "lost_ties",
     "network_size",
     "supportive_ties",
@@ -95,18 +96,14 @@ def build_graph(inv: Inventory) -> nx.Graph[str]:
     Nodes and edges are added in sorted id order, so the graph does not depend on the order of
     the input lists.
     """
-    deceased = inv.deceased_status()
     g: nx.Graph[str] = nx.Graph()
     g.add_node(PATIENT, kind="patient")
-    persons = sorted(inv.persons, key=lambda p: p.id)
-    for p in persons:
-        attrs: dict[str, Any] = dict(p.__dict__)  # the fields: scalars and tuples only
-        del attrs["id"]
-        attrs["deceased"] = deceased[p.id]
-        g.add_node(p.id, kind="person", **attrs)
-    for p in persons:
-        node = g.nodes[p.id]
-        g.add_edge(PATIENT, p.id, kind="tie", **{k: node[k] for k in TIE_ATTRS})
+    persons = _person_nodes(inv)
+    for pid, attrs in persons:
+        g.add_node(pid, kind="person", **attrs)
+    for pid, _ in persons:
+        node = g.nodes[pid]
+        g.add_edge(PATIENT, pid, kind="tie", **{k: node[k] for k in TIE_ATTRS})
     links = sorted(inv.relationships, key=lambda link: tuple(sorted((link.a, link.b))))
     for link in links:
         a, b = sorted((link.a, link.b))
@@ -114,8 +111,32 @@ def build_graph(inv: Inventory) -> nx.Graph[str]:
     return g
 
 
-def _persons(g: nx.Graph[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+PersonNodes: TypeAlias = tuple[tuple[str, dict[str, Any]], ...]
+"""The person nodes of a graph without the graph: ``(id, data)`` in sorted id order, data as
+:func:`build_graph` puts on each node (less ``kind``)."""
+
+Nodes: TypeAlias = "nx.Graph[str] | PersonNodes"
+"""What a per-person feature reads: the graph, or just its person nodes."""
+
+
+def _person_nodes(inv: Inventory) -> PersonNodes:
+    """Each person's node data (every field except ``id``; ``deceased`` as resolved by
+    :meth:`Inventory.deceased_status`), in sorted id order."""
+    deceased = inv.deceased_status()
+    out = []
+    for p in sorted(inv.persons, key=lambda p: p.id):
+        attrs: dict[str, Any] = dict(p.__dict__)  # the fields: scalars and tuples only
+        del attrs["id"]
+        attrs["deceased"] = deceased[p.id]
+        out.append((p.id, attrs))
+    return tuple(out)
+
+
+def _persons(g: Nodes) -> Iterator[tuple[str, dict[str, Any]]]:
     """Person nodes ``(id, data)`` in sorted id order."""
+    if isinstance(g, tuple):
+        yield from g
+        return
     for node in sorted(g.nodes):
         data = g.nodes[node]
         if data.get("kind") == "person":
@@ -126,7 +147,7 @@ def _is_living(data: Mapping[str, Any]) -> bool:
     return data.get("deceased") is not True
 
 
-def _living(g: nx.Graph[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+def _living(g: Nodes) -> Iterator[tuple[str, dict[str, Any]]]:
     return ((n, d) for n, d in _persons(g) if _is_living(d))
 
 
@@ -136,7 +157,7 @@ def _is_lost(data: Mapping[str, Any]) -> bool:
 
 
 # ---------------------------------------------------------------- features
-def inner_circle_size(g: nx.Graph[str]) -> int:
+def inner_circle_size(g: Nodes) -> int:
     """Living persons in the inner closeness ring.
 
     The closest people are the patient's main source of intimacy and support; a small or empty
@@ -145,7 +166,7 @@ def inner_circle_size(g: nx.Graph[str]) -> int:
     return sum(1 for _, d in _living(g) if d.get("ring") == "inner")
 
 
-def confidant_count(g: nx.Graph[str]) -> int:
+def confidant_count(g: Nodes) -> int:
     """Living persons the patient confides in (``confidant`` is True).
 
     Having no confiding relationship is a classic risk factor for depression and a marker of
@@ -154,7 +175,7 @@ def confidant_count(g: nx.Graph[str]) -> int:
     return sum(1 for _, d in _living(g) if d.get("confidant") is True)
 
 
-def supportive_ties(g: nx.Graph[str]) -> int:
+def supportive_ties(g: Nodes) -> int:
     """Living persons giving moderate or high support.
 
     Social support buffers life changes: few supportive ties make a role transition or a loss
@@ -163,7 +184,7 @@ def supportive_ties(g: nx.Graph[str]) -> int:
     return sum(1 for _, d in _living(g) if d.get("support") in _SUPPORTIVE)
 
 
-def conflictual_close_ties(g: nx.Graph[str]) -> int:
+def conflictual_close_ties(g: Nodes) -> int:
     """Living persons in the inner or middle ring with moderate or high conflict.
 
     Conflict in a close relationship is the raw material of a role dispute.
@@ -175,7 +196,7 @@ def conflictual_close_ties(g: nx.Graph[str]) -> int:
     )
 
 
-def weakened_ties(g: nx.Graph[str]) -> tuple[str, ...]:
+def weakened_ties(g: Nodes) -> tuple[str, ...]:
     """Sorted ids of living persons whose quality now is lower than before onset.
 
     Order: poor < fair < good; a person with either quality unknown is not included.
@@ -191,7 +212,7 @@ def weakened_ties(g: nx.Graph[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def lost_ties(g: nx.Graph[str]) -> tuple[str, ...]:
+def lost_ties(g: Nodes) -> tuple[str, ...]:
     """Sorted ids of persons who died, or whose contact is now ``"none"`` while their
     ``quality_before_onset`` is known (a relationship that existed and has ended).
 
@@ -261,7 +282,7 @@ def bridge_persons_lost(g: nx.Graph[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def network_size(g: nx.Graph[str]) -> int:
+def network_size(g: Nodes) -> int:
     """Number of living important persons.
 
     A small network is a marker of isolation (interpersonal deficits) and limits the support
@@ -280,7 +301,7 @@ def density(g: nx.Graph[str]) -> float:
     return round(float(nx.density(g)), 6)
 
 
-def unknown_count(g: nx.Graph[str], attribute: str) -> int:
+def unknown_count(g: Nodes, attribute: str) -> int:
     """Number of living persons whose ``attribute`` is unknown (``None``).
 
     Lets a rule tell "0 confidants" from "confidants unknown". Raises :class:`ValueError` when
@@ -293,8 +314,8 @@ def unknown_count(g: nx.Graph[str], attribute: str) -> int:
     return sum(1 for _, d in _living(g) if d.get(attribute) is None)
 
 
-def _unknown_feature(attribute: str) -> Callable[[nx.Graph[str]], int]:
-    def feature(g: nx.Graph[str]) -> int:
+def _unknown_feature(attribute: str) -> Callable[[Nodes], int]:
+    def feature(g: Nodes) -> int:
         return unknown_count(g, attribute)
 
     feature.__name__ = f"{attribute}_unknown"
@@ -302,14 +323,12 @@ def _unknown_feature(attribute: str) -> Callable[[nx.Graph[str]], int]:
     return feature
 
 
-FEATURES: Mapping[str, Callable[[nx.Graph[str]], FeatureValue]] = MappingProxyType(
+_PER_PERSON: Mapping[str, Callable[[Nodes], FeatureValue]] = MappingProxyType(
     {
-        "bridge_persons_lost": bridge_persons_lost,
         "confidant_count": confidant_count,
         "confidant_unknown": _unknown_feature("confidant"),
         "conflict_unknown": _unknown_feature("conflict"),
         "conflictual_close_ties": conflictual_close_ties,
-        "density": density,
         "inner_circle_size": inner_circle_size,
         "lost_ties": lost_ties,
         "network_size": network_size,
@@ -318,6 +337,19 @@ FEATURES: Mapping[str, Callable[[nx.Graph[str]], FeatureValue]] = MappingProxyTy
         "supportive_ties": supportive_ties,
         "weakened_ties": weakened_ties,
     }
+)
+"""The features that read only each person's own node: computable without the graph."""
+
+FEATURES: Mapping[str, Callable[[nx.Graph[str]], FeatureValue]] = MappingProxyType(
+    dict(
+        sorted(
+            {
+                **_PER_PERSON,
+                "bridge_persons_lost": bridge_persons_lost,
+                "density": density,
+            }.items()
+        )
+    )
 )
 """Registry of graph features by name: each is a pure function of the graph."""
 
@@ -338,6 +370,17 @@ def compute_features(
             f"valid features: {', '.join(sorted(FEATURES))}"
         )
     return {name: FEATURES[name](g) for name in wanted}
+
+
+def inventory_features(inv: Inventory, names: Collection[str]) -> dict[str, FeatureValue]:
+    """:func:`compute_features` of ``build_graph(inv)``, the same values, without building the
+    graph when every feature asked reads only the persons' own nodes (all but
+    ``bridge_persons_lost`` and ``density``): most packs need no network structure, and the
+    networkx graph costs more than those features."""
+    if all(name in _PER_PERSON for name in names):
+        nodes = _person_nodes(inv)
+        return {name: _PER_PERSON[name](nodes) for name in sorted(set(names))}
+    return compute_features(build_graph(inv), names)
 
 
 # ---------------------------------------------------------------- export

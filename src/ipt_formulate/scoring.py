@@ -324,6 +324,22 @@ class Scored(NamedTuple):
     contributions: Mapping[str, float]
 
 
+@lru_cache(maxsize=4096)
+def _group_numbers(
+    weights: tuple[tuple[str, float], ...], more: tuple[float, ...]
+) -> tuple[bool, float, Mapping[str, float], float, float] | None:
+    """(some certain rule supports, score, contributions, lower bound, upper bound) of a
+    group with these certain (rule, weight) pairs and possible-only weights; None when no
+    rule, certain or possible, supports it. Memoised like :func:`_scores`."""
+    certain = [w for _, w in weights]
+    if not any(w > 0 for w in (*certain, *more)):
+        return None
+    score, contributions = _scores(weights)
+    upper = round(combine([*certain, *(w for w in more if w > 0)]), _DIGITS)
+    lower = round(combine([*certain, *(w for w in more if w < 0)]), _DIGITS)
+    return any(w > 0 for w in certain), score, contributions, lower, upper
+
+
 def score_groups(pack: RulePack, certain: Groups, maybe: Groups) -> list[Scored]:
     """Score and bound every (area, focus) group; ranked: established first (by score), then
     provisional (by upper bound), then the rest. A group needs a supporting rule that fires,
@@ -335,14 +351,13 @@ def score_groups(pack: RulePack, certain: Groups, maybe: Groups) -> list[Scored]
         area, kind, fid = key
         by_rule = certain.get(key, {})
         extra = {rid: v for rid, v in maybe.get(key, {}).items() if rid not in by_rule}
-        weights = {rid: r.weight or 0.0 for rid, (r, _, _) in by_rule.items()}
-        more = [r.weight or 0.0 for r, _, _ in extra.values()]
-        if not any(w > 0 for w in (*weights.values(), *more)):
+        weights = tuple(sorted((rid, r.weight or 0.0) for rid, (r, _, _) in by_rule.items()))
+        more = tuple(sorted(r.weight or 0.0 for r, _, _ in extra.values()))
+        numbers = _group_numbers(weights, more)
+        if numbers is None:
             continue  # only evidence against: reported under WHY-NOT, not as a hypothesis
-        score, contributions = _scores(tuple(sorted(weights.items())))
-        upper = round(combine([*weights.values(), *(w for w in more if w > 0)]), _DIGITS)
-        lower = round(combine([*weights.values(), *(w for w in more if w < 0)]), _DIGITS)
-        if not any(w > 0 for w in weights.values()) and upper < threshold:
+        supported, score, contributions, lower, upper = numbers
+        if not supported and upper < threshold:
             continue  # nothing supports it for certain, and nothing could make it count
         status = (
             "established"

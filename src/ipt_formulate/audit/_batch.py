@@ -42,7 +42,7 @@ from ..formulation import SCHEMA_VERSION, Detail
 from ..inventory import Inventory
 from ..limits import current_limits
 from ..rulepack import RulePack
-from ._dask import dask_ordered_map, require_distributed
+from ._dask import DASK_CHUNKSIZE, dask_ordered_map, require_distributed
 from ._jobs import (
     _JOBS,
     CRASH_CODE,
@@ -326,7 +326,7 @@ def batch_file(
     engine: str | None = None,
     trace: bool = False,
     resume: bool = False,
-    chunksize: int = DEFAULT_CHUNKSIZE,
+    chunksize: int | None = None,
     progress: bool | None = None,
     progress_stream: IO[str] | None = None,
     mp_context: BaseContext | None = None,
@@ -341,7 +341,8 @@ def batch_file(
     output path and its resume record (see :mod:`ipt_formulate.audit._resume`). ``summary``:
     filled in place as lines are written (still valid when the run is interrupted).
     ``dask_client``: run the chunks on a Dask cluster instead of local processes (see
-    :func:`batch_dask`). ``detail``: the output level; resuming with another is refused. See
+    :func:`batch_dask`). ``chunksize``: lines per task (default 16 on local processes,
+    128 on Dask). ``detail``: the output level; resuming with another is refused. See
     the module docstring for the record format and guarantees.
     """
     state = state_of(pack, engine, trace, detail)
@@ -373,10 +374,12 @@ def batch_file(
                 yield n, raw
 
         if dask_client is not None:
-            chunked = dask_ordered_map("lines", items(), state, dask_client, chunksize=chunksize)
+            on_dask = DASK_CHUNKSIZE if chunksize is None else chunksize
+            chunked = dask_ordered_map("lines", items(), state, dask_client, chunksize=on_dask)
         else:
             chunked = ordered_map(
-                "lines", items(), state, workers=workers, chunksize=chunksize,
+                "lines", items(), state, workers=workers,
+                chunksize=DEFAULT_CHUNKSIZE if chunksize is None else chunksize,
                 mp_context=mp_context,
             )  # fmt: skip
         t0 = time.perf_counter()

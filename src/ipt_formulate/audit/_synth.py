@@ -1,22 +1,33 @@
-"""Synthetic cohorts drawn from the testing strategies, reproducible from a seed.
+"""Synthetic cohorts, reproducible from a seed.
 
-Record ``i`` (1-based) of a cohort with seed ``S`` is one draw of
-:func:`ipt_formulate.testing.inventory_dicts` (or, for a deliberately invalid record,
-:func:`~ipt_formulate.testing.invalid_inventories`) made by Hypothesis' own choice provider
-fed from ``random.Random(f"ipt-synth:{S}:{i}")``. So:
+Record ``i`` (1-based) of a cohort with seed ``S`` is drawn from
+``random.Random(f"ipt-synth:{S}:{i}")`` and the options only. So:
 
-* the same seed, knobs and versions of ipt-formulate and Hypothesis give the same file, byte
-  for byte, whatever the number of worker processes;
+* the same seed and knobs give the same file, byte for byte, whatever the number of worker
+  processes (for the same version of ipt-formulate, and of Hypothesis for its generator);
 * record ``i`` does not depend on ``n``: ``-n 100`` is the first 100 lines of ``-n 10000``;
-* draws are independent and identically distributed. ``strategy.example()`` is neither
-  reproducible nor meant for data, and a ``@given`` run is biased towards small and
+* records are independent and identically distributed.
+
+Two generators share the world model of :mod:`ipt_formulate.testing`:
+
+* ``"direct"`` (default): :mod:`._generate`, plain ``random`` calls, thousands of records a
+  second, inventories up to the 1,000-person limit, an ``unknown_rate`` knob.
+* ``"hypothesis"``: one draw of :func:`ipt_formulate.testing.inventory_dicts` made by
+  Hypothesis' own choice provider fed from the same ``random.Random`` — the generator of
+  earlier versions, kept so cohorts drawn with it can be drawn again. About 20 records a
+  second; large inventories can fail (``synth.draw_failed``). ``strategy.example()`` is
+  neither reproducible nor meant for data, and a ``@given`` run is biased towards small and
   previously seen examples, which is right for finding bugs and wrong for a cohort.
 
-Valid records get the id ``synth-S-i`` (``i`` zero-padded to 6 digits) so labels and diffs can
-refer to them; invalid records keep whatever the defect left.
+Deliberately invalid records (``invalid``) are valid records given one defect
+(:mod:`._defects`) by the direct generator, and drawn from
+:func:`~ipt_formulate.testing.invalid_inventories` by the Hypothesis one.
 
-Drawing uses ``ConjectureData`` and ``BuildContext``, internal to Hypothesis but the interface
-its own ``find()`` is built on; :func:`draw` is the one place that touches them.
+Records get the id ``synth-S-i`` (``i`` zero-padded to 6 digits) so labels and diffs can
+refer to them; the Hypothesis generator's invalid records keep whatever the defect left.
+
+Hypothesis draws use ``ConjectureData`` and ``BuildContext``, internal to Hypothesis but the
+interface its own ``find()`` is built on; :func:`draw` is the one place that touches them.
 """
 
 from __future__ import annotations
@@ -28,18 +39,26 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from multiprocessing.context import BaseContext
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, get_args
 
 from ..errors import IptFormulateError
+from ._defects import add_defect
+from ._generate import DEFAULT_UNKNOWN_RATE, GenOptions, generate, readable_labels
 
 __all__ = ["SynthOptions", "draw", "synth_records", "write_cohort"]
 
 DateStyle = Literal["dates", "months", "mixed"]
+Generator = Literal["direct", "hypothesis"]
 
 
 @dataclass(frozen=True)
 class SynthOptions:
-    """The knobs of :func:`ipt_formulate.testing.inventories`, plus the invalid fraction."""
+    """The knobs of :func:`ipt_formulate.testing.inventories`, the invalid fraction, and
+    which generator draws the valid records.
+
+    ``unknown_rate``: the share of clinical attributes left unknown when ``unknowns`` is on
+    (direct generator only; None = its default, 0.25). ``unknowns=False``: none unknown.
+    """
 
     min_persons: int = 0
     max_persons: int = 5
@@ -48,9 +67,51 @@ class SynthOptions:
     unknowns: bool = True
     date_style: DateStyle = "mixed"
     invalid: float = 0.0  # fraction of records with exactly one defect
+    unknown_rate: float | None = None
+    generator: Generator = "direct"
+
+    def gen_options(self) -> GenOptions:
+        """The direct generator's knobs."""
+        rate = DEFAULT_UNKNOWN_RATE if self.unknown_rate is None else self.unknown_rate
+        return GenOptions(
+            min_persons=self.min_persons,
+            max_persons=self.max_persons,
+            max_events=self.max_events,
+            max_relationships=self.max_relationships,
+            unknown_rate=rate if self.unknowns else 0.0,
+            date_style=self.date_style,
+        )
+
+
+def check_options(opts: SynthOptions) -> None:
+    """Knobs out of range raise ``synth.options``, naming the knob."""
+
+    def bad(message: str) -> IptFormulateError:
+        return IptFormulateError(message, code="synth.options")
+
+    for name in ("min_persons", "max_persons", "max_events", "max_relationships"):
+        value = getattr(opts, name)
+        if not isinstance(value, int) or value < 0:
+            raise bad(f"{name} must be a non-negative integer, got {value!r}")
+    if opts.min_persons > opts.max_persons:
+        raise bad(f"min_persons={opts.min_persons} > max_persons={opts.max_persons}")
+    if not 0 <= opts.invalid <= 1:
+        raise bad("invalid fraction must be in [0, 1]")
+    if opts.date_style not in get_args(DateStyle):
+        raise bad(f"date_style must be one of {get_args(DateStyle)}, got {opts.date_style!r}")
+    if opts.generator not in get_args(Generator):
+        raise bad(f"generator must be one of {get_args(Generator)}, got {opts.generator!r}")
+    if opts.unknown_rate is not None:
+        if opts.generator != "direct":
+            raise bad("unknown_rate is a knob of the direct generator only")
+        if not 0 <= opts.unknown_rate < 1:
+            raise bad(f"unknown_rate must be in [0, 1), got {opts.unknown_rate!r}")
 
 
 def _strategies(opts: SynthOptions) -> tuple[Any, Any]:
+    """(valid, invalid) Hypothesis strategies; only what the options need is built."""
+    if opts.generator == "direct":
+        return None, None
     try:
         from ..testing import invalid_inventories, inventory_dicts
     except ImportError as exc:
@@ -116,33 +177,19 @@ def draw(strategy: Any, rng: random.Random, *, max_choices: int = 200_000) -> An
 def record(seed: int, index: int, opts: SynthOptions, strategies: tuple[Any, Any]) -> str:
     """Line ``index`` (1-based) of the cohort with ``seed``: one JSON object, no newline."""
     rng = random.Random(f"ipt-synth:{seed}:{index}")
-    if opts.invalid > 0 and rng.random() < opts.invalid:
+    if opts.generator == "direct":
+        broken = opts.invalid > 0 and rng.random() < opts.invalid
+        data = generate(rng, opts.gen_options(), f"synth-{seed}-{index:06d}")
+        if broken:
+            add_defect(data, rng)
+    elif opts.invalid > 0 and rng.random() < opts.invalid:
         data = draw(strategies[1], rng).data
     else:
         data = draw(strategies[0], rng)
         data["id"] = f"synth-{seed}-{index:06d}"
-        _readable_labels(data)
+        readable_labels(data.get("persons", ()))
     return json.dumps(data, sort_keys=False, ensure_ascii=True, separators=(",", ":"))
 
-
-def _readable_labels(data: dict[str, Any]) -> None:
-    """Person labels a reader can follow ("Friend", "Friend 2"), in place of the strategies'
-    arbitrary text (which stays in the property tests, where it belongs)."""
-    seen: dict[str, int] = {}
-    for person in data.get("persons", ()):
-        role = str(person.get("role", "other"))
-        seen[role] = seen.get(role, 0) + 1
-        name = _ROLE_NAMES.get(role, role.replace("_", " ").capitalize())
-        person["label"] = name if seen[role] == 1 else f"{name} {seen[role]}"
-
-
-_ROLE_NAMES = {
-    "spouse_partner": "Partner",
-    "former_partner": "Former partner",
-    "other_family": "Relative",
-    "in_law": "In-law",
-    "other": "Someone",
-}
 
 _CACHE: dict[str, tuple[Any, Any]] = {}
 
@@ -166,8 +213,7 @@ def synth_records(
 ) -> Iterator[str]:
     """The ``n`` lines of a synthetic cohort, in order (see the module docstring)."""
     opts = options or SynthOptions()
-    if not 0 <= opts.invalid <= 1:
-        raise IptFormulateError("invalid fraction must be in [0, 1]", code="synth.options")
+    check_options(opts)
     _strategies(opts)  # fail early on a missing dependency or bad knobs
     od = asdict(opts)
     chunks = [list(range(i, min(i + chunksize, n + 1))) for i in range(1, n + 1, chunksize)]
