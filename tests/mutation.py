@@ -1,9 +1,9 @@
 """Opt-in mutation testing of the core modules with mutmut (not part of ``.ci/run``).
 
     .venv/bin/pip install -e '.[test,mutation]'
-    .venv/bin/python tools/mutation.py scoring          # one module, one worker
-    .venv/bin/python tools/mutation.py --sample 5 facts # every 5th mutant: a quick estimate
-    .venv/bin/python tools/mutation.py --list           # the modules and their test subsets
+    .venv/bin/python tests/mutation.py scoring          # one module, one worker
+    .venv/bin/python tests/mutation.py --sample 5 facts # every 5th mutant: a quick estimate
+    .venv/bin/python tests/mutation.py --list           # the modules and their test subsets
 
 Each module is mutated on its own, against a fast subset of the suite that exercises it
 (``MODULES`` below), so one module's run stays well under 20 minutes on a loaded 2-core
