@@ -20,6 +20,35 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--run-slow", action="store_true", default=False, help="run tests marked slow")
 
 
+if os.environ.get("IPT_MUTATION"):
+    # tools/mutation.py: every generated example the same on every run, so that a mutant's
+    # verdict does not depend on the draw (explicit @settings still set their own counts)
+    settings.register_profile("mutation", derandomize=True, database=None, deadline=None)
+    settings.load_profile("mutation")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under tools/mutation.py, empty the library's memo caches: mutmut forks each mutant's
+    test run from a process that already ran the tests on the original code, and a cached
+    value (a prepared pack, a compiled backend) would hide the mutant from the tests."""
+    if not os.environ.get("IPT_MUTATION"):
+        return
+    import sys
+
+    from ipt_formulate._memo import PackMemo, SharedParts
+
+    for name, module in list(sys.modules.items()):
+        if not name.startswith("ipt_formulate"):
+            continue
+        for attr, value in list(vars(module).items()):
+            if isinstance(value, PackMemo | SharedParts):
+                value.clear()
+            elif callable(getattr(value, "cache_clear", None)):
+                value.cache_clear()
+            elif attr in ("_CACHE", "_DEFAULT") and isinstance(value, dict):
+                value.clear()  # engine backends by pack, the bundled packs by name
+
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 RULES = ROOT / "rules"

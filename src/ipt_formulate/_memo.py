@@ -33,6 +33,10 @@ class PackMemo(Generic[T]):
                 self._values[pack.hash] = value
         return value
 
+    def clear(self) -> None:
+        with self._lock:
+            self._values.clear()
+
     def __len__(self) -> int:
         return len(self._values)
 

@@ -1,6 +1,7 @@
 """Deliberate defects for synthetic cohorts (``synth --invalid F``), without Hypothesis.
 
-Each defect turns a valid record of the direct generator (:mod:`._generate`) into one that
+Each defect turns a valid record of the direct generator
+(:mod:`~ipt_formulate.testing._generate`) into one that
 ``parse_inventory`` rejects with exactly one issue, of a known code: the codes of
 :data:`ipt_formulate.testing.INVALID_CODES` (a test checks both). The record keeps its id, so
 a batch's error lines can be traced to the cohort. Added persons and events get ids ``x1``,

@@ -10,8 +10,9 @@ Record ``i`` (1-based) of a cohort with seed ``S`` is drawn from
 
 Two generators share the world model of :mod:`ipt_formulate.testing`:
 
-* ``"direct"`` (default): :mod:`._generate`, plain ``random`` calls, thousands of records a
-  second, inventories up to the 1,000-person limit, an ``unknown_rate`` knob.
+* ``"direct"`` (default): :mod:`~ipt_formulate.testing._generate`, plain ``random`` calls,
+  thousands of records a second, inventories up to the 1,000-person limit, an
+  ``unknown_rate`` knob.
 * ``"hypothesis"``: one draw of :func:`ipt_formulate.testing.inventory_dicts` made by
   Hypothesis' own choice provider fed from the same ``random.Random`` — the generator of
   earlier versions, kept so cohorts drawn with it can be drawn again. About 20 records a
@@ -42,8 +43,8 @@ from pathlib import Path
 from typing import IO, Any, Literal, get_args
 
 from ..errors import IptFormulateError
+from ..testing._generate import DEFAULT_UNKNOWN_RATE, GenOptions, generate, readable_labels
 from ._defects import add_defect
-from ._generate import DEFAULT_UNKNOWN_RATE, GenOptions, generate, readable_labels
 
 __all__ = ["SynthOptions", "draw", "synth_records", "write_cohort"]
 
