@@ -190,7 +190,12 @@ LOSS, OLD = "$.events[?@.id=='loss']", "$.events[?@.id=='old']"
          (f"{MUM}.patient_expectations_met", f"{MUM}.other_expectations_met")),
         ("person", "mum", "quality_change", (f"{MUM}.quality_before_onset", f"{MUM}.quality_now")),
         ("person", "mum", "patient_priority", ("$.patient_view.most_important_person",)),
-        ("person", "mum", "bridge_lost", ()),  # a graph count: never unknown
+        # a graph feature, open while any person's death or contact is unknown (both
+        # persons' here; docs/scoring.md, counts over unknown values)
+        ("person", "mum", "bridge_lost", tuple(
+            f"$.persons[?@.id=='{pid}'].{f}" for pid in ("bo", "mum")
+            for f in ("deceased", "contact")
+        )),
         ("person", "nobody", "ring", ()),
         # event timing with the onset unknown: the clinician's judgement, or the onset date
         ("event", "move", "recent", (f"{MOVE}.onset_relation", "$.episode.onset")),
