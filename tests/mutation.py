@@ -52,6 +52,7 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
         "rulepack.py",
         (
             "test_rulepack_api.py",
+            "test_rulepack_files.py",
             "test_validation.py",
             "test_rulepack.py",
             "test_rulepack_limits.py",

@@ -316,3 +316,38 @@ def test_only_the_fact_types_and_graph_features_asked_for() -> None:
     assert sorted(sized.by_type) == ["patient"]
     assert sized.by_type["patient"][0]["network_size"] == 3
     assert sized.by_type["patient"][0]["density"] is None  # not asked for: not computed
+
+
+# ---------------------------------------------------------------- open fields (sound bounds)
+def _person(pid: str, **known: object) -> dict[str, object]:
+    return {"id": pid, "role": "friend", **known}
+
+
+def test_bridge_lost_is_open_exactly_while_a_death_or_contact_is_unknown() -> None:
+    # docs/scoring.md: bridge_lost (patient and persons) is open while any person's death or
+    # contact is unknown; it is a graph feature, so only when the feature is derived
+    settled = {"deceased": False, "contact": "weekly"}
+    complete = {**BASE, "persons": [_person("ana", **settled), _person("bo", **settled)]}
+    partial = {**BASE, "persons": [_person("ana", **settled), _person("bo", deceased=False)]}
+    everything = derive_facts(parse_inventory(partial))
+    assert everything.open[("person", "ana")] == {"bridge_lost"}
+    assert everything.open[("person", "bo")] == {"bridge_lost"}
+    assert "bridge_lost" in everything.open[("patient", "patient")]
+    assert not any(
+        "bridge_lost" in v for v in derive_facts(parse_inventory(complete)).open.values()
+    )
+    counts_only = derive_facts(parse_inventory(partial), features=["confidant_count"])
+    assert not any("bridge_lost" in v for v in counts_only.open.values())
+    assert derive_facts(parse_inventory(partial), features=[]).open == {}
+    no_patient = derive_facts(parse_inventory(partial), fact_types=["person"])
+    assert ("patient", "patient") not in no_patient.open
+
+
+def test_a_path_names_the_person_it_is_about() -> None:
+    inv = parse_inventory({**BASE, "persons": [_person("mum"), _person("mum2")]})
+    sources = SourceMap(inv)
+    assert sources.person_of("$.persons[?@.id=='mum'].ring") == "mum"
+    assert sources.person_of("$.persons[?@.id=='mum2'].contact") == "mum2"
+    assert sources.person_of("$.persons[?@.id=='nobody'].ring") is None
+    assert sources.person_of("$.events[?@.id=='mum'].date") is None
+    assert sources.person_of("$.patient_view.most_important_person") is None
