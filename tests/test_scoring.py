@@ -422,3 +422,39 @@ def test_a_network_focus_ranks_before_person_foci_at_equal_scores(tmp_path: Path
         ("person", "zed"),
     ]
     assert f.primary is not None and f.primary.focus.kind == "network"
+
+
+def test_the_scoring_stage_on_its_own_gives_formulate_s_hypotheses(tmp_path: Path) -> None:
+    # docs/architecture.md: the stage modules are importable for tools that need one stage.
+    # Facts, engine and scoring run by hand, without a possible reading, give what formulate
+    # gives on an inventory with nothing unknown to the rules: the same hypotheses, with
+    # explanations and findings (the defaults), bounds equal to the scores, nothing pending
+    from ipt_formulate.engine import run_engine
+    from ipt_formulate.facts import derive_facts
+    from ipt_formulate.scoring import rank_hypotheses
+
+    rules = [
+        rule("a.friend", area="a", weight=0.5, focus="p", fact="person", bind="p", where=[],
+             explain="{p.name} is a friend.", asserts={"finding": "friend", "focus": "p"}),
+        rule("a.against", area="a", weight=-0.2, focus="p", fact="person", bind="p",
+             where=[["conflict", "==", "high"]]),
+        rule("b.main", area="b", weight=0.4, focus="network", where=ALWAYS),
+    ]  # fmt: skip
+    pack = _pack(tmp_path, rules)
+    inv = ipt.parse_inventory(
+        {
+            **inventory(age=30),
+            "persons": [{"id": "ann", "role": "friend", "label": "Ann", "conflict": "high"}],
+        }
+    )
+    run = run_engine(pack, derive_facts(inv, pack.options))
+    lookup = {(t, str(f["id"])): f for t, fs in run.index.by_type.items() for f in fs}
+    alone = rank_hypotheses(pack, run.firings, lookup, run.findings)
+    assert alone == ipt.formulate(inv, pack).hypotheses
+    assert [(h.area, h.focus.id, h.score, h.upper_bound, h.pending) for h in alone] == [
+        ("b", None, 0.4, 0.4, ()),
+        ("a", "ann", round(cf(0.5, 0.2), 4), round(cf(0.5, 0.2), 4), ()),
+    ]
+    assert alone[1].support[0].explanations == ("Ann is a friend.",)
+    assert [e.rule_id for e in alone[1].against] == ["a.against"]
+    assert alone[1].findings == ("friend",)
