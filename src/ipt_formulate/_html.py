@@ -120,14 +120,29 @@ def _person_label(p: Person) -> str:
     return p.label if p.label else p.id
 
 
-def circle_layout(inv: Inventory, f: Formulation) -> Circle:
-    """Place each person on their ring (even angles, input order, rings staggered) and the
-    persons with unknown ring in rows below the circle."""
-    prim, sec = _focus_of(f.primary, "person"), _focus_of(f.secondary, "person")
-    deceased = inv.deceased_status()
+@dataclass(frozen=True)
+class _Spot:
+    """A person's position and label position on the circle (floats, before rounding)."""
+
+    x: float
+    y: float
+    lx: float
+    ly: float
+    anchor: str
+
+
+def _by_ring(inv: Inventory) -> dict[str, list[Person]]:
+    """The persons of each ring in input order (an unset or unknown ring goes to "unknown"),
+    so that placement is deterministic."""
     by_ring: dict[str, list[Person]] = {r: [] for r in (*RING_ORDER, "unknown")}
     for p in inv.persons:
         by_ring[p.ring if p.ring in RING_RADIUS else "unknown"].append(p)
+    return by_ring
+
+
+def _circle_frame(by_ring: dict[str, list[Person]]) -> tuple[Circle, float]:
+    """The empty picture (size, rings and their names) and the y below the circle where
+    the persons with unknown ring start: the height grows with their rows."""
     unknown_rows = math.ceil(len(by_ring["unknown"]) / UNKNOWN_PER_ROW)
     base = CY + RING_RADIUS["outer"] + 45
     height = int(base + unknown_rows * UNKNOWN_ROW_H + (10 if unknown_rows else -5))
@@ -149,91 +164,86 @@ def circle_layout(inv: Inventory, f: Formulation) -> Circle:
         unknown_y=_f(base - 14),
         has_unknown=bool(by_ring["unknown"]),
     )
-    pos: dict[str, tuple[float, float]] = {}
-    for k, ring in enumerate((*RING_ORDER, "unknown")):
-        people = by_ring[ring]
-        n = len(people)
-        for i, p in enumerate(people):
-            if ring == "unknown":
-                col, row = i % UNKNOWN_PER_ROW, i // UNKNOWN_PER_ROW
-                x = 40.0 + col * (CIRCLE_W - 60) / UNKNOWN_PER_ROW
-                y = base + 12 + row * UNKNOWN_ROW_H
-                lx, ly, anchor = x + NODE_R + 5, y + 4, "start"
-            else:
-                r = RING_RADIUS[ring]
-                # stagger the rings so that persons on neighbouring rings do not line up
-                angle = -math.pi / 2 + (i + 0.5 * (k % 2)) * 2 * math.pi / n
-                x, y = CX + r * math.cos(angle), CY + r * math.sin(angle)
-                cos = math.cos(angle)
-                anchor = "start" if cos > 0.2 else "end" if cos < -0.2 else "middle"
-                off = NODE_R + 6
-                lx = x + (off if anchor == "start" else -off if anchor == "end" else 0)
-                ly = y + (4 if anchor != "middle" else (NODE_R + 16 if y > CY else -NODE_R - 8))
-            pos[p.id] = (x, y)
-            label = _person_label(p)
-            dead = deceased.get(p.id) is True
-            focus = "primary" if p.id == prim else "secondary" if p.id == sec else ""
-            conflict = p.conflict or "unknown"
-            support = p.support or "unknown"
-            classes = " ".join(
-                c
-                for c in (
-                    "person",
-                    f"s-{support}",
-                    "deceased" if dead else "",
-                    f"focus-{focus}" if focus else "",
-                )
-                if c
-            )
-            marks = [
-                f"ring {ring}" if ring != "unknown" else "ring unknown",
-                f"conflict {conflict}",
-                f"support {support}",
-            ]
-            if p.confidant:
-                marks.append("confidant")
-            if p.lives_with_patient:
-                marks.append("lives with the patient")
-            if dead:
-                marks.append(
-                    "died" + (f" {date_words(p.date_of_death)}" if p.date_of_death else "")
-                )
-            if focus:
-                marks.append(f"{focus} focus")
-            c.nodes.append(
-                Node(
-                    id=p.id,
-                    label=label,
-                    short=short_text(label, LABEL_MAX),
-                    title=f"{label}: {', '.join(marks)}",
-                    ring=ring,
-                    x=_f(x),
-                    y=_f(y),
-                    lx=_f(lx),
-                    ly=_f(ly),
-                    anchor=anchor,
-                    show_label=ring == "unknown" or n <= LABELLED_PER_RING,
-                    classes=classes,
-                    confidant=p.confidant is True,
-                    lives_with=p.lives_with_patient is True,
-                    deceased=dead,
-                    death=date_words(p.date_of_death) if p.date_of_death else "",
-                    conflict=conflict,
-                    support=support,
-                    focus=focus,
-                )
-            )
-            if ring != "unknown":
-                c.spokes.append(
-                    Edge(
-                        _f(CX),
-                        _f(CY),
-                        _f(x),
-                        _f(y),
-                        f"spoke {CONFLICT_STYLE.get(conflict, 'c-unknown')}",
-                        f"conflict with the patient: {conflict}",
-                    )
-                )
+    return c, base
+
+
+def _place(ring: str, k: int, i: int, n: int, base: float) -> _Spot:
+    """Where the ``i``-th of ``n`` persons of ``ring`` (``k``-th ring) goes, and its label:
+    even angles on a ring, staggered between rings; rows below the circle if unknown."""
+    if ring == "unknown":
+        col, row = i % UNKNOWN_PER_ROW, i // UNKNOWN_PER_ROW
+        x = 40.0 + col * (CIRCLE_W - 60) / UNKNOWN_PER_ROW
+        y = base + 12 + row * UNKNOWN_ROW_H
+        return _Spot(x, y, x + NODE_R + 5, y + 4, "start")
+    r = RING_RADIUS[ring]
+    # stagger the rings so that persons on neighbouring rings do not line up
+    angle = -math.pi / 2 + (i + 0.5 * (k % 2)) * 2 * math.pi / n
+    x, y = CX + r * math.cos(angle), CY + r * math.sin(angle)
+    cos = math.cos(angle)
+    anchor = "start" if cos > 0.2 else "end" if cos < -0.2 else "middle"
+    off = NODE_R + 6
+    lx = x + (off if anchor == "start" else -off if anchor == "end" else 0)
+    ly = y + (4 if anchor != "middle" else (NODE_R + 16 if y > CY else -NODE_R - 8))
+    return _Spot(x, y, lx, ly, anchor)
+
+
+def _person_node(p: Person, ring: str, at: _Spot, show_label: bool, dead: bool, focus: str) -> Node:
+    """One person's drawn node: CSS classes from support, death and focus, and a title
+    that says in words what the marks show (for screen readers and hover)."""
+    label = _person_label(p)
+    conflict = p.conflict or "unknown"
+    support = p.support or "unknown"
+    classes = " ".join(
+        c
+        for c in (
+            "person",
+            f"s-{support}",
+            "deceased" if dead else "",
+            f"focus-{focus}" if focus else "",
+        )
+        if c
+    )
+    marks = [
+        f"ring {ring}" if ring != "unknown" else "ring unknown",
+        f"conflict {conflict}",
+        f"support {support}",
+    ]
+    if p.confidant:
+        marks.append("confidant")
+    if p.lives_with_patient:
+        marks.append("lives with the patient")
+    if dead:
+        marks.append("died" + (f" {date_words(p.date_of_death)}" if p.date_of_death else ""))
+    if focus:
+        marks.append(f"{focus} focus")
+    return Node(
+        id=p.id,
+        label=label,
+        short=short_text(label, LABEL_MAX),
+        title=f"{label}: {', '.join(marks)}",
+        ring=ring,
+        x=_f(at.x),
+        y=_f(at.y),
+        lx=_f(at.lx),
+        ly=_f(at.ly),
+        anchor=at.anchor,
+        show_label=show_label,
+        classes=classes,
+        confidant=p.confidant is True,
+        lives_with=p.lives_with_patient is True,
+        deceased=dead,
+        death=date_words(p.date_of_death) if p.date_of_death else "",
+        conflict=conflict,
+        support=support,
+        focus=focus,
+    )
+
+
+def _link_edges(inv: Inventory, pos: dict[str, tuple[float, float]]) -> list[Edge]:
+    """The relationships between placed persons, as curves styled by closeness and
+    conflict."""
+    names = {p.id: _person_label(p) for p in inv.persons}
+    edges: list[Edge] = []
     for link in inv.relationships:
         if link.a not in pos or link.b not in pos:
             continue
@@ -246,8 +256,7 @@ def circle_layout(inv: Inventory, f: Formulation) -> Circle:
         classes = "link" + (" close" if link.close else "")
         if link.conflict in ("low", "moderate", "high"):
             classes += f" link-{CONFLICT_STYLE[link.conflict]}"
-        names = {p.id: _person_label(p) for p in inv.persons}
-        c.edges.append(
+        edges.append(
             Edge(
                 _f(x1),
                 _f(y1),
@@ -258,6 +267,39 @@ def circle_layout(inv: Inventory, f: Formulation) -> Circle:
                 _curve(x1, y1, x2, y2),
             )
         )
+    return edges
+
+
+def circle_layout(inv: Inventory, f: Formulation) -> Circle:
+    """Place each person on their ring (even angles, input order, rings staggered) and the
+    persons with unknown ring in rows below the circle."""
+    prim, sec = _focus_of(f.primary, "person"), _focus_of(f.secondary, "person")
+    deceased = inv.deceased_status()
+    by_ring = _by_ring(inv)
+    c, base = _circle_frame(by_ring)
+    pos: dict[str, tuple[float, float]] = {}
+    for k, ring in enumerate((*RING_ORDER, "unknown")):
+        people = by_ring[ring]
+        n = len(people)
+        for i, p in enumerate(people):
+            at = _place(ring, k, i, n, base)
+            pos[p.id] = (at.x, at.y)
+            focus = "primary" if p.id == prim else "secondary" if p.id == sec else ""
+            show = ring == "unknown" or n <= LABELLED_PER_RING
+            c.nodes.append(_person_node(p, ring, at, show, deceased.get(p.id) is True, focus))
+            if ring != "unknown":
+                conflict = p.conflict or "unknown"
+                c.spokes.append(
+                    Edge(
+                        _f(CX),
+                        _f(CY),
+                        _f(at.x),
+                        _f(at.y),
+                        f"spoke {CONFLICT_STYLE.get(conflict, 'c-unknown')}",
+                        f"conflict with the patient: {conflict}",
+                    )
+                )
+    c.edges = _link_edges(inv, pos)
     return c
 
 
