@@ -17,6 +17,8 @@ from .errors import IptFormulateError
 from .facts import date_words, event_name, short_text, timing_phrase
 
 if TYPE_CHECKING:
+    from datetime import date
+
     from jinja2 import Template
 
     from .formulation import Formulation, Hypothesis
@@ -376,68 +378,111 @@ def _event_months(
     return None, None, ""
 
 
-def timeline_layout(inv: Inventory, f: Formulation, window: float) -> Timeline:
-    """Onset at a fixed point; the recent window to its left; events placed by months before
-    onset (dated or given), else by ``onset_relation``; labels stacked in rows so that none
-    overlaps; undated events listed apart."""
-    onset = inv.onset_bounds()
-    a = inv.episode.assessment_date
-    after = 0.0
-    if onset is not None:
-        mid = onset[0] + (onset[1] - onset[0]) / 2
-        after = max(0.0, (a - mid).days / (365.25 / 12))
-    # the focus event, and the events about the focus person (a death in grief)
+@dataclass(frozen=True)
+class _Scale:
+    """Months before onset to x: ``span_before`` months at the left edge, ``span_after``
+    months after onset at the right edge."""
+
+    span_before: float
+    span_after: float
+    total: float
+
+    def x_of(self, months: float) -> tuple[float, bool]:
+        """The x of ``months`` before onset, and whether it was clipped at the left edge."""
+        if not math.isfinite(months) or months > self.span_before:
+            return TL_LEFT, True
+        return TL_LEFT + (self.span_before - months) / self.total * (TL_RIGHT - TL_LEFT), False
+
+
+_Placed = tuple[float, float, str, "LifeEvent"]  # (lo, hi, how, event)
+
+
+def _months_after_onset(inv: Inventory, onset: tuple[date, date] | None) -> float:
+    """Months from the middle of the onset window to the assessment (0 if onset unknown):
+    how far the picture reaches right of onset."""
+    if onset is None:
+        return 0.0
+    mid = onset[0] + (onset[1] - onset[0]) / 2
+    return max(0.0, (inv.episode.assessment_date - mid).days / (365.25 / 12))
+
+
+def _focus_events(inv: Inventory, f: Formulation) -> dict[str | None, str]:
+    """Event id -> "primary"/"secondary": the focus event, and the events about the focus
+    person (a death in grief); the primary wins."""
     focus_ids: dict[str | None, str] = {}
     for h, word in ((f.secondary, "secondary"), (f.primary, "primary")):
         if h is not None and h.focus.kind == "event":
             focus_ids[h.focus.id] = word
         elif h is not None and h.focus.kind == "person":
             focus_ids.update({e.id: word for e in inv.events if e.subject == h.focus.id})
-    placed: list[tuple[float, float, str, LifeEvent]] = []
+    return focus_ids
+
+
+def _split_events(
+    inv: Inventory, window: float, after: float, known_onset: bool
+) -> tuple[list[_Placed], list[tuple[str, str, str]]]:
+    """The events that can be drawn (with their months before onset) and the rest, listed
+    apart: without a known onset only qualitative timings can be drawn."""
+    placed: list[_Placed] = []
     undated: list[tuple[str, str, str]] = []
     for e in inv.events:
         lo, hi, how = _event_months(inv, e, window, max(after, 1.0))
-        if lo is None or hi is None or (onset is None and how != "qualitative"):
+        if lo is None or hi is None or (not known_onset and how != "qualitative"):
             undated.append((event_name(e), e.kind.replace("_", " "), e.description or ""))
             continue
         placed.append((lo, hi, how, e))
+    return placed, undated
+
+
+def _scale_for(placed: list[_Placed], window: float, after: float) -> _Scale:
+    """A scale wide enough for the window, the assessment and every event up to five years
+    before onset (older ones are clipped at the left edge)."""
     finite = [m for lo, hi, _, _ in placed for m in (lo, hi) if math.isfinite(m)]
     span_before = max([window * 1.5, 12.0, *[m for m in finite if m <= 60]])
     span_after = max([after, 2.0, *[-m for m in finite if m < 0]])
-    total = span_before + span_after
+    return _Scale(span_before, span_after, span_before + span_after)
 
-    def x_of(months: float) -> tuple[float, bool]:
-        if not math.isfinite(months) or months > span_before:
-            return TL_LEFT, True
-        return TL_LEFT + (span_before - months) / total * (TL_RIGHT - TL_LEFT), False
 
-    onset_x = x_of(0.0)[0]
+def _when(inv: Inventory, e: LifeEvent, how: str, lo: float, hi: float, clipped: bool) -> str:
+    """The event's timing in words, saying so when it is drawn off the scale."""
+    if how == "qualitative":
+        when = timing_phrase(None, e.onset_relation)
+    else:
+        when = timing_phrase(inv.months_before_onset_span(e), None)
+    if clipped and how != "qualitative":
+        when = f"about {(lo + hi) / 2 / 12:.0f} years before onset (off the scale)"
+    return when
+
+
+def _stack_label(rows_end: list[float], x: float, width: float) -> tuple[float, int]:
+    """The label's x (right of the dot if it fits, else left of it, else shifted to fit the
+    picture) and the first row where it overlaps no other label; ``rows_end`` is updated."""
+    lx = x + 7
+    if lx + width > TL_W - 4:
+        lx = x - 7 - width if x - 7 - width >= 4 else max(4.0, TL_W - 4 - width)
+    start, end = lx, lx + width
+    row = next((i for i, r in enumerate(rows_end) if r + 12 < start), len(rows_end))
+    if row == len(rows_end):
+        rows_end.append(end)
+    else:
+        rows_end[row] = end
+    return lx, row
+
+
+def _timeline_events(
+    inv: Inventory, placed: list[_Placed], scale: _Scale, focus_ids: dict[str | None, str]
+) -> tuple[list[TimelineEvent], int]:
+    """The drawn events, oldest first, with their labels stacked in rows; and the number
+    of rows (the picture's height)."""
     rows_end: list[float] = []
     events: list[TimelineEvent] = []
     for lo, hi, how, e in sorted(placed, key=lambda t: (-(t[0] + t[1]) / 2, t[3].id)):
-        (xa, ca), (xb, cb) = x_of(hi), x_of(lo)
+        (xa, ca), (xb, cb) = scale.x_of(hi), scale.x_of(lo)
         x = (xa + xb) / 2 if not (ca or cb) else xa if ca and cb else (xa + xb) / 2
         clipped = ca or cb
         name = event_name(e)
-        if how == "qualitative":
-            when = timing_phrase(None, e.onset_relation)
-        else:
-            when = timing_phrase(inv.months_before_onset_span(e), None)
-        if clipped and how != "qualitative":
-            when = f"about {(lo + hi) / 2 / 12:.0f} years before onset (off the scale)"
-        label = f"{name}: {when}"
-        width = len(label) * CHAR_W
-        # right of the dot if it fits, else left of it, else shifted to fit the picture
-        anchor = "start"
-        lx = x + 7
-        if lx + width > TL_W - 4:
-            lx = x - 7 - width if x - 7 - width >= 4 else max(4.0, TL_W - 4 - width)
-        start, end = lx, lx + width
-        row = next((i for i, r in enumerate(rows_end) if r + 12 < start), len(rows_end))
-        if row == len(rows_end):
-            rows_end.append(end)
-        else:
-            rows_end[row] = end
+        when = _when(inv, e, how, lo, hi, clipped)
+        lx, row = _stack_label(rows_end, x, len(f"{name}: {when}") * CHAR_W)
         y = TL_AXIS_Y + 34 + row * TL_ROW_H
         focus = focus_ids.get(e.id, "")
         classes = " ".join(
@@ -458,7 +503,7 @@ def timeline_layout(inv: Inventory, f: Formulation, window: float) -> Timeline:
                 y=_f(y),
                 ly=_f(y + 4),
                 lx=_f(lx),
-                anchor=anchor,
+                anchor="start",
                 classes=classes,
                 title=f"{name} ({e.kind.replace('_', ' ')}): {when}"
                 + (f"; {focus} focus" if focus else ""),
@@ -466,37 +511,58 @@ def timeline_layout(inv: Inventory, f: Formulation, window: float) -> Timeline:
                 focus=focus,
             )
         )
+    return events, len(rows_end)
+
+
+def _ticks(scale: _Scale, onset_x: float) -> list[tuple[str, str]]:
+    """Tick marks every 3, 6 or 12 months (by the span), none too near an edge or onset."""
     ticks = []
-    step = 3 if total <= 36 else 6 if total <= 72 else 12
-    m = -math.floor(span_after / step) * step
-    while m <= span_before:
-        tx = x_of(m)[0]
+    step = 3 if scale.total <= 36 else 6 if scale.total <= 72 else 12
+    m = -math.floor(scale.span_after / step) * step
+    while m <= scale.span_before:
+        tx = scale.x_of(m)[0]
         if m != 0 and TL_LEFT + 30 <= tx <= TL_RIGHT - 30 and abs(tx - onset_x) > 30:
             word = f"{abs(m):g} mo {'before' if m > 0 else 'after'}"
             ticks.append((_f(tx), word))
         m += step
-    height = int(TL_AXIS_Y + 34 + max(len(rows_end), 1) * TL_ROW_H + 10)
-    onset_text = "onset unknown"
+    return ticks
+
+
+def _onset_text(inv: Inventory, known: bool) -> str:
+    """The onset marker's words: its date, else months before assessment, else unknown."""
     if inv.episode.onset is not None:
-        onset_text = f"onset {date_words(inv.episode.onset)}"
-    elif onset is not None:
-        onset_text = f"onset ({inv.episode.onset_months_before_assessment:g} mo before assessment)"
-    onset_anchor = "end" if onset_x + len(onset_text) * 7 + 4 > TL_RIGHT else "start"
+        return f"onset {date_words(inv.episode.onset)}"
+    if known:
+        return f"onset ({inv.episode.onset_months_before_assessment:g} mo before assessment)"
+    return "onset unknown"
+
+
+def timeline_layout(inv: Inventory, f: Formulation, window: float) -> Timeline:
+    """Onset at a fixed point; the recent window to its left; events placed by months before
+    onset (dated or given), else by ``onset_relation``; labels stacked in rows so that none
+    overlaps; undated events listed apart."""
+    onset = inv.onset_bounds()
+    after = _months_after_onset(inv, onset)
+    placed, undated = _split_events(inv, window, after, onset is not None)
+    scale = _scale_for(placed, window, after)
+    onset_x = scale.x_of(0.0)[0]
+    events, rows = _timeline_events(inv, placed, scale, _focus_events(inv, f))
+    onset_text = _onset_text(inv, onset is not None)
     return Timeline(
         width=TL_W,
-        height=height,
+        height=int(TL_AXIS_Y + 34 + max(rows, 1) * TL_ROW_H + 10),
         axis_y=_f(TL_AXIS_Y),
         left=_f(TL_LEFT),
         right=_f(TL_RIGHT),
         onset_x=_f(onset_x),
-        window_x=_f(x_of(window)[0]),
+        window_x=_f(scale.x_of(window)[0]),
         window_months=f"{window:g}",
-        assessment_x=_f(x_of(-after)[0]) if onset is not None else None,
-        ticks=ticks,
+        assessment_x=_f(scale.x_of(-after)[0]) if onset is not None else None,
+        ticks=_ticks(scale, onset_x),
         events=events,
         undated=undated,
         onset_text=onset_text,
-        onset_anchor=onset_anchor,
+        onset_anchor="end" if onset_x + len(onset_text) * 7 + 4 > TL_RIGHT else "start",
         onset_known=onset is not None,
     )
 
