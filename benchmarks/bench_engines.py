@@ -18,7 +18,8 @@ and measures, per N:
   the floor, and bytes of compact JSON per formulation, with the targets at 15 persons.
 
 Then it fits the growth exponent ``k`` of ``time ~ N**k`` by least squares on log-log, and
-shows where the time of one compiled formulate() goes at 15 persons, and finally runs
+shows where the time of one compiled formulate() goes at 15 persons (with each level less the
+one-pass reading against the floor: what no faster reading can go below), and finally runs
 ``bench_batch.py`` (batch throughput at 15 persons with 1 and 2 workers). Engines are built once
 per pack before timing (as in a long-running process); timings of one row are interleaved,
 so a change in machine load affects every column alike. Exit status 1 if the two engines
@@ -327,12 +328,27 @@ def stage_breakdown(pack: ipt.RulePack, n: int, seed: int, network: str, rounds:
         ),
         "input_digest": partial(input_digest, inv),
         "formulate(), compiled, end to end": partial(ipt.formulate, text, pack, engine="compiled"),
+        "formulate(detail='brief'), compiled": partial(
+            ipt.formulate, text, pack, engine="compiled", detail="brief"
+        ),
     }
     ms = _medians_ms(stages, rounds, 10.0)
     print()
     print(f"where the time goes, N={n} ({network}), median ms per stage:")
     for k, v in ms.items():
         print(f"  {k:36} {v:7.3f}")
+    # what no faster reading can go below: each level less its one-pass reading, against the
+    # floor (the first three stages) of the same run
+    floor = sum(list(ms.values())[:3])
+    reading = ms["certain + possible reading, one pass"]
+    for level, key in (
+        ("full", "formulate(), compiled, end to end"),
+        ("brief", "formulate(detail='brief'), compiled"),
+    ):
+        print(
+            f"  {level} less the reading: {(ms[key] - reading) / floor:.2f}x the floor "
+            f"({ms[key] / floor:.2f}x with it)"
+        )
 
 
 LEVELS: tuple[Detail, ...] = ("full", "standard", "brief")

@@ -515,9 +515,11 @@ def _compile_steps_both(patterns: Sequence[Pattern]) -> Step2:
         out.append((tuple(env), level))
 
     step: Step2 = done
-    for exists, maybe, certain, robust in reversed(compiled):
-        both = _positive_both if exists else _negated_both
-        step = both(maybe, certain, robust, step)
+    # by index, under names of their own: mypyc (benchmarks/bench_mypyc.py) fails on
+    # reversed() of this list and types a loop variable by its first binding above
+    for i in range(len(compiled) - 1, -1, -1):
+        kind, cands, sure, firm = compiled[i]
+        step = (_positive_both if kind else _negated_both)(cands, sure, firm, step)
     return step
 
 

@@ -82,8 +82,9 @@ def combine(weights: Iterable[float]) -> float:
 @lru_cache(maxsize=4096)
 def _combine_sorted(ws: tuple[float, ...]) -> float:
     # packs have few distinct weights, so the same multisets recur on every formulation
-    mb = 1 - math.prod(1 - w for w in ws if w > 0)
-    md = 1 - math.prod(1 + w for w in ws if w < 0)
+    # float throughout (start=1.0): an empty product is 1.0, not the int 1
+    mb = 1.0 - math.prod((1.0 - w for w in ws if w > 0), start=1.0)
+    md = 1.0 - math.prod((1.0 + w for w in ws if w < 0), start=1.0)
     return Belief(mb, md).cf
 
 
