@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, TypeVar, get_args
 
@@ -145,24 +145,11 @@ def formulate(
     built from them); ``"brief"``, hypotheses as area, focus, status, score, bounds and rule
     ids, with advisories and provenance. What a level leaves out is not computed.
     """
-    if pack is not None and not isinstance(pack, RulePack):
-        raise TypeError(
-            f"pack must be a RulePack, got {type(pack).__name__}: load one with "
-            "ipt_formulate.load_pack(path), or pass None for the bundled default pack"
-        )
-    if detail not in _DETAILS:
-        raise OptionError(
-            f"detail must be one of {', '.join(_DETAILS)}, got {detail!r}", code="options.detail"
-        )
+    _check_arguments(pack, detail)
     inv = parse_inventory(inventory, limits=limits)
     pack = pack if pack is not None else default_pack()
-    facts = derive_facts(
-        inv, pack.options, fact_types=pack.fact_types_used(), features=pack.graph_features_used()
-    )
     max_firings = (limits or current_limits()).max_firings
-    run, maybe, maybe_findings, robust = _runs(pack, facts, engine, max_firings)
-    lookup = {(t, str(f["id"])): f for t, fs in run.index.by_type.items() for f in fs}
-    possible = _possible(inv, pack, facts, lookup, (maybe, maybe_findings, robust))
+    run, lookup, possible = _read(inv, pack, engine, max_firings)
     brief = detail == "brief"
     unknowns: dict[str, str] = {}
     hyps = rank_hypotheses(
@@ -176,13 +163,6 @@ def formulate(
         unknowns=unknowns,
     )
     primary, secondary = select_focus(pack, hyps)
-    status: FormulationStatus = (
-        "established"
-        if primary is not None
-        else "provisional"
-        if any(h.status == "provisional" for h in hyps)
-        else "insufficient_data"
-    )
     checks = area_checks(pack, run.firings, run.index) if detail == "full" else {}
     notes = advisories(pack, run.firings, lookup, checks, primary, hyps)
     recorded = None
@@ -197,7 +177,7 @@ def formulate(
         schema_version=SCHEMA_VERSION,
         detail=detail,
         disclaimer=DISCLAIMER,
-        status=status,
+        status=_status(primary, hyps),
         primary_rank=None if primary is None else primary.rank,
         secondary_rank=None if secondary is None else secondary.rank,
         hypotheses=shown,
@@ -219,6 +199,42 @@ def formulate(
 
 
 _DETAILS: tuple[str, ...] = get_args(Detail)
+
+
+def _check_arguments(pack: object, detail: object) -> None:
+    """The arguments no model validates: a clear error before any work."""
+    if pack is not None and not isinstance(pack, RulePack):
+        raise TypeError(
+            f"pack must be a RulePack, got {type(pack).__name__}: load one with "
+            "ipt_formulate.load_pack(path), or pass None for the bundled default pack"
+        )
+    if detail not in _DETAILS:
+        raise OptionError(
+            f"detail must be one of {', '.join(_DETAILS)}, got {detail!r}", code="options.detail"
+        )
+
+
+def _read(
+    inv: Inventory, pack: RulePack, engine: str, max_firings: int
+) -> tuple[EngineRun, dict[tuple[str, str], Mapping[str, Any]], PossibleReading]:
+    """The facts read by the pack: the engine's (certain) run, its facts by (type, id), and
+    the possible reading (bounds, what pending rules wait on)."""
+    facts = derive_facts(
+        inv, pack.options, fact_types=pack.fact_types_used(), features=pack.graph_features_used()
+    )
+    run, maybe, maybe_findings, robust = _runs(pack, facts, engine, max_firings)
+    lookup = {(t, str(f["id"])): f for t, fs in run.index.by_type.items() for f in fs}
+    return run, lookup, _possible(inv, pack, facts, lookup, (maybe, maybe_findings, robust))
+
+
+def _status(primary: Hypothesis | None, hyps: Sequence[Hypothesis]) -> FormulationStatus:
+    """Established with a primary focus; provisional while a hypothesis could still reach
+    the threshold; otherwise insufficient data."""
+    if primary is not None:
+        return "established"
+    if any(h.status == "provisional" for h in hyps):
+        return "provisional"
+    return "insufficient_data"
 
 
 def _findings(pack: RulePack, run: EngineRun) -> tuple[Finding, ...]:
