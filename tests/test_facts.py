@@ -227,6 +227,7 @@ LOSS, OLD = "$.events[?@.id=='loss']", "$.events[?@.id=='old']"
         ("event", "move", "patient_priority", ("$.patient_view.most_important_event",)),
         ("event", "move", "valence", (f"{MOVE}.valence",)),
         ("event", "move", "category", ()),  # derived from the kind
+        ("event", "nobody", "valence", ()),
         # patient fields
         ("patient", "patient", "age", ("$.patient.age",)),
         ("patient", "patient", "isolation_predates_onset", ("$.social_history.isolated_since",)),
@@ -270,6 +271,7 @@ def test_every_fact_has_exactly_the_documented_fields() -> None:
     for fields in FACT_TYPES.values():
         for name, spec in fields.items():
             assert (spec.type == "enum") == bool(spec.values), name
+            assert isinstance(spec.doc, str) and spec.doc, name  # the docs tables' text
     inv = parse_inventory(FULL)
     facts = derive_facts(inv)
     for fact_type, fact in facts.all():
