@@ -1,11 +1,15 @@
 """Screenshots of the HTML report of each bundled example, with headless Chromium.
 
-    python benchmarks/screenshots.py [--out DIR] [--width 900] [--height 2400] [EXAMPLE ...]
+    python benchmarks/screenshots.py [--out DIR] [--width 900] [--height 2400] [--trim]
+                                     [--only EXAMPLE ...]
 
-Writes ``DIR/<example>.html`` and ``DIR/<example>.png`` (default DIR: /tmp/ipt-report-shots).
+Writes ``DIR/report-<example>.png`` (default DIR: /tmp/ipt-report-shots). Chromium shoots a
+fixed window, so ``--trim`` cuts the blank page below the report off (with Pillow, which comes
+with matplotlib: ``[plot]`` or ``[test]``): with a tall ``--height`` that gives the whole page,
+saved with a 256-colour palette.
 Needs Debian's ``chromium`` package (``apt-get install -y chromium``) and Jinja2
-(``pip install 'ipt-formulate[report]'``). The committed pictures in docs/ were made with
-``--out docs/img --only grief role-dispute``.
+(``pip install 'ipt-formulate[report]'``). The committed pictures in docs/img were made with
+``--out docs/img --height 6000 --trim --only grief mixed-dispute-transition``.
 """
 
 from __future__ import annotations
@@ -41,6 +45,24 @@ def shoot(html: Path, png: Path, width: int, height: int, chromium: str) -> None
     )
 
 
+def trim(png: Path, margin: int = 24) -> None:
+    """Cut the rows below the last non-background pixel (keeping ``margin`` px): a fixed
+    window is either too short for a long report or leaves a blank tail under a short one.
+    Saved with a 256-colour palette, maximum-coverage (median-cut greyed the legend's greens;
+    on the committed pages every pixel stays within 7/255 of the shot): a third of the bytes."""
+    from PIL import Image, ImageChops
+
+    with Image.open(png) as shot:
+        im = shot.convert("RGB")
+    blank = Image.new("RGB", im.size, im.getpixel((0, 0)))
+    box = ImageChops.difference(im, blank).getbbox()
+    bottom = im.height if box is None else min(im.height, box[3] + margin)
+    page = im.crop((0, 0, im.width, bottom))
+    page.quantize(256, Image.Quantize.MAXCOVERAGE, dither=Image.Dither.NONE).save(
+        png, optimize=True
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="/tmp/ipt-report-shots")
@@ -48,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--height", type=int, default=2400)
     ap.add_argument("--only", nargs="*", help="example names (default: all)")
     ap.add_argument("--keep-html", action="store_true", help="keep the HTML next to the PNG")
+    ap.add_argument(
+        "--trim", action="store_true", help="cut the blank page below the report; 256 colours"
+    )
     args = ap.parse_args(argv)
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
@@ -61,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         html.write_text(report((EXAMPLES / f"{name}.json").read_text()), encoding="utf-8")
         png = out / f"report-{name}.png"
         shoot(html, png, args.width, args.height, chromium)
+        if args.trim:
+            trim(png)
         if not args.keep_html:
             html.unlink()
         print(png)

@@ -17,6 +17,8 @@ from .errors import IptFormulateError
 from .facts import date_words, event_name, short_text, timing_phrase
 
 if TYPE_CHECKING:
+    from datetime import date
+
     from jinja2 import Template
 
     from .formulation import Formulation, Hypothesis
@@ -120,14 +122,29 @@ def _person_label(p: Person) -> str:
     return p.label if p.label else p.id
 
 
-def circle_layout(inv: Inventory, f: Formulation) -> Circle:
-    """Place each person on their ring (even angles, input order, rings staggered) and the
-    persons with unknown ring in rows below the circle."""
-    prim, sec = _focus_of(f.primary, "person"), _focus_of(f.secondary, "person")
-    deceased = inv.deceased_status()
+@dataclass(frozen=True)
+class _Spot:
+    """A person's position and label position on the circle (floats, before rounding)."""
+
+    x: float
+    y: float
+    lx: float
+    ly: float
+    anchor: str
+
+
+def _by_ring(inv: Inventory) -> dict[str, list[Person]]:
+    """The persons of each ring in input order (an unset or unknown ring goes to "unknown"),
+    so that placement is deterministic."""
     by_ring: dict[str, list[Person]] = {r: [] for r in (*RING_ORDER, "unknown")}
     for p in inv.persons:
         by_ring[p.ring if p.ring in RING_RADIUS else "unknown"].append(p)
+    return by_ring
+
+
+def _circle_frame(by_ring: dict[str, list[Person]]) -> tuple[Circle, float]:
+    """The empty picture (size, rings and their names) and the y below the circle where
+    the persons with unknown ring start: the height grows with their rows."""
     unknown_rows = math.ceil(len(by_ring["unknown"]) / UNKNOWN_PER_ROW)
     base = CY + RING_RADIUS["outer"] + 45
     height = int(base + unknown_rows * UNKNOWN_ROW_H + (10 if unknown_rows else -5))
@@ -149,91 +166,86 @@ def circle_layout(inv: Inventory, f: Formulation) -> Circle:
         unknown_y=_f(base - 14),
         has_unknown=bool(by_ring["unknown"]),
     )
-    pos: dict[str, tuple[float, float]] = {}
-    for k, ring in enumerate((*RING_ORDER, "unknown")):
-        people = by_ring[ring]
-        n = len(people)
-        for i, p in enumerate(people):
-            if ring == "unknown":
-                col, row = i % UNKNOWN_PER_ROW, i // UNKNOWN_PER_ROW
-                x = 40.0 + col * (CIRCLE_W - 60) / UNKNOWN_PER_ROW
-                y = base + 12 + row * UNKNOWN_ROW_H
-                lx, ly, anchor = x + NODE_R + 5, y + 4, "start"
-            else:
-                r = RING_RADIUS[ring]
-                # stagger the rings so that persons on neighbouring rings do not line up
-                angle = -math.pi / 2 + (i + 0.5 * (k % 2)) * 2 * math.pi / n
-                x, y = CX + r * math.cos(angle), CY + r * math.sin(angle)
-                cos = math.cos(angle)
-                anchor = "start" if cos > 0.2 else "end" if cos < -0.2 else "middle"
-                off = NODE_R + 6
-                lx = x + (off if anchor == "start" else -off if anchor == "end" else 0)
-                ly = y + (4 if anchor != "middle" else (NODE_R + 16 if y > CY else -NODE_R - 8))
-            pos[p.id] = (x, y)
-            label = _person_label(p)
-            dead = deceased.get(p.id) is True
-            focus = "primary" if p.id == prim else "secondary" if p.id == sec else ""
-            conflict = p.conflict or "unknown"
-            support = p.support or "unknown"
-            classes = " ".join(
-                c
-                for c in (
-                    "person",
-                    f"s-{support}",
-                    "deceased" if dead else "",
-                    f"focus-{focus}" if focus else "",
-                )
-                if c
-            )
-            marks = [
-                f"ring {ring}" if ring != "unknown" else "ring unknown",
-                f"conflict {conflict}",
-                f"support {support}",
-            ]
-            if p.confidant:
-                marks.append("confidant")
-            if p.lives_with_patient:
-                marks.append("lives with the patient")
-            if dead:
-                marks.append(
-                    "died" + (f" {date_words(p.date_of_death)}" if p.date_of_death else "")
-                )
-            if focus:
-                marks.append(f"{focus} focus")
-            c.nodes.append(
-                Node(
-                    id=p.id,
-                    label=label,
-                    short=short_text(label, LABEL_MAX),
-                    title=f"{label}: {', '.join(marks)}",
-                    ring=ring,
-                    x=_f(x),
-                    y=_f(y),
-                    lx=_f(lx),
-                    ly=_f(ly),
-                    anchor=anchor,
-                    show_label=ring == "unknown" or n <= LABELLED_PER_RING,
-                    classes=classes,
-                    confidant=p.confidant is True,
-                    lives_with=p.lives_with_patient is True,
-                    deceased=dead,
-                    death=date_words(p.date_of_death) if p.date_of_death else "",
-                    conflict=conflict,
-                    support=support,
-                    focus=focus,
-                )
-            )
-            if ring != "unknown":
-                c.spokes.append(
-                    Edge(
-                        _f(CX),
-                        _f(CY),
-                        _f(x),
-                        _f(y),
-                        f"spoke {CONFLICT_STYLE.get(conflict, 'c-unknown')}",
-                        f"conflict with the patient: {conflict}",
-                    )
-                )
+    return c, base
+
+
+def _place(ring: str, k: int, i: int, n: int, base: float) -> _Spot:
+    """Where the ``i``-th of ``n`` persons of ``ring`` (``k``-th ring) goes, and its label:
+    even angles on a ring, staggered between rings; rows below the circle if unknown."""
+    if ring == "unknown":
+        col, row = i % UNKNOWN_PER_ROW, i // UNKNOWN_PER_ROW
+        x = 40.0 + col * (CIRCLE_W - 60) / UNKNOWN_PER_ROW
+        y = base + 12 + row * UNKNOWN_ROW_H
+        return _Spot(x, y, x + NODE_R + 5, y + 4, "start")
+    r = RING_RADIUS[ring]
+    # stagger the rings so that persons on neighbouring rings do not line up
+    angle = -math.pi / 2 + (i + 0.5 * (k % 2)) * 2 * math.pi / n
+    x, y = CX + r * math.cos(angle), CY + r * math.sin(angle)
+    cos = math.cos(angle)
+    anchor = "start" if cos > 0.2 else "end" if cos < -0.2 else "middle"
+    off = NODE_R + 6
+    lx = x + (off if anchor == "start" else -off if anchor == "end" else 0)
+    ly = y + (4 if anchor != "middle" else (NODE_R + 16 if y > CY else -NODE_R - 8))
+    return _Spot(x, y, lx, ly, anchor)
+
+
+def _person_node(p: Person, ring: str, at: _Spot, show_label: bool, dead: bool, focus: str) -> Node:
+    """One person's drawn node: CSS classes from support, death and focus, and a title
+    that says in words what the marks show (for screen readers and hover)."""
+    label = _person_label(p)
+    conflict = p.conflict or "unknown"
+    support = p.support or "unknown"
+    classes = " ".join(
+        c
+        for c in (
+            "person",
+            f"s-{support}",
+            "deceased" if dead else "",
+            f"focus-{focus}" if focus else "",
+        )
+        if c
+    )
+    marks = [
+        f"ring {ring}" if ring != "unknown" else "ring unknown",
+        f"conflict {conflict}",
+        f"support {support}",
+    ]
+    if p.confidant:
+        marks.append("confidant")
+    if p.lives_with_patient:
+        marks.append("lives with the patient")
+    if dead:
+        marks.append("died" + (f" {date_words(p.date_of_death)}" if p.date_of_death else ""))
+    if focus:
+        marks.append(f"{focus} focus")
+    return Node(
+        id=p.id,
+        label=label,
+        short=short_text(label, LABEL_MAX),
+        title=f"{label}: {', '.join(marks)}",
+        ring=ring,
+        x=_f(at.x),
+        y=_f(at.y),
+        lx=_f(at.lx),
+        ly=_f(at.ly),
+        anchor=at.anchor,
+        show_label=show_label,
+        classes=classes,
+        confidant=p.confidant is True,
+        lives_with=p.lives_with_patient is True,
+        deceased=dead,
+        death=date_words(p.date_of_death) if p.date_of_death else "",
+        conflict=conflict,
+        support=support,
+        focus=focus,
+    )
+
+
+def _link_edges(inv: Inventory, pos: dict[str, tuple[float, float]]) -> list[Edge]:
+    """The relationships between placed persons, as curves styled by closeness and
+    conflict."""
+    names = {p.id: _person_label(p) for p in inv.persons}
+    edges: list[Edge] = []
     for link in inv.relationships:
         if link.a not in pos or link.b not in pos:
             continue
@@ -246,8 +258,7 @@ def circle_layout(inv: Inventory, f: Formulation) -> Circle:
         classes = "link" + (" close" if link.close else "")
         if link.conflict in ("low", "moderate", "high"):
             classes += f" link-{CONFLICT_STYLE[link.conflict]}"
-        names = {p.id: _person_label(p) for p in inv.persons}
-        c.edges.append(
+        edges.append(
             Edge(
                 _f(x1),
                 _f(y1),
@@ -258,6 +269,39 @@ def circle_layout(inv: Inventory, f: Formulation) -> Circle:
                 _curve(x1, y1, x2, y2),
             )
         )
+    return edges
+
+
+def circle_layout(inv: Inventory, f: Formulation) -> Circle:
+    """Place each person on their ring (even angles, input order, rings staggered) and the
+    persons with unknown ring in rows below the circle."""
+    prim, sec = _focus_of(f.primary, "person"), _focus_of(f.secondary, "person")
+    deceased = inv.deceased_status()
+    by_ring = _by_ring(inv)
+    c, base = _circle_frame(by_ring)
+    pos: dict[str, tuple[float, float]] = {}
+    for k, ring in enumerate((*RING_ORDER, "unknown")):
+        people = by_ring[ring]
+        n = len(people)
+        for i, p in enumerate(people):
+            at = _place(ring, k, i, n, base)
+            pos[p.id] = (at.x, at.y)
+            focus = "primary" if p.id == prim else "secondary" if p.id == sec else ""
+            show = ring == "unknown" or n <= LABELLED_PER_RING
+            c.nodes.append(_person_node(p, ring, at, show, deceased.get(p.id) is True, focus))
+            if ring != "unknown":
+                conflict = p.conflict or "unknown"
+                c.spokes.append(
+                    Edge(
+                        _f(CX),
+                        _f(CY),
+                        _f(at.x),
+                        _f(at.y),
+                        f"spoke {CONFLICT_STYLE.get(conflict, 'c-unknown')}",
+                        f"conflict with the patient: {conflict}",
+                    )
+                )
+    c.edges = _link_edges(inv, pos)
     return c
 
 
@@ -334,68 +378,111 @@ def _event_months(
     return None, None, ""
 
 
-def timeline_layout(inv: Inventory, f: Formulation, window: float) -> Timeline:
-    """Onset at a fixed point; the recent window to its left; events placed by months before
-    onset (dated or given), else by ``onset_relation``; labels stacked in rows so that none
-    overlaps; undated events listed apart."""
-    onset = inv.onset_bounds()
-    a = inv.episode.assessment_date
-    after = 0.0
-    if onset is not None:
-        mid = onset[0] + (onset[1] - onset[0]) / 2
-        after = max(0.0, (a - mid).days / (365.25 / 12))
-    # the focus event, and the events about the focus person (a death in grief)
+@dataclass(frozen=True)
+class _Scale:
+    """Months before onset to x: ``span_before`` months at the left edge, ``span_after``
+    months after onset at the right edge."""
+
+    span_before: float
+    span_after: float
+    total: float
+
+    def x_of(self, months: float) -> tuple[float, bool]:
+        """The x of ``months`` before onset, and whether it was clipped at the left edge."""
+        if not math.isfinite(months) or months > self.span_before:
+            return TL_LEFT, True
+        return TL_LEFT + (self.span_before - months) / self.total * (TL_RIGHT - TL_LEFT), False
+
+
+_Placed = tuple[float, float, str, "LifeEvent"]  # (lo, hi, how, event)
+
+
+def _months_after_onset(inv: Inventory, onset: tuple[date, date] | None) -> float:
+    """Months from the middle of the onset window to the assessment (0 if onset unknown):
+    how far the picture reaches right of onset."""
+    if onset is None:
+        return 0.0
+    mid = onset[0] + (onset[1] - onset[0]) / 2
+    return max(0.0, (inv.episode.assessment_date - mid).days / (365.25 / 12))
+
+
+def _focus_events(inv: Inventory, f: Formulation) -> dict[str | None, str]:
+    """Event id -> "primary"/"secondary": the focus event, and the events about the focus
+    person (a death in grief); the primary wins."""
     focus_ids: dict[str | None, str] = {}
     for h, word in ((f.secondary, "secondary"), (f.primary, "primary")):
         if h is not None and h.focus.kind == "event":
             focus_ids[h.focus.id] = word
         elif h is not None and h.focus.kind == "person":
             focus_ids.update({e.id: word for e in inv.events if e.subject == h.focus.id})
-    placed: list[tuple[float, float, str, LifeEvent]] = []
+    return focus_ids
+
+
+def _split_events(
+    inv: Inventory, window: float, after: float, known_onset: bool
+) -> tuple[list[_Placed], list[tuple[str, str, str]]]:
+    """The events that can be drawn (with their months before onset) and the rest, listed
+    apart: without a known onset only qualitative timings can be drawn."""
+    placed: list[_Placed] = []
     undated: list[tuple[str, str, str]] = []
     for e in inv.events:
         lo, hi, how = _event_months(inv, e, window, max(after, 1.0))
-        if lo is None or hi is None or (onset is None and how != "qualitative"):
+        if lo is None or hi is None or (not known_onset and how != "qualitative"):
             undated.append((event_name(e), e.kind.replace("_", " "), e.description or ""))
             continue
         placed.append((lo, hi, how, e))
+    return placed, undated
+
+
+def _scale_for(placed: list[_Placed], window: float, after: float) -> _Scale:
+    """A scale wide enough for the window, the assessment and every event up to five years
+    before onset (older ones are clipped at the left edge)."""
     finite = [m for lo, hi, _, _ in placed for m in (lo, hi) if math.isfinite(m)]
     span_before = max([window * 1.5, 12.0, *[m for m in finite if m <= 60]])
     span_after = max([after, 2.0, *[-m for m in finite if m < 0]])
-    total = span_before + span_after
+    return _Scale(span_before, span_after, span_before + span_after)
 
-    def x_of(months: float) -> tuple[float, bool]:
-        if not math.isfinite(months) or months > span_before:
-            return TL_LEFT, True
-        return TL_LEFT + (span_before - months) / total * (TL_RIGHT - TL_LEFT), False
 
-    onset_x = x_of(0.0)[0]
+def _when(inv: Inventory, e: LifeEvent, how: str, lo: float, hi: float, clipped: bool) -> str:
+    """The event's timing in words, saying so when it is drawn off the scale."""
+    if how == "qualitative":
+        when = timing_phrase(None, e.onset_relation)
+    else:
+        when = timing_phrase(inv.months_before_onset_span(e), None)
+    if clipped and how != "qualitative":
+        when = f"about {(lo + hi) / 2 / 12:.0f} years before onset (off the scale)"
+    return when
+
+
+def _stack_label(rows_end: list[float], x: float, width: float) -> tuple[float, int]:
+    """The label's x (right of the dot if it fits, else left of it, else shifted to fit the
+    picture) and the first row where it overlaps no other label; ``rows_end`` is updated."""
+    lx = x + 7
+    if lx + width > TL_W - 4:
+        lx = x - 7 - width if x - 7 - width >= 4 else max(4.0, TL_W - 4 - width)
+    start, end = lx, lx + width
+    row = next((i for i, r in enumerate(rows_end) if r + 12 < start), len(rows_end))
+    if row == len(rows_end):
+        rows_end.append(end)
+    else:
+        rows_end[row] = end
+    return lx, row
+
+
+def _timeline_events(
+    inv: Inventory, placed: list[_Placed], scale: _Scale, focus_ids: dict[str | None, str]
+) -> tuple[list[TimelineEvent], int]:
+    """The drawn events, oldest first, with their labels stacked in rows; and the number
+    of rows (the picture's height)."""
     rows_end: list[float] = []
     events: list[TimelineEvent] = []
     for lo, hi, how, e in sorted(placed, key=lambda t: (-(t[0] + t[1]) / 2, t[3].id)):
-        (xa, ca), (xb, cb) = x_of(hi), x_of(lo)
+        (xa, ca), (xb, cb) = scale.x_of(hi), scale.x_of(lo)
         x = (xa + xb) / 2 if not (ca or cb) else xa if ca and cb else (xa + xb) / 2
         clipped = ca or cb
         name = event_name(e)
-        if how == "qualitative":
-            when = timing_phrase(None, e.onset_relation)
-        else:
-            when = timing_phrase(inv.months_before_onset_span(e), None)
-        if clipped and how != "qualitative":
-            when = f"about {(lo + hi) / 2 / 12:.0f} years before onset (off the scale)"
-        label = f"{name}: {when}"
-        width = len(label) * CHAR_W
-        # right of the dot if it fits, else left of it, else shifted to fit the picture
-        anchor = "start"
-        lx = x + 7
-        if lx + width > TL_W - 4:
-            lx = x - 7 - width if x - 7 - width >= 4 else max(4.0, TL_W - 4 - width)
-        start, end = lx, lx + width
-        row = next((i for i, r in enumerate(rows_end) if r + 12 < start), len(rows_end))
-        if row == len(rows_end):
-            rows_end.append(end)
-        else:
-            rows_end[row] = end
+        when = _when(inv, e, how, lo, hi, clipped)
+        lx, row = _stack_label(rows_end, x, len(f"{name}: {when}") * CHAR_W)
         y = TL_AXIS_Y + 34 + row * TL_ROW_H
         focus = focus_ids.get(e.id, "")
         classes = " ".join(
@@ -416,7 +503,7 @@ def timeline_layout(inv: Inventory, f: Formulation, window: float) -> Timeline:
                 y=_f(y),
                 ly=_f(y + 4),
                 lx=_f(lx),
-                anchor=anchor,
+                anchor="start",
                 classes=classes,
                 title=f"{name} ({e.kind.replace('_', ' ')}): {when}"
                 + (f"; {focus} focus" if focus else ""),
@@ -424,37 +511,58 @@ def timeline_layout(inv: Inventory, f: Formulation, window: float) -> Timeline:
                 focus=focus,
             )
         )
+    return events, len(rows_end)
+
+
+def _ticks(scale: _Scale, onset_x: float) -> list[tuple[str, str]]:
+    """Tick marks every 3, 6 or 12 months (by the span), none too near an edge or onset."""
     ticks = []
-    step = 3 if total <= 36 else 6 if total <= 72 else 12
-    m = -math.floor(span_after / step) * step
-    while m <= span_before:
-        tx = x_of(m)[0]
+    step = 3 if scale.total <= 36 else 6 if scale.total <= 72 else 12
+    m = -math.floor(scale.span_after / step) * step
+    while m <= scale.span_before:
+        tx = scale.x_of(m)[0]
         if m != 0 and TL_LEFT + 30 <= tx <= TL_RIGHT - 30 and abs(tx - onset_x) > 30:
             word = f"{abs(m):g} mo {'before' if m > 0 else 'after'}"
             ticks.append((_f(tx), word))
         m += step
-    height = int(TL_AXIS_Y + 34 + max(len(rows_end), 1) * TL_ROW_H + 10)
-    onset_text = "onset unknown"
+    return ticks
+
+
+def _onset_text(inv: Inventory, known: bool) -> str:
+    """The onset marker's words: its date, else months before assessment, else unknown."""
     if inv.episode.onset is not None:
-        onset_text = f"onset {date_words(inv.episode.onset)}"
-    elif onset is not None:
-        onset_text = f"onset ({inv.episode.onset_months_before_assessment:g} mo before assessment)"
-    onset_anchor = "end" if onset_x + len(onset_text) * 7 + 4 > TL_RIGHT else "start"
+        return f"onset {date_words(inv.episode.onset)}"
+    if known:
+        return f"onset ({inv.episode.onset_months_before_assessment:g} mo before assessment)"
+    return "onset unknown"
+
+
+def timeline_layout(inv: Inventory, f: Formulation, window: float) -> Timeline:
+    """Onset at a fixed point; the recent window to its left; events placed by months before
+    onset (dated or given), else by ``onset_relation``; labels stacked in rows so that none
+    overlaps; undated events listed apart."""
+    onset = inv.onset_bounds()
+    after = _months_after_onset(inv, onset)
+    placed, undated = _split_events(inv, window, after, onset is not None)
+    scale = _scale_for(placed, window, after)
+    onset_x = scale.x_of(0.0)[0]
+    events, rows = _timeline_events(inv, placed, scale, _focus_events(inv, f))
+    onset_text = _onset_text(inv, onset is not None)
     return Timeline(
         width=TL_W,
-        height=height,
+        height=int(TL_AXIS_Y + 34 + max(rows, 1) * TL_ROW_H + 10),
         axis_y=_f(TL_AXIS_Y),
         left=_f(TL_LEFT),
         right=_f(TL_RIGHT),
         onset_x=_f(onset_x),
-        window_x=_f(x_of(window)[0]),
+        window_x=_f(scale.x_of(window)[0]),
         window_months=f"{window:g}",
-        assessment_x=_f(x_of(-after)[0]) if onset is not None else None,
-        ticks=ticks,
+        assessment_x=_f(scale.x_of(-after)[0]) if onset is not None else None,
+        ticks=_ticks(scale, onset_x),
         events=events,
         undated=undated,
         onset_text=onset_text,
-        onset_anchor=onset_anchor,
+        onset_anchor="end" if onset_x + len(onset_text) * 7 + 4 > TL_RIGHT else "start",
         onset_known=onset is not None,
     )
 

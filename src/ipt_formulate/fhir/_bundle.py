@@ -126,25 +126,11 @@ def _link_id(path: str) -> str:
     return "".join(out)
 
 
-def formulation_to_fhir(
-    f: Formulation,
-    *,
-    subject: str | None = None,
-    recorded: datetime | None = None,
-) -> dict[str, Any]:
-    """A FHIR R4 ``Bundle`` (type ``collection``) for one formulation.
-
-    Entries: a ``GuidanceResponse`` (status, module = rule pack, the ranked hypotheses in an
-    output ``Parameters``, what data would help), one ``DetectedIssue`` per safety advisory,
-    and a ``Provenance`` naming pack name, version and hash, engine and input digest.
-    ``subject`` is an optional reference (``"Patient/123"``); ``recorded`` defaults to now
-    (pass it for byte-identical output). Entry ids derive from the input digest and pack hash.
-    """
-    p = f.provenance
-    seed = f"{p.input_digest}/{p.pack_hash}/{p.engine}"
-    when = (recorded or datetime.now(UTC)).isoformat(timespec="seconds")
-    ref = {"reference": subject} if subject else None
-    gr_url, params_url = _urn(seed, "guidance"), _urn(seed, "parameters")
+def _safety_issues(
+    f: Formulation, seed: str, ref: dict[str, str] | None
+) -> list[tuple[str, dict[str, Any]]]:
+    """One ``DetectedIssue`` (with its entry URL) per safety advisory, in order, citing the
+    rule's first source: safety findings are issues to act on, not output parameters."""
     issues: list[tuple[str, dict[str, Any]]] = []
     for i, a in enumerate(x for x in f.advisories if x.kind == "safety"):
         di: dict[str, Any] = {
@@ -164,6 +150,14 @@ def formulation_to_fhir(
         if url:
             di["reference"] = url
         issues.append((_urn(seed, f"issue/{i}"), di))
+    return issues
+
+
+def _guidance_response(
+    f: Formulation, seed: str, when: str, ref: dict[str, str] | None, params_url: str
+) -> dict[str, Any]:
+    """The ``GuidanceResponse``: status, module (the pack), the primary and secondary areas
+    as reasons, and the Questionnaire items that would help (when there are questions)."""
     gr: dict[str, Any] = {
         "resourceType": "GuidanceResponse",
         "identifier": [{"system": f"{BASE_URL}/formulation", "value": seed}],
@@ -191,8 +185,14 @@ def formulation_to_fhir(
                 "mustSupport": sorted({_link_id(q.path) for q in f.questions}),
             }
         ]
-    targets = [gr_url, params_url, *(u for u, _ in issues)]
-    provenance = {
+    return gr
+
+
+def _provenance(f: Formulation, when: str, targets: list[str]) -> dict[str, Any]:
+    """The ``Provenance`` of every other entry: the library and engine that assembled them,
+    from the input (by digest) and the rule pack (by hash), so a result can be re-derived."""
+    p = f.provenance
+    return {
         "resourceType": "Provenance",
         "target": [{"reference": u} for u in targets],
         "recorded": when,
@@ -226,11 +226,34 @@ def formulation_to_fhir(
             },
         ],
     }
+
+
+def formulation_to_fhir(
+    f: Formulation,
+    *,
+    subject: str | None = None,
+    recorded: datetime | None = None,
+) -> dict[str, Any]:
+    """A FHIR R4 ``Bundle`` (type ``collection``) for one formulation.
+
+    Entries: a ``GuidanceResponse`` (status, module = rule pack, the ranked hypotheses in an
+    output ``Parameters``, what data would help), one ``DetectedIssue`` per safety advisory,
+    and a ``Provenance`` naming pack name, version and hash, engine and input digest.
+    ``subject`` is an optional reference (``"Patient/123"``); ``recorded`` defaults to now
+    (pass it for byte-identical output). Entry ids derive from the input digest and pack hash.
+    """
+    p = f.provenance
+    seed = f"{p.input_digest}/{p.pack_hash}/{p.engine}"
+    when = (recorded or datetime.now(UTC)).isoformat(timespec="seconds")
+    ref = {"reference": subject} if subject else None
+    gr_url, params_url = _urn(seed, "guidance"), _urn(seed, "parameters")
+    issues = _safety_issues(f, seed, ref)
+    targets = [gr_url, params_url, *(u for u, _ in issues)]
     entries = [
-        (gr_url, gr),
+        (gr_url, _guidance_response(f, seed, when, ref, params_url)),
         (params_url, _parameters(f)),
         *issues,
-        (_urn(seed, "provenance"), provenance),
+        (_urn(seed, "provenance"), _provenance(f, when, targets)),
     ]
     return {
         "resourceType": "Bundle",
