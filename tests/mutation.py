@@ -60,7 +60,18 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
             "test_oracle.py::test_joins_on_unknown_fields_never_join",
         ),
     ),
-    "_evaluate": ("_evaluate.py", ("test_oracle.py", "test_validation.py")),
+    # the reference evaluator: explain's diagnosis, the experta path's possible reading,
+    # lint and the pack checker read through it
+    "_evaluate": (
+        "_evaluate.py",
+        (
+            "test_oracle.py",
+            "test_validation.py",
+            "test_explain.py",
+            "test_incomplete.py",
+            "test_engine.py",
+        ),
+    ),
     "_compiled_backend": ("_compiled_backend.py", ("test_oracle.py", "test_compiled.py")),
     "audit/_batch": ("audit/_batch.py", ("test_batch.py",)),
     "inventory": ("inventory.py", ("test_inventory.py",)),
