@@ -3,6 +3,8 @@ wrong (docs/rule-authoring.md: "Errors name the file, the line, the rule and the
 
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from ipt_formulate.errors import (
     RulePackSchemaError,
     RulePackSyntaxError,
 )
-from ipt_formulate.rulepack import MAX_EXTENDS_DEPTH
+from ipt_formulate.rulepack import MAX_EXTENDS_DEPTH, MAX_FILE_BYTES
 
 RULE = rule("r.one", area="a", weight=0.5, focus="network", where=ALWAYS)
 
@@ -59,7 +61,17 @@ def _extends_self(d: Path) -> None:
     _manifest('name = "t"\n', 'name = "t"\nextends = ["."]\n')(d)
 
 
+def _dangling_symlink(d: Path) -> None:
+    (d / "ghost.toml").symlink_to(d / "nowhere.toml")
+
+
+def _extends(name: str) -> Callable[[Path], None]:
+    return _manifest('name = "t"\n', f'name = "t"\nextends = ["{name}"]\n')
+
+
 BIG = "9" * 5000
+LONG = "b" * 100  # names in messages are cut to 80 characters
+UNKNOWN_FACT = RULE.replace('fact = "patient"', 'fact = "nope"')
 # (id, edit, error class, code, file, line, key, words of the message)
 _Case = tuple[str, Callable[[Path], None], type, str, str | None, int | None, str | None, str]
 CASES: list[_Case] = [
@@ -75,16 +87,32 @@ CASES: list[_Case] = [
      "rules.toml", 2, None, "not valid TOML"),
     ("huge integer", _rules(f"# fine\n# fine\n# fine\nmeta = {BIG}\n"), RulePackSyntaxError,
      "rulepack.syntax", "rules.toml", 4, None, "not usable TOML"),
+    ("top-level key on line 1", _rules(f"meta = 1\n{RULE}"), RulePackSchemaError,
+     "rulepack.schema", "rules.toml", 1, "meta", "unknown top-level key(s) ['meta']"),
+    ("rule items not tables", _rules("rule = [1]\n"), RulePackSchemaError, "rulepack.schema",
+     "rules.toml", 1, "", "rule: Input should be a valid dictionary"),
+    ("pattern of an unknown fact", _rules(UNKNOWN_FACT), RulePackSchemaError,
+     "rulepack.schema", "rules.toml", UNKNOWN_FACT.splitlines().index("[[rule.when]]") + 1,
+     "when.0.fact", "when.0.fact: "),
     ("directory", _directory, RulePackError, "rulepack.io", "rules.toml", None, None,
-     "not a regular file"),
+     "not a regular file (a FIFO, device or directory cannot be a rule file)"),
+    ("dangling symlink", _dangling_symlink, RulePackError, "rulepack.io", "ghost.toml", None,
+     None, f"cannot read: {os.strerror(errno.ENOENT)}"),
     ("no manifest", _no_manifest, RulePackError, "rulepack.no_manifest", None, None, None,
      "no pack.toml manifest in this directory"),
     ("manifest key", _manifest("[thresholds]", 'colour = "red"\n[thresholds]'),
-     RulePackSchemaError, "rulepack.schema", "pack.toml", None, None, "colour"),
+     RulePackSchemaError, "rulepack.schema", "pack.toml", None, None,
+     "area.7.colour: Extra inputs are not permitted"),  # under the last of 8 [[area]] tables
     ("threshold", _manifest("primary_min = 0.3", "primary_min = 2"), RulePackSchemaError,
      "rulepack.schema", "pack.toml", None, "thresholds.primary_min", "thresholds:"),
     ("extends itself", _extends_self, RulePackReferenceError, "rulepack.reference", None, None,
      "pack.extends", "'extends' forms a cycle"),
+    ("extends a blank name", _extends(LONG + "\\t"), RulePackReferenceError,
+     "rulepack.reference", None, 3, "pack.extends",
+     f"'extends' entry {LONG[:80]!r} is not a usable directory name"),
+    ("extends outside", _extends(f"../{LONG}"), RulePackReferenceError, "rulepack.reference",
+     None, 3, "pack.extends", f"'extends' entry {f'../{LONG}'[:80]!r} points outside the pack's "
+     "folder"),
 ]  # fmt: skip
 
 
@@ -117,7 +145,8 @@ def test_file_errors_name_where_and_what(
         assert err.line == line, err
     if key is not None:
         assert err.key == key, err
-    assert words in err.message, err
+    # after the "file:line, key ...: " prefix, the message says what is wrong
+    assert err.message.partition(": ")[2].startswith(words), err
 
 
 def test_the_extends_depth_limit_is_a_reference_error_naming_the_chain(tmp_path: Path) -> None:
@@ -131,3 +160,39 @@ def test_the_extends_depth_limit_is_a_reference_error_naming_the_chain(tmp_path:
         load_pack(tmp_path / f"p{MAX_EXTENDS_DEPTH + 1}", allow_outside=True)
     assert info.value.key == "pack.extends"
     assert f"deeper than {MAX_EXTENDS_DEPTH} packs" in info.value.message
+
+
+def test_a_duplicate_rule_id_names_the_rule_and_both_files(tmp_path: Path) -> None:
+    d = tmp_path / "pack"
+    write_pack(d, [RULE])
+    _second_file_same_id(d)
+    with pytest.raises(RulePackSchemaError) as info:
+        load_pack(d)
+    err = info.value
+    assert (err.file, err.rule_id, err.key) == ("zz.toml", "r.one", "id"), err
+    assert str(err) == "zz.toml, rule 'r.one', key 'id': duplicate rule id (also in rules.toml)"
+
+
+def test_a_rule_file_without_rules_adds_nothing(tmp_path: Path) -> None:
+    d = tmp_path / "pack"
+    write_pack(d, [RULE])
+    (d / "notes.toml").write_text("# rules to come\n", encoding="utf-8")
+    assert [r.id for r in load_pack(d).rules] == ["r.one"]
+
+
+def test_a_rule_file_of_exactly_the_size_limit_loads(tmp_path: Path) -> None:
+    # the file ends without a newline, inside a rule: a file read short would not parse
+    d = tmp_path / "pack"
+    write_pack(d, [RULE])
+    body = RULE.rstrip("\n").encode()
+    pad = b"#" * (MAX_FILE_BYTES - len(body) - 1) + b"\n"
+    (d / "rules.toml").write_bytes(pad + body)
+    assert [r.id for r in load_pack(d).rules] == ["r.one"]
+    (d / "rules.toml").write_bytes(b"#" + pad + body)
+    with pytest.raises(RulePackError) as info:
+        load_pack(d)
+    assert (info.value.code, info.value.file) == ("rulepack.too_large", "rules.toml")
+    assert info.value.message == (
+        f"rules.toml: file too large: {MAX_FILE_BYTES + 1:,} bytes, "
+        f"over the limit of {MAX_FILE_BYTES:,}"
+    )
