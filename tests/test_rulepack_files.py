@@ -87,6 +87,13 @@ CASES: list[_Case] = [
      "rules.toml", 2, None, "not valid TOML"),
     ("huge integer", _rules(f"# fine\n# fine\n# fine\nmeta = {BIG}\n"), RulePackSyntaxError,
      "rulepack.syntax", "rules.toml", 4, None, "not usable TOML"),
+    ("huge integer after a blank line", _rules(f"\n# fine\nmeta = {BIG}\n"),
+     RulePackSyntaxError, "rulepack.syntax", "rules.toml", 3, None, "not usable TOML"),
+    ("nested too deeply", _rules("x = " + "[" * 5000 + "]" * 5000 + "\n"), RulePackSyntaxError,
+     "rulepack.syntax", "rules.toml", None, None,
+     "not usable TOML: values are nested too deeply"),
+    ("not TOML at the end", _rules(f"{RULE}meta = "), RulePackSyntaxError, "rulepack.syntax",
+     "rules.toml", None, None, "not valid TOML: "),
     ("top-level key on line 1", _rules(f"meta = 1\n{RULE}"), RulePackSchemaError,
      "rulepack.schema", "rules.toml", 1, "meta", "unknown top-level key(s) ['meta']"),
     ("rule items not tables", _rules("rule = [1]\n"), RulePackSchemaError, "rulepack.schema",
@@ -150,16 +157,69 @@ def test_file_errors_name_where_and_what(
 
 
 def test_the_extends_depth_limit_is_a_reference_error_naming_the_chain(tmp_path: Path) -> None:
+    # p_k extends p_(k-1) ... p0: a chain of k + 1 packs; at most MAX_EXTENDS_DEPTH load
     (tmp_path / "p0").mkdir()
     write_pack(tmp_path / "p0", [RULE])
-    for i in range(1, MAX_EXTENDS_DEPTH + 2):
+    for i in range(1, MAX_EXTENDS_DEPTH + 1):
         d = tmp_path / f"p{i}"
         write_pack(d, [RULE.replace("r.one", f"r.p{i}")])
         _manifest('name = "t"\n', f'name = "t{i}"\nextends = ["../p{i - 1}"]\n')(d)
+    deepest = load_pack(tmp_path / f"p{MAX_EXTENDS_DEPTH - 1}", allow_outside=True)
+    assert len(deepest.lineage) == MAX_EXTENDS_DEPTH
     with pytest.raises(RulePackReferenceError) as info:
-        load_pack(tmp_path / f"p{MAX_EXTENDS_DEPTH + 1}", allow_outside=True)
-    assert info.value.key == "pack.extends"
-    assert f"deeper than {MAX_EXTENDS_DEPTH} packs" in info.value.message
+        load_pack(tmp_path / f"p{MAX_EXTENDS_DEPTH}", allow_outside=True)
+    err = info.value
+    # the pack whose 'extends' goes one too deep, and the chain's start
+    assert (err.key, err.file) == ("pack.extends", str(tmp_path.resolve() / "p1" / "pack.toml"))
+    assert err.message.endswith(
+        f"'extends' chain deeper than {MAX_EXTENDS_DEPTH} packs "
+        f"(from {tmp_path.resolve() / f'p{MAX_EXTENDS_DEPTH}'})"
+    )
+
+
+def test_an_extends_cycle_names_the_packs_in_order(tmp_path: Path) -> None:
+    outer, inner = tmp_path / "outer", tmp_path / "outer" / "inner"
+    write_pack(inner, [RULE.replace("r.one", "r.inner")])
+    _manifest('name = "t"\n', 'name = "inner"\nextends = [".."]\n')(inner)
+    write_pack(outer, [RULE])
+    _extends("inner")(outer)
+    with pytest.raises(RulePackReferenceError) as info:
+        load_pack(outer)
+    err = info.value
+    o, i = outer.resolve(), inner.resolve()
+    assert (err.key, err.file) == ("pack.extends", str(o / "pack.toml"))
+    assert err.message.endswith(f"'extends' forms a cycle: {o} -> {i} -> {o}")
+
+
+def test_a_folder_without_a_manifest_is_named_with_the_bundled_packs(tmp_path: Path) -> None:
+    d = tmp_path / "pack"
+    write_pack(d, [RULE])
+    _no_manifest(d)
+    with pytest.raises(RulePackError) as info:
+        load_pack(d)
+    assert info.value.file == str(d.resolve())
+    assert info.value.message == (
+        f"{d.resolve()}: no pack.toml manifest in this directory (a bundled pack is loaded by "
+        "name: ipt-core, ipsrt)"
+    )
+
+
+def test_a_parent_pack_names_its_own_files(tmp_path: Path) -> None:
+    # the parent's rules are listed as "<parent name>/<file>"; an error in the parent's
+    # manifest names that manifest's full path (the child's is "pack.toml")
+    child, parent = tmp_path / "child", tmp_path / "child" / "base"
+    write_pack(parent, [RULE])
+    _manifest('name = "t"\n', 'name = "base"\n')(parent)
+    write_pack(child, [RULE.replace("r.one", "r.child")])
+    _extends("base")(child)
+    assert {r.id: r.file for r in load_pack(child).rules} == {
+        "r.one": "base/rules.toml",
+        "r.child": "rules.toml",
+    }
+    _manifest("[thresholds]", 'colour = "red"\n[thresholds]')(parent)
+    with pytest.raises(RulePackSchemaError) as info:
+        load_pack(child)
+    assert info.value.file == str(parent.resolve() / "pack.toml")
 
 
 def test_a_duplicate_rule_id_names_the_rule_and_both_files(tmp_path: Path) -> None:
