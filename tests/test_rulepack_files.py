@@ -256,3 +256,12 @@ def test_a_rule_file_of_exactly_the_size_limit_loads(tmp_path: Path) -> None:
         f"rules.toml: file too large: {MAX_FILE_BYTES + 1:,} bytes, "
         f"over the limit of {MAX_FILE_BYTES:,}"
     )
+
+
+def test_a_path_with_a_nul_byte_is_a_typed_error(tmp_path: Path) -> None:
+    # was a bare ValueError from os.path.realpath (found with the mutation survivors)
+    path = f"{tmp_path}/a\x00b"
+    with pytest.raises(RulePackError) as info:
+        load_pack(path)
+    assert info.value.code == "rulepack.io"
+    assert info.value.message == f"{path!r} is not a usable directory name: embedded null byte"
