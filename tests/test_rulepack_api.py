@@ -21,7 +21,7 @@ from ipt_formulate.errors import (
     RulePackReferenceError,
     RulePackSchemaError,
 )
-from ipt_formulate.rulepack import rulepack_json_schema
+from ipt_formulate.rulepack import bundled_pack_path, rulepack_json_schema
 
 OPTIONS = """\
 [options.mode]
@@ -430,3 +430,37 @@ def test_a_pack_and_its_variants_keep_description_root_and_lineage(tmp_path: Pat
 def test_the_default_pack_is_loaded_once() -> None:
     assert ipt.default_pack() is ipt.default_pack()
     assert ipt.default_pack().name == "ipt-core"
+
+
+def test_bundled_packs_load_by_name_from_anywhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # docs (load_pack): a bundled pack's name loads it from any working directory; any
+    # other string is a directory
+    monkeypatch.chdir(tmp_path)
+    assert ipt.load_pack("ipsrt").name == "ipsrt"
+    assert bundled_pack_path() == bundled_pack_path("ipt-core")
+    assert bundled_pack_path().name == "ipt-core"
+    with pytest.raises(RulePackError) as info:
+        ipt.load_pack(str(tmp_path / "ipsrt"))  # a folder of that name, not the bundled pack
+    assert info.value.code == "rulepack.no_manifest"
+    with pytest.raises(RulePackError) as info:
+        bundled_pack_path("nope")
+    assert (info.value.code, info.value.message) == (
+        "rulepack.not_found",
+        "bundled rule pack 'nope' not found",
+    )
+
+
+def test_load_pack_sets_and_checks_options(tmp_path: Path) -> None:
+    write_pack(tmp_path, [rule("a.net", area="a", weight=0.5, focus="network")], options=OPTIONS)
+    loaded = ipt.load_pack(tmp_path, count=4, mode="y")
+    assert {k: loaded.options[k] for k in ("count", "mode", "window")} == {
+        "count": 4,
+        "mode": "y",
+        "window": 6.0,  # the default
+    }
+    _assert_option_error(lambda: ipt.load_pack(tmp_path, count=9), "options.range",
+                         "option 'count' must be within 0..5, got 9")  # fmt: skip
+    _assert_option_error(lambda: ipt.load_pack(tmp_path, nope=1), "options.unknown",
+                         "unknown option 'nope'")  # fmt: skip

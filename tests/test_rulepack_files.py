@@ -265,3 +265,24 @@ def test_a_path_with_a_nul_byte_is_a_typed_error(tmp_path: Path) -> None:
         load_pack(path)
     assert info.value.code == "rulepack.io"
     assert info.value.message == f"{path!r} is not a usable directory name: embedded null byte"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key"),
+    [
+        ("[thresholds]", 'colour = "red"\n[thresholds]', "area.7.colour"),  # in the last area
+        ("[pack]", 'colour = "red"\n[pack]', "colour"),  # a top-level key on line 1
+    ],
+)
+def test_a_manifest_error_names_the_key_and_its_line(
+    tmp_path: Path, old: str, new: str, key: str
+) -> None:
+    d = tmp_path / "pack"
+    write_pack(d, [RULE])
+    _manifest(old, new)(d)
+    lines = (d / "pack.toml").read_text(encoding="utf-8").splitlines()
+    with pytest.raises(RulePackSchemaError) as info:
+        load_pack(d)
+    err = info.value
+    assert (err.file, err.line, err.key) == ("pack.toml", lines.index('colour = "red"') + 1, key)
+    assert err.message.endswith(f"key {key!r}: {key}: Extra inputs are not permitted")
