@@ -18,7 +18,7 @@ from ipt_formulate.facts import (
     short_text,
     timing_phrase,
 )
-from ipt_formulate.inventory import LifeEvent, Person, parse_inventory
+from ipt_formulate.inventory import Inventory, LifeEvent, Person, parse_inventory
 
 
 @pytest.mark.parametrize(
@@ -46,6 +46,7 @@ from ipt_formulate.inventory import LifeEvent, Person, parse_inventory
         ((-2.0, 1.0), None, "about 0.5 months after onset, range 2 after to 1 before"),
         ((-1.0, 1.2), None, "around onset, range 1 after to 1 before"),
         ((-2.0, 0.0), None, "about 1 month after onset, range 0 to 2"),  # ends at onset
+        ((0.0, 2.0), None, "about 1 month before onset, range 0 to 2"),  # starts at onset
     ],
 )
 def test_timing_in_words(
@@ -83,6 +84,11 @@ GREEK = "alpha beta gamma delta epsilon zeta eta"
         (GREEK + " theta", 40, GREEK + "…"),  # 46 characters: cut before "theta"
         ("alpha beta, gamma", 12, "alpha beta…"),  # cut at a word, trailing comma dropped
         ("abc def", 5, "abc…"),
+        # the first clause, however many follow; letters are never stripped, only stops
+        ("Fire at home. Lost everything. Moved in with mum", 40, "Fire at home"),
+        ("Started at SpaceX", 40, "Started at SpaceX"),
+        ("Left a long and difficult job at SpaceX yesterday", 40,
+         "Left a long and difficult job at SpaceX…"),
     ],
 )  # fmt: skip
 def test_short_text_is_the_first_clause_cut_at_a_word(text: str, limit: int, short: str) -> None:
@@ -108,6 +114,12 @@ def test_event_names() -> None:
         "event (\u201cFire at home\u201d)"
     )
     assert event_name(_event(kind="move", description="...")) == "move (e1)"
+    # the description's words are cut to at most 40 characters before the ellipsis
+    long = _event(kind="other", description="alpha beta gamma delta epsilon zeta theta")
+    assert event_name(long) == "event (\u201calpha beta gamma delta epsilon zeta…\u201d)"
+    assert event_name(_event(kind="other", description="x" * 50)) == (
+        f"event (\u201c{'x' * 40}…\u201d)"
+    )
 
 
 def _facts(inv: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -215,6 +227,7 @@ LOSS, OLD = "$.events[?@.id=='loss']", "$.events[?@.id=='old']"
         ("event", "move", "patient_priority", ("$.patient_view.most_important_event",)),
         ("event", "move", "valence", (f"{MOVE}.valence",)),
         ("event", "move", "category", ()),  # derived from the kind
+        ("event", "nobody", "valence", ()),
         # patient fields
         ("patient", "patient", "age", ("$.patient.age",)),
         ("patient", "patient", "isolation_predates_onset", ("$.social_history.isolated_since",)),
@@ -222,6 +235,11 @@ LOSS, OLD = "$.events[?@.id=='loss']", "$.events[?@.id=='old']"
          ("$.episode.measures[?@.instrument=='phq9'].item9",)),
         ("patient", "patient", "psychosis", ("$.patient.risk.psychosis",)),
         ("patient", "patient", "density", ()),
+        # the patient's bridge_lost reads the same unknowns as the persons'
+        ("patient", "patient", "bridge_lost", tuple(
+            f"$.persons[?@.id=='{pid}'].{f}" for pid in ("bo", "mum")
+            for f in ("deceased", "contact")
+        )),
         # links are named by their sorted ends
         ("link", "bo~mum", "close", ("$.relationships[?@.a=='bo' && @.b=='mum'].close",)),
         ("link", "bo~zed", "close", ()),
@@ -253,6 +271,7 @@ def test_every_fact_has_exactly_the_documented_fields() -> None:
     for fields in FACT_TYPES.values():
         for name, spec in fields.items():
             assert (spec.type == "enum") == bool(spec.values), name
+            assert isinstance(spec.doc, str) and spec.doc, name  # the docs tables' text
     inv = parse_inventory(FULL)
     facts = derive_facts(inv)
     for fact_type, fact in facts.all():
@@ -341,6 +360,11 @@ def test_bridge_lost_is_open_exactly_while_a_death_or_contact_is_unknown() -> No
     assert derive_facts(parse_inventory(partial), features=[]).open == {}
     no_patient = derive_facts(parse_inventory(partial), fact_types=["person"])
     assert ("patient", "patient") not in no_patient.open
+    # a pack that reads only patient facts: the patient's bridge_lost is open, and no
+    # person fact that was not derived is named
+    patient_only = derive_facts(parse_inventory(partial), fact_types=["patient"])
+    assert "bridge_lost" in patient_only.open[("patient", "patient")]
+    assert {t for t, _ in patient_only.open} == {"patient"}
 
 
 def test_a_path_names_the_person_it_is_about() -> None:
@@ -351,3 +375,148 @@ def test_a_path_names_the_person_it_is_about() -> None:
     assert sources.person_of("$.persons[?@.id=='nobody'].ring") is None
     assert sources.person_of("$.events[?@.id=='mum'].date") is None
     assert sources.person_of("$.patient_view.most_important_person") is None
+
+
+def _open_patient_counts(inv: Inventory) -> frozenset[str]:
+    return derive_facts(inv).open.get(("patient", "patient"), frozenset())
+
+
+# every person value known except those named: which patient counts may still change
+KNOWN = {"deceased": False, "contact": "weekly", "ring": "outer", "confidant": False,
+         "support": "none", "conflict": "none", "quality_before_onset": "fair",
+         "quality_now": "fair"}  # fmt: skip
+COUNTED = {
+    **BASE,
+    "persons": [
+        _person("ana", **KNOWN),
+        # confidant and quality now unknown: whether bo is a confidant (counted, or counted
+        # as unknown) and whether the tie weakened (fair before) are open
+        _person("bo", **{**KNOWN, "confidant": None, "quality_now": None}),
+        # dead: unknown ring, confidant or support change no count of the living
+        _person("cy", deceased=True, contact="none", quality_before_onset="good"),
+        # no contact now, quality before onset unknown: a lost tie once that is recorded
+        _person("dee", **{**KNOWN, "contact": "none", "quality_before_onset": None}),
+    ],
+}
+
+
+def test_a_count_is_open_exactly_where_an_unknown_person_value_may_change_it() -> None:
+    # docs/scoring.md, counts over unknown values: the possible reading widens only the
+    # counts an unknown value can move; a known value, or a dead person's unknowns for a
+    # count of the living, never opens one
+    inv = parse_inventory(COUNTED)
+    assert _open_patient_counts(inv) == {
+        "confidant_count", "confidant_unknown", "weakened_tie_count", "lost_tie_count"
+    }  # fmt: skip
+    settled = {**COUNTED, "persons": [_person("ana", **KNOWN)]}
+    assert _open_patient_counts(parse_inventory(settled)) == frozenset()
+    # an unknown death opens the count of the living and of the lost (and the bridges,
+    # which read deaths), not the counts of an outer, unsupportive non-confidant
+    unsure = {**COUNTED, "persons": [_person("ana", **{**KNOWN, "deceased": None})]}
+    assert _open_patient_counts(parse_inventory(unsure)) == {
+        "network_size", "lost_tie_count", "bridge_lost"
+    }  # fmt: skip
+
+
+BO, DEE = "$.persons[?@.id=='bo']", "$.persons[?@.id=='dee']"
+
+
+@pytest.mark.parametrize(
+    ("fld", "paths"),
+    [
+        ("confidant_count", (f"{BO}.confidant",)),  # bo's death is known: not asked
+        ("confidant_unknown", (f"{BO}.confidant",)),
+        # dee's tie, fair now, weakened if it was good before
+        ("weakened_tie_count", (f"{BO}.quality_now", f"{DEE}.quality_before_onset")),
+        ("lost_tie_count", (f"{DEE}.quality_before_onset",)),
+        ("network_size", ()),  # every death known
+        ("inner_circle_size", ()),
+    ],
+)
+def test_a_count_is_recorded_by_the_unknown_values_behind_it(
+    fld: str, paths: tuple[str, ...]
+) -> None:
+    # docs/incomplete-inventories.md: what to record to settle a count is each unknown value
+    # of the persons it may count, and nothing already known
+    inv = parse_inventory(COUNTED)
+    fact = derive_facts(inv).get("patient", "patient") or {}
+    assert SourceMap(inv).paths("patient", "patient", fld, fact) == paths
+
+
+BRIDGED = {
+    **BASE,
+    "persons": [
+        # the late spouse was the patient's only link to her family
+        _person("sam", role="spouse_partner", deceased=True, contact="none"),
+        _person("ila", role="other_family", deceased=False, contact="none"),
+        _person("bo", deceased=False, contact="weekly"),
+    ],
+    "relationships": [{"a": "sam", "b": "ila"}],
+}
+
+
+def test_a_lost_bridge_is_named_on_the_patient_and_on_the_person() -> None:
+    # FACT_TYPES: bridge_lost, "a lost person was the patient's bridge to others"
+    # (graph.bridge_persons_lost): the late spouse was the only way to the in-law
+    inv = parse_inventory(BRIDGED)
+    facts = derive_facts(inv)
+    assert facts.graph_features["bridge_persons_lost"] == ("sam",)
+    patient = facts.get("patient", "patient")
+    assert patient is not None and patient["bridge_lost"] is True
+    assert {f["id"]: f["bridge_lost"] for f in facts.by_type["person"]} == {
+        "bo": False, "ila": False, "sam": True
+    }  # fmt: skip
+    # the facts of a type do not depend on which other types a pack reads
+    for fact_type in ("patient", "person", "event", "link"):
+        alone = derive_facts(inv, fact_types=[fact_type])
+        assert alone.by_type == {fact_type: facts.by_type[fact_type]}, fact_type
+    # a pack reading neither patient nor person facts needs no graph features
+    assert derive_facts(inv, fact_types=["event", "link"]).graph_features == {}
+    # a fact type not derived has no facts
+    assert alone.get("patient", "patient") is None
+
+
+def test_events_and_measures_carry_what_was_recorded() -> None:
+    inv = parse_inventory(
+        {
+            **BASE,
+            "episode": {
+                **BASE["episode"],
+                "measures": [{"instrument": "sas_sr", "date": "2026-01-15", "mean": 2.5}],
+            },
+            "events": [
+                {"id": "div", "kind": "divorce"},
+                {"id": "job", "kind": "job_loss"},
+                {"id": "wed", "kind": "marriage"},
+                {"id": "gone", "kind": "death"},
+                # the dates settle the order: the clinician's "around onset" fills only what
+                # they leave open (3 months after onset is after it)
+                {"id": "late", "kind": "move", "months_before_onset": -3,
+                 "onset_relation": "around"},
+            ],
+        }
+    )  # fmt: skip
+    facts = derive_facts(inv)
+    patient = facts.get("patient", "patient")
+    assert patient is not None and patient["sas_sr_mean"] == 2.5
+    events = {f["id"]: f for f in facts.by_type["event"]}
+    # FACT_TYPES: non_death_loss, "a loss without a death (divorce, job loss, ...)"
+    assert {i: f["non_death_loss"] for i, f in events.items()} == {
+        "div": True, "job": True, "wed": False, "gone": False, "late": False
+    }  # fmt: skip
+    assert (events["late"]["recent"], events["late"]["after_onset"]) == (False, True)
+
+
+def test_with_no_tolerance_an_event_on_the_last_possible_onset_day_is_not_placed() -> None:
+    # onset some day in October; the event on 31 October may be before or on the onset day:
+    # neither recent nor not, neither after onset nor not (unknown stays unknown)
+    inv = parse_inventory(
+        {
+            **BASE,
+            "episode": {**BASE["episode"], "onset": "2025-10"},
+            "events": [{"id": "e", "kind": "move", "date": "2025-10-31"}],
+        }
+    )
+    event = derive_facts(inv, {"onset_tolerance_months": 0}).get("event", "e")
+    assert event is not None
+    assert (event["recent"], event["after_onset"]) == (None, None)

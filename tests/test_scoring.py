@@ -368,3 +368,93 @@ def test_equal_scores_rank_by_area_order_then_focus_id(tmp_path: Path) -> None:
         ("c", None, "provisional"),
     ]
     assert f.hypotheses[-1].upper_bound == 0.3
+
+
+def test_certain_but_not_robust_evidence_counts_as_may_fire_in_the_bounds(
+    tmp_path: Path,
+) -> None:
+    # docs/scoring.md "Bounds": a rule that fires only because a value is unknown (it tests
+    # unknown-ness) fires for certain but not robustly: recording the value undoes it. The
+    # score counts it; the bounds read it as a rule that *may* fire, so the lower bound
+    # leaves out such support and the upper bound such evidence against
+    unsure = [["psychosis", "unknown"]]
+    rules = [
+        rule("a.main", area="a", weight=0.5, focus="network", where=ALWAYS),
+        rule("a.unsure-for", area="a", weight=0.4, focus="network", where=unsure),
+        rule("a.unsure-against", area="a", weight=-0.3, focus="network", where=unsure),
+        rule("b.friend", area="b", weight=0.6, focus="p", fact="person", bind="p", where=[]),
+        rule("c.unsure", area="c", weight=0.45, focus="network", where=unsure),
+    ]
+    inv = {**inventory(age=30), "persons": [{"id": "ann", "role": "friend", "label": "Ann"}]}
+    pack = _pack(tmp_path, rules, areas="abc")
+    for engine in ("experta", "compiled"):
+        f = ipt.formulate(inv, pack, engine=engine)
+        bounds = {h.area: (h.lower_bound, h.score, h.upper_bound) for h in f.hypotheses}
+        assert bounds == {
+            "a": (
+                round(cf(0.5, 1 - 0.7), 4),  # without a.unsure-for, with a.unsure-against
+                round(cf(1 - 0.5 * 0.6, 0.3), 4),  # everything that fires
+                round(1 - 0.5 * 0.6, 4),  # without a.unsure-against
+            ),
+            "b": (0.6, 0.6, 0.6),  # robust evidence: the bounds are the score
+            "c": (0.0, 0.45, 0.45),  # nothing robust: recording psychosis may undo it all
+        }
+        # the complete inventory's score lies within those bounds (the soundness property)
+        known = ipt.formulate({**inv, "patient": {"age": 30, "risk": {"psychosis": False}}}, pack)
+        assert {h.area for h in known.hypotheses} == {"a", "b"}
+        (a_known,) = [h for h in known.hypotheses if h.area == "a"]
+        assert bounds["a"][0] <= a_known.score <= bounds["a"][2]
+
+
+def test_a_network_focus_ranks_before_person_foci_at_equal_scores(tmp_path: Path) -> None:
+    # docs/scoring.md "Ranking": score, area order, then focus id, where a network focus has
+    # no id and sorts first, whatever the persons' ids (upper-case ones included): at a tie
+    # the primary is the network reading
+    rules = [
+        rule("a.friend", area="a", weight=0.5, focus="p", fact="person", bind="p", where=[]),
+        rule("a.net", area="a", weight=0.5, focus="network", where=ALWAYS),
+    ]
+    persons = [{"id": "zed", "role": "friend"}, {"id": "Ann", "role": "friend"}]
+    f = ipt.formulate({**inventory(age=30), "persons": persons}, _pack(tmp_path, rules))
+    assert [(h.focus.kind, h.focus.id) for h in f.hypotheses] == [
+        ("network", None),
+        ("person", "Ann"),
+        ("person", "zed"),
+    ]
+    assert f.primary is not None and f.primary.focus.kind == "network"
+
+
+def test_the_scoring_stage_on_its_own_gives_formulate_s_hypotheses(tmp_path: Path) -> None:
+    # docs/architecture.md: the stage modules are importable for tools that need one stage.
+    # Facts, engine and scoring run by hand, without a possible reading, give what formulate
+    # gives on an inventory with nothing unknown to the rules: the same hypotheses, with
+    # explanations and findings (the defaults), bounds equal to the scores, nothing pending
+    from ipt_formulate.engine import run_engine
+    from ipt_formulate.facts import derive_facts
+    from ipt_formulate.scoring import rank_hypotheses
+
+    rules = [
+        rule("a.friend", area="a", weight=0.5, focus="p", fact="person", bind="p", where=[],
+             explain="{p.name} is a friend.", asserts={"finding": "friend", "focus": "p"}),
+        rule("a.against", area="a", weight=-0.2, focus="p", fact="person", bind="p",
+             where=[["conflict", "==", "high"]]),
+        rule("b.main", area="b", weight=0.4, focus="network", where=ALWAYS),
+    ]  # fmt: skip
+    pack = _pack(tmp_path, rules)
+    inv = ipt.parse_inventory(
+        {
+            **inventory(age=30),
+            "persons": [{"id": "ann", "role": "friend", "label": "Ann", "conflict": "high"}],
+        }
+    )
+    run = run_engine(pack, derive_facts(inv, pack.options))
+    lookup = {(t, str(f["id"])): f for t, fs in run.index.by_type.items() for f in fs}
+    alone = rank_hypotheses(pack, run.firings, lookup, run.findings)
+    assert alone == ipt.formulate(inv, pack).hypotheses
+    assert [(h.area, h.focus.id, h.score, h.upper_bound, h.pending) for h in alone] == [
+        ("b", None, 0.4, 0.4, ()),
+        ("a", "ann", round(cf(0.5, 0.2), 4), round(cf(0.5, 0.2), 4), ()),
+    ]
+    assert alone[1].support[0].explanations == ("Ann is a friend.",)
+    assert [e.rule_id for e in alone[1].against] == ["a.against"]
+    assert alone[1].findings == ("friend",)

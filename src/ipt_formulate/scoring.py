@@ -173,11 +173,6 @@ def prepared(pack: RulePack) -> dict[str, RuleOutput]:
     return _PREPARED(pack)
 
 
-def citations_of(rule: Rule, pack: RulePack) -> tuple[Citation, ...]:
-    """The rule's citations with their sources resolved (built once per pack and rule)."""
-    return prepared(pack)[rule.id].citations
-
-
 def _resolve_citations(rule: Rule, pack: RulePack) -> tuple[Citation, ...]:
     out = []
     for c in rule.cite:
