@@ -314,21 +314,7 @@ def test_known_and_unknown_take_no_value(tmp_path: Path) -> None:
 # focus and advisory; a join on two fields (the "known" guard added once); an option in a
 # condition; a finding read after another "==" condition (e.note never fires: no finding
 # has the id "x")
-WIRED = """\
-[[rule]]
-id = "b.parent"
-version = 1
-title = "A parent"
-explain = "{p.id} is a parent."
-cite = [{ source = "s" }]
-area = "b"
-weight = 0.5
-focus = "p"
-[[rule.when]]
-fact = "person"
-bind = "p"
-where = [["role", "==", "parent"]]
-
+LINKED = """\
 [[rule]]
 id = "c.linked"
 version = 1
@@ -348,47 +334,21 @@ bind = "q"
 [[rule.when]]
 fact = "link"
 where = [["a", "==", "@p.id"], ["b", "==", "@q.id"]]
-
-[[rule]]
-id = "a.age"
-version = 1
-title = "Old enough"
-explain = "Old enough."
-cite = [{ source = "s" }]
-area = "a"
-weight = 0.5
-focus = "network"
-[[rule.when]]
-fact = "patient"
-where = [["age", ">=", "$count"]]
-
-[[rule]]
-id = "d.flag"
-version = 1
-title = "Flag"
-explain = "Flagged."
-cite = [{ source = "s" }]
-asserts = { finding = "flag" }
-advisory = { kind = "data", level = "info" }
-[[rule.when]]
-fact = "patient"
-where = [["age", ">=", 0]]
-
-[[rule]]
-id = "e.note"
-version = 1
-title = "Note on the flag"
-explain = "Noted."
-cite = [{ source = "s" }]
-advisory = { kind = "clinical", level = "caution" }
-[[rule.when]]
-fact = "finding"
-where = [["id", "==", "x"], ["name", "==", "flag"]]
 """
+WIRED = [
+    rule("b.parent", area="b", weight=0.5, focus="p", fact="person", bind="p",
+         where=[["role", "==", "parent"]]),
+    LINKED,
+    rule("a.age", area="a", weight=0.5, focus="network", where=[["age", ">=", "$count"]]),
+    rule("d.flag", where=ALWAYS, asserts={"finding": "flag"},
+         advisory={"kind": "data", "level": "info"}),
+    rule("e.note", fact="finding", where=[["id", "==", "x"], ["name", "==", "flag"]],
+         advisory={"kind": "clinical", "level": "caution"}),
+]  # fmt: skip
 
 
 def test_loaded_rules_carry_focus_advisory_joins_and_options(tmp_path: Path) -> None:
-    wired = write_pack(tmp_path, [WIRED], areas="abc", options=OPTIONS)
+    wired = write_pack(tmp_path, WIRED, areas="abc", options=OPTIONS)
     linked = wired.rule("c.linked")
     assert [p.text for p in linked.patterns] == [
         "person p where id is known",  # written by the author: not added twice

@@ -69,6 +69,16 @@ def _extends(name: str) -> Callable[[Path], None]:
     return _manifest('name = "t"\n', f'name = "t"\nextends = ["{name}"]\n')
 
 
+def _load_error(tmp_path: Path, edit: Callable[[Path], None]) -> RulePackError:
+    """The error of loading a pack, valid as written, after ``edit``."""
+    d = tmp_path / "pack"
+    write_pack(d, [RULE])
+    edit(d)
+    with pytest.raises(RulePackError) as info:
+        load_pack(d)
+    return info.value
+
+
 BIG = "9" * 5000
 LONG = "b" * 100  # names in messages are cut to 80 characters
 UNKNOWN_FACT = RULE.replace('fact = "patient"', 'fact = "nope"')
@@ -138,12 +148,7 @@ def test_file_errors_name_where_and_what(
     key: str | None,
     words: str,
 ) -> None:
-    d = tmp_path / "pack"
-    write_pack(d, [RULE])  # valid as written
-    edit(d)
-    with pytest.raises(RulePackError) as info:
-        load_pack(d)
-    err = info.value
+    err = _load_error(tmp_path, edit)
     assert type(err) is cls, err
     assert err.code == code, err
     if file is not None:
@@ -192,14 +197,11 @@ def test_an_extends_cycle_names_the_packs_in_order(tmp_path: Path) -> None:
 
 
 def test_a_folder_without_a_manifest_is_named_with_the_bundled_packs(tmp_path: Path) -> None:
-    d = tmp_path / "pack"
-    write_pack(d, [RULE])
-    _no_manifest(d)
-    with pytest.raises(RulePackError) as info:
-        load_pack(d)
-    assert info.value.file == str(d.resolve())
-    assert info.value.message == (
-        f"{d.resolve()}: no pack.toml manifest in this directory (a bundled pack is loaded by "
+    err = _load_error(tmp_path, _no_manifest)
+    d = (tmp_path / "pack").resolve()
+    assert err.file == str(d)
+    assert err.message == (
+        f"{d}: no pack.toml manifest in this directory (a bundled pack is loaded by "
         "name: ipt-core, ipsrt)"
     )
 
@@ -223,13 +225,13 @@ def test_a_parent_pack_names_its_own_files(tmp_path: Path) -> None:
 
 
 def test_a_duplicate_rule_id_names_the_rule_and_both_files(tmp_path: Path) -> None:
-    d = tmp_path / "pack"
-    write_pack(d, [RULE])
-    _second_file_same_id(d)
-    with pytest.raises(RulePackSchemaError) as info:
-        load_pack(d)
-    err = info.value
-    assert (err.file, err.rule_id, err.key) == ("zz.toml", "r.one", "id"), err
+    err = _load_error(tmp_path, _second_file_same_id)
+    assert (type(err), err.file, err.rule_id, err.key) == (
+        RulePackSchemaError,
+        "zz.toml",
+        "r.one",
+        "id",
+    )
     assert str(err) == "zz.toml, rule 'r.one', key 'id': duplicate rule id (also in rules.toml)"
 
 
@@ -277,12 +279,8 @@ def test_a_path_with_a_nul_byte_is_a_typed_error(tmp_path: Path) -> None:
 def test_a_manifest_error_names_the_key_and_its_line(
     tmp_path: Path, old: str, new: str, key: str
 ) -> None:
-    d = tmp_path / "pack"
-    write_pack(d, [RULE])
-    _manifest(old, new)(d)
-    lines = (d / "pack.toml").read_text(encoding="utf-8").splitlines()
-    with pytest.raises(RulePackSchemaError) as info:
-        load_pack(d)
-    err = info.value
+    err = _load_error(tmp_path, _manifest(old, new))
+    lines = (tmp_path / "pack" / "pack.toml").read_text(encoding="utf-8").splitlines()
+    assert type(err) is RulePackSchemaError
     assert (err.file, err.line, err.key) == ("pack.toml", lines.index('colour = "red"') + 1, key)
     assert err.message.endswith(f"key {key!r}: {key}: Extra inputs are not permitted")
