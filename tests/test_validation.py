@@ -16,6 +16,7 @@ from ipt_formulate.errors import (
     RulePackReferenceError,
     RulePackSchemaError,
 )
+from ipt_formulate.facts import FACT_TYPES
 
 MANIFEST = """\
 [pack]
@@ -229,6 +230,34 @@ CASES: list[tuple[str, list[tuple[str, str]], type[RulePackError], int | None, s
         "when.0.where.0",
     ),
     (
+        "not_in without a list",
+        [('["ring", "==", "inner"]', '["ring", "not_in", "inner"]')],
+        S,
+        1,
+        "when.0.where.0",
+    ),
+    (
+        "contains on a field that is not a list",
+        [('["ring", "==", "inner"]', '["ring", "contains", "inner"]')],
+        S,
+        1,
+        "when.0.where.0",
+    ),
+    (
+        "float field given a string",
+        [(WHERE, WHERE + EVENT + '  where = [["months_since_event", ">", "soon"]]\n')],
+        S,
+        1,
+        "when.1.where.0",
+    ),
+    (
+        "reference with a dotted field",
+        [(WHERE, WHERE + EVENT + '  where = [["subject", "==", "@other.id.x"]]\n')],
+        R,
+        1,
+        "when.1.where.0",
+    ),
+    (
         "finding pattern without a name",
         [(WHERE, WHERE + '  [[rule.when]]\n  fact = "finding"\n  where = [["focus", "known"]]\n')],
         S,
@@ -280,6 +309,64 @@ CASES: list[tuple[str, list[tuple[str, str]], type[RulePackError], int | None, s
     ),
 ]
 
+# What each message says, after the "file:line, rule 'id', key 'key': " prefix (its start:
+# the fixed wording where it is fixed, the names it gives where it is composed)
+RESERVED = "(reserved: engine, network, self)"
+MESSAGES: dict[str, str] = {
+    "weight zero": "weight 0 carries no evidence",
+    "area without weight": "'area' and 'weight' go together",
+    "weight without area": "'area' and 'weight' go together",
+    "area without focus": "a rule with an area needs a 'focus' (a bound variable or 'network')",
+    "does nothing": "a rule must give evidence (area + weight), assert a finding, or raise an "
+    "advisory",
+    "unknown area": "unknown area 'grief'; declared areas: ['role_dispute']",
+    "unknown source": "unknown source 'weissman'; add it to [sources] in pack.toml",
+    "enabled_when unknown option": "unknown option 'nope'",
+    "enabled_when value of the wrong type": "option 'mode' takes a str, got 3",
+    "enabled_when value not a choice": "option 'mode' must be one of ['x', 'y'], got 'z'",
+    "variable bound twice": f"variable 'other' bound twice or reserved {RESERVED}",
+    "reserved variable": f"variable 'self' bound twice or reserved {RESERVED}",
+    "negated pattern binds": "a negated pattern (exists = false) cannot bind a variable",
+    "unary operator with a value": "operator 'known' takes no value",
+    "binary operator without a value": "operator '==' needs a value",
+    "reference to an unbound variable": "reference '@nobody.id' names no earlier bound variable",
+    "reference to a missing field": "person facts have no field 'nope'",
+    "reference with !=": "references (joins) support only '=='",
+    "field joined twice": "field 'subject' is already joined in this pattern",
+    "unknown $option": "unknown option 'closeness' in '$closeness'",
+    "$option value of the wrong kind": "'x' is not a value of 'ring'; expected one of [",
+    "focus not bound": "focus 'nobody' is not a bound variable",
+    "focus on a link": "focus must be a person or event variable, or 'network'",
+    "asserts focus not bound": "asserts.focus 'nobody' is not a bound person/event variable",
+    "misspelt placeholder": "explain placeholder {other.conflit} names no bound variable field",
+    "placeholder of an unbound variable": "explain placeholder {them.name} names no bound "
+    "variable field",
+    "unknown field": "person facts have no field 'closeness'; fields: "
+    + ", ".join(sorted(FACT_TYPES["person"])),
+    "enum value out of vocabulary": "'severe' is not a value of 'conflict'; expected one of [",
+    "ordered operator on an enum": "operator '>' needs a number field; 'ring' is enum",
+    "bool field given a string": "'confidant' is true/false, got 'yes'",
+    "number field given a string": "'changes_wanted' is a number, got 'two'",
+    "in without a list": "operator 'in' needs a list",
+    "not_in without a list": "operator 'not_in' needs a list",
+    "contains on a field that is not a list": "'contains' needs a list field; 'ring' is enum",
+    "float field given a string": "'months_since_event' is a number, got 'soon'",
+    "reference with a dotted field": "person facts have no field 'id.x'",
+    "finding pattern without a name": 'a finding pattern needs a condition ["name", "==", "..."]',
+    "dangling finding": "reads finding 'dispute_candidate', which no active rule asserts "
+    "(dangling finding)",
+    "misspelt key (line of the key)": "wieght: Extra inputs are not permitted",
+    "empty cite (line of the key)": "cite: ",
+    "too many patterns": "33 patterns in one rule; the most an engine is guaranteed to run is 32",
+    "pack: threshold out of range": "thresholds: ",
+    "pack: option default not a choice": "option 'mode' must be one of ['x', 'y'], got 'z'",
+    "pack: option source undeclared": "unknown source 'no'",
+}
+
+
+def test_every_check_has_its_message() -> None:
+    assert set(MESSAGES) == {c[0] for c in CASES}
+
 
 def _write(tmp: Path, edits: list[tuple[str, str]], pack_edits: bool) -> Path:
     rule, manifest = RULE, MANIFEST
@@ -326,6 +413,10 @@ def test_every_pack_check_names_code_file_line_rule_and_key(
     where = f"{err.file}:{line}" if line else err.file
     assert str(err).startswith(str(where)), str(err)
     assert f"key {key!r}" in str(err)
+    # ... and then says what is wrong
+    rule = "" if in_pack else ", rule 'demo.conflict'"
+    prefix = f"{where}{rule}, key {key!r}: "
+    assert str(err).startswith(prefix + MESSAGES[request.node.callspec.id]), str(err)
 
 
 # ------------------------------------------------------------------ WHY-NOT reasons

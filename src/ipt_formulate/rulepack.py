@@ -742,7 +742,12 @@ def load_pack(path: str | Path, *, allow_outside: bool = False, **options: Scala
     """
     if isinstance(path, str) and path in _BUNDLED_NAMES:
         path = bundled_pack_path(path)
-    root = _real(Path(path))
+    try:
+        root = _real(Path(path))
+    except ValueError as exc:  # a NUL byte: no directory has that name
+        raise RulePackError(
+            f"{str(path)[:80]!r} is not a usable directory name: {exc}", code="rulepack.io"
+        ) from None
     tree = _Loader(root, allow_outside).load(root, ())
     manifest, specs, parents = tree.manifest, tree.specs, tree.parents
     chain = [*parents, manifest]
