@@ -74,7 +74,12 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "_compiled_backend": ("_compiled_backend.py", ("test_oracle.py", "test_compiled.py")),
     "audit/_batch": ("audit/_batch.py", ("test_batch.py",)),
-    "inventory": ("inventory.py", ("test_inventory.py",)),
+    # validation and its errors: the inventory tests, the limits, the documented schema
+    # and the error messages users see
+    "inventory": (
+        "inventory.py",
+        ("test_inventory.py", "test_limits.py", "test_schema_docs.py", "test_usability.py"),
+    ),
 }
 
 
