@@ -23,9 +23,11 @@ from conftest import EXAMPLES, RULES, derandomized, example_text, in_threads
 from ipt_formulate import Formulation, Inventory, RulePack, formulate, load_pack, parse_inventory
 from ipt_formulate import _compiled_backend as cb
 from ipt_formulate import engine as engine_mod
+from ipt_formulate._evaluate import TooManyFirings, readings
 from ipt_formulate._evaluate import run as reference_run
+from ipt_formulate.errors import InputTooLargeError
 from ipt_formulate.engine import DEFAULT_BATCH_ENGINE, ENGINES, backend, run_engine
-from ipt_formulate.facts import derive_facts
+from ipt_formulate.facts import FactSet, derive_facts
 from ipt_formulate.formulation import Detail
 from ipt_formulate.lint import run_examples
 from ipt_formulate.rulepack import Condition
@@ -319,6 +321,34 @@ EDGE_FACTS: list[dict[str, tuple[dict[str, Any], ...]]] = [
         "event": (_event("e1", subject=["a"], valence="negative"),),
         "finding": ({"id": "unvisited@x", "name": "unvisited", "focus": "x"},),
     },
+    {  # a NaN subject before the event that visits d: the index skips only the NaN
+        "patient": ({"id": "patient", "age": 40},),
+        "person": (_person("a", ring="inner"), _person("d", ring="inner")),
+        "event": (
+            _event("e0", subject=float("nan"), valence="negative"),
+            _event("e1", subject="d", valence="negative"),
+        ),
+    },
+]
+
+
+# Ids that are lists: only raw facts have them (experta renders them its own way), but the
+# compiled backend's unhashable fallback must still find what the reference evaluator finds.
+UNHASHABLE_IDS: list[dict[str, tuple[dict[str, Any], ...]]] = [
+    {  # an unhashable id joined against an index of hashable subjects: the scan fallback
+        "patient": ({"id": "patient", "age": 40},),
+        "person": (_person("a", ring="inner"), _person(["y"], ring="inner")),
+        "event": (_event("e1", subject="a", valence="negative"),),
+    },
+    {  # an unhashable subject (no index) that equals the person's id: ["z"] is visited
+        "patient": ({"id": "patient", "age": 40},),
+        "person": (_person(["z"], ring="inner"),),
+        "event": (_event("e1", subject=["z"], valence="negative"),),
+    },
+    {  # an unhashable id and no event at all
+        "patient": ({"id": "patient", "age": 40},),
+        "person": (_person(["z"], ring="inner"),),
+    },
 ]
 
 
@@ -335,6 +365,18 @@ def test_edge_semantics_agree_on_three_engines(case: int, tmp_path: Path) -> Non
         assert [f["id"] for f in run.findings] == sorted(f["id"] for f in index.facts("finding"))
 
 
+@pytest.mark.parametrize("case", range(len(UNHASHABLE_IDS)))
+def test_unhashable_join_values_agree_with_the_reference(case: int, tmp_path: Path) -> None:
+    from ipt_formulate.facts import FactSet
+
+    pack = _edge_pack(tmp_path)
+    by_type = UNHASHABLE_IDS[case]
+    ref, index = reference_run(pack.active_rules, by_type)
+    run = run_engine(pack, FactSet(by_type=by_type), "compiled")
+    assert list(run.firings) == ref
+    assert [f["id"] for f in run.findings] == sorted(f["id"] for f in index.facts("finding"))
+
+
 def test_edge_semantics_expected_firings(tmp_path: Path) -> None:
     from ipt_formulate.facts import FactSet
 
@@ -342,6 +384,175 @@ def test_edge_semantics_expected_firings(tmp_path: Path) -> None:
     run = run_engine(pack, FactSet(by_type=EDGE_FACTS[3]), "compiled")
     fired = {(f.rule_id, f.fact_id("p") or f.fact_id("q")) for f in run.firings}
     assert fired == {("edge.unvisited", "a"), ("edge.unvisited-in-conflict", "a")}
+
+
+# ------------------------------------------------------------------ one-pass readings, limits
+def _advisory(rid: str, title: str, patterns: list[tuple[str, str | None, list[Any]]]) -> str:
+    """A data advisory rule (no evidence) over ``patterns``: (fact, bind, where) each."""
+    lines = [
+        "[[rule]]",
+        f'id = "{rid}"',
+        "version = 1",
+        f'title = "{title}"',
+        'advisory = { kind = "data", level = "info" }',
+        f'explain = "{title}"',
+        'cite = [{ source = "s" }]',
+    ]
+    for fact, bind, where in patterns:
+        lines += ["  [[rule.when]]", f'  fact = "{fact}"']
+        lines += [f'  bind = "{bind}"'] if bind else []
+        lines.append("  where = " + repr(where).replace("'", '"').replace("True", "true"))
+    return "\n".join(lines) + "\n"
+
+
+# The edge rules and rules for the readings (score bounds): a reader of a finding that runs
+# before its producer (rules run in id order) and whose first condition is not the name, two
+# joins in one pattern, ``unknown``, a constant ``==`` on a value that may be unknown, and
+# counts that may be open.
+READINGS_RULES = EDGE_RULES + "".join(
+    [
+        _advisory(
+            "x.close-confirmed",
+            "A person a finding calls close",
+            [
+                ("finding", "u", [["focus", "!=", "nobody"], ["name", "==", "close"]]),
+                ("person", "q", [["id", "==", "@u.focus"]]),
+            ],
+        ),
+        """
+[[rule]]
+id = "x.ring-inner"
+version = 1
+title = "A person in the inner ring"
+area = "conflict"
+weight = 0.2
+focus = "p"
+asserts = { finding = "close", focus = "p" }
+explain = "{p.name}"
+cite = [{ source = "s" }]
+  [[rule.when]]
+  fact = "person"
+  bind = "p"
+  where = [["ring", "==", "inner"]]
+""",
+        _advisory(
+            "x.event-about-close",
+            "An event about a close person, rings agreeing",
+            [
+                ("person", "p", [["ring", "in", ["inner", "middle"]]]),
+                ("event", "e", [["subject", "==", "@p.id"], ["subject_ring", "==", "@p.ring"]]),
+            ],
+        ),
+        _advisory("x.conflict-unrecorded", "Conflict not recorded", [("person", "p", [["conflict", "unknown"]])]),
+        _advisory("x.no-confidant", "No confidant", [("patient", None, [["confidant_count", "==", 0]])]),
+        _advisory("x.a-confidant", "A confidant", [("patient", None, [["confidant_count", ">=", 1]])]),
+        _advisory("x.bridge-lost", "A lost bridge", [("person", "p", [["bridge_lost", "==", True]])]),
+    ]
+)
+
+
+def _readings_pack(tmp_path: Path) -> RulePack:
+    root = tmp_path / "readings"
+    root.mkdir()
+    (root / "pack.toml").write_text(EDGE_PACK.replace('"edge"', '"readings"'), encoding="utf-8")
+    (root / "rules.toml").write_text(READINGS_RULES, encoding="utf-8")
+    return load_pack(root)
+
+
+def _facts(
+    by_type: dict[str, tuple[dict[str, Any], ...]], open_: dict[tuple[str, str], Any] | None = None
+) -> FactSet:
+    return FactSet(by_type=by_type, open={k: frozenset(v) for k, v in (open_ or {}).items()})
+
+
+_PEOPLE = {
+    "patient": ({"id": "patient", "age": 40, "confidant_count": 0},),
+    "person": (
+        _person("a", ring="inner", conflict="high", bridge_lost=True),
+        _person("b", ring=None, conflict=None, bridge_lost=True),  # ring unknown: maybe close
+        _person("c", ring="middle", conflict="low"),
+    ),
+    "event": (
+        _event("e1", subject="a", subject_ring="inner", valence="negative"),
+        _event("e2", subject="c", subject_ring="inner", valence=None),  # rings disagree
+        _event("e3", subject="b", valence=None),
+    ),
+}
+READINGS_FACTS: list[FactSet] = [
+    # derived facts hold no findings (rules make them): the edge cases without one
+    *(_facts(by_type) for by_type in EDGE_FACTS if "finding" not in by_type),
+    _facts(_PEOPLE),
+    # the patient's confidant count and b's bridge are open (unknown values feed them)
+    _facts(_PEOPLE, {("patient", "patient"): {"confidant_count"}, ("person", "b"): {"bridge_lost"}}),
+    _facts(  # b is unvisited only possibly: the certain reading finds nobody unvisited
+        {
+            "patient": ({"id": "patient", "age": 40},),
+            "person": (_person("b", ring="middle"),),
+            "event": (_event("e3", subject="b", valence=None),),
+        }
+    ),
+]
+
+
+@pytest.mark.parametrize("case", range(len(READINGS_FACTS)))
+def test_one_pass_readings_equal_the_reference_evaluator(case: int, tmp_path: Path) -> None:
+    # run_both (score bounds): its certain reading is run's, its possible and robust readings
+    # the reference evaluator's (_evaluate.readings)
+    pack = _readings_pack(tmp_path)
+    facts = READINGS_FACTS[case]
+    be = backend(pack, "compiled", both=True)
+    assert isinstance(be, cb.CompiledBackend)
+    certain, certain_findings, possible, possible_findings, robust = be.run_both(facts)
+    ref, index = reference_run(pack.active_rules, facts.by_type)
+    assert certain == ref
+    assert [f["id"] for f in certain_findings] == sorted(f["id"] for f in index.facts("finding"))
+    assert be.run(facts) == (certain, certain_findings)
+    ref_possible, possible_index, ref_robust, _ = readings(
+        pack.active_rules, facts.by_type, facts.open
+    )
+    assert possible == ref_possible
+    assert [f["id"] for f in possible_findings] == sorted(
+        f["id"] for f in possible_index.facts("finding")
+    )
+    assert robust == ref_robust
+    assert set(robust) <= set(certain) <= set(possible)
+
+
+def test_activation_limit_is_exact_on_both_runs(tmp_path: Path) -> None:
+    # at the number of activations the run is the same; one fewer is input.too_large
+    pack = _readings_pack(tmp_path)
+    facts = READINGS_FACTS[-2]  # several rules fire, none alone more than twice
+    be = backend(pack, "compiled", both=True)
+    assert isinstance(be, cb.CompiledBackend)
+    firings = run_engine(pack, facts, "compiled").firings
+    n = len(firings)
+    assert run_engine(pack, facts, "compiled", max_firings=n).firings == firings
+    for engine in ENGINES:
+        with pytest.raises(InputTooLargeError) as err:
+            run_engine(pack, facts, engine, max_firings=n - 1)
+        assert (err.value.limit, err.value.value) == ("max_firings", n - 1)
+    full = be.run_both(facts)
+    m = len(full[2])  # the cap counts possible activations
+    assert be.run_both(facts, m) == full
+    with pytest.raises(TooManyFirings) as stop:
+        be.run_both(facts, m - 1)
+    assert stop.value.limit == m - 1 and stop.value.rule_id in {r.id for r in pack.active_rules}
+
+
+def test_activation_limit_stops_a_rule_with_too_many_matches(tmp_path: Path) -> None:
+    # five close persons nobody visits: edge.unvisited, first in the pack, alone passes 2
+    pack = _readings_pack(tmp_path)
+    people = tuple(_person(f"p{i}", ring="inner") for i in range(5))
+    facts = _facts({"patient": ({"id": "patient", "age": 40},), "person": people})
+    with pytest.raises(InputTooLargeError) as err:
+        run_engine(pack, facts, "compiled", max_firings=2)
+    assert err.value.limit == "max_firings" and err.value.value == 2
+    assert "rule edge.unvisited " in err.value.message
+    be = backend(pack, "compiled", both=True)
+    assert isinstance(be, cb.CompiledBackend)
+    with pytest.raises(TooManyFirings) as stop:
+        be.run_both(facts, 2)
+    assert (stop.value.rule_id, stop.value.limit) == ("edge.unvisited", 2)
 
 
 # ------------------------------------------------------------------ (d) the check catches a mutant
