@@ -19,14 +19,15 @@ from typing import Any, get_args
 import pytest
 from hypothesis import Phase, given, settings
 
+from _packs import toml_value
 from conftest import EXAMPLES, RULES, derandomized, example_text, in_threads
 from ipt_formulate import Formulation, Inventory, RulePack, formulate, load_pack, parse_inventory
 from ipt_formulate import _compiled_backend as cb
 from ipt_formulate import engine as engine_mod
 from ipt_formulate._evaluate import TooManyFirings, readings
 from ipt_formulate._evaluate import run as reference_run
-from ipt_formulate.errors import InputTooLargeError
 from ipt_formulate.engine import DEFAULT_BATCH_ENGINE, ENGINES, backend, run_engine
+from ipt_formulate.errors import InputTooLargeError
 from ipt_formulate.facts import FactSet, derive_facts
 from ipt_formulate.formulation import Detail
 from ipt_formulate.lint import run_examples
@@ -401,7 +402,7 @@ def _advisory(rid: str, title: str, patterns: list[tuple[str, str | None, list[A
     for fact, bind, where in patterns:
         lines += ["  [[rule.when]]", f'  fact = "{fact}"']
         lines += [f'  bind = "{bind}"'] if bind else []
-        lines.append("  where = " + repr(where).replace("'", '"').replace("True", "true"))
+        lines.append(f"  where = {toml_value(where)}")
     return "\n".join(lines) + "\n"
 
 
@@ -443,10 +444,20 @@ cite = [{ source = "s" }]
                 ("event", "e", [["subject", "==", "@p.id"], ["subject_ring", "==", "@p.ring"]]),
             ],
         ),
-        _advisory("x.conflict-unrecorded", "Conflict not recorded", [("person", "p", [["conflict", "unknown"]])]),
-        _advisory("x.no-confidant", "No confidant", [("patient", None, [["confidant_count", "==", 0]])]),
-        _advisory("x.a-confidant", "A confidant", [("patient", None, [["confidant_count", ">=", 1]])]),
-        _advisory("x.bridge-lost", "A lost bridge", [("person", "p", [["bridge_lost", "==", True]])]),
+        _advisory(
+            "x.conflict-unrecorded",
+            "Conflict not recorded",
+            [("person", "p", [["conflict", "unknown"]])],
+        ),
+        _advisory(
+            "x.no-confidant", "No confidant", [("patient", None, [["confidant_count", "==", 0]])]
+        ),
+        _advisory(
+            "x.a-confidant", "A confidant", [("patient", None, [["confidant_count", ">=", 1]])]
+        ),
+        _advisory(
+            "x.bridge-lost", "A lost bridge", [("person", "p", [["bridge_lost", "==", True]])]
+        ),
     ]
 )
 
@@ -483,7 +494,9 @@ READINGS_FACTS: list[FactSet] = [
     *(_facts(by_type) for by_type in EDGE_FACTS if "finding" not in by_type),
     _facts(_PEOPLE),
     # the patient's confidant count and b's bridge are open (unknown values feed them)
-    _facts(_PEOPLE, {("patient", "patient"): {"confidant_count"}, ("person", "b"): {"bridge_lost"}}),
+    _facts(
+        _PEOPLE, {("patient", "patient"): {"confidant_count"}, ("person", "b"): {"bridge_lost"}}
+    ),
     _facts(  # b is unvisited only possibly: the certain reading finds nobody unvisited
         {
             "patient": ({"id": "patient", "age": 40},),
