@@ -19,7 +19,7 @@ from typing import Any, get_args
 import pytest
 from hypothesis import Phase, given, settings
 
-from _packs import toml_value
+from _packs import rule, toml_value
 from conftest import EXAMPLES, RULES, derandomized, example_text, in_threads
 from ipt_formulate import Formulation, Inventory, RulePack, formulate, load_pack, parse_inventory
 from ipt_formulate import _compiled_backend as cb
@@ -388,6 +388,9 @@ def test_edge_semantics_expected_firings(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------ one-pass readings, limits
+DATA = {"kind": "data", "level": "info"}  # a data advisory: a rule giving no evidence
+
+
 def _advisory(rid: str, title: str, patterns: list[tuple[str, str | None, list[Any]]]) -> str:
     """A data advisory rule (no evidence) over ``patterns``: (fact, bind, where) each."""
     lines = [
@@ -395,7 +398,7 @@ def _advisory(rid: str, title: str, patterns: list[tuple[str, str | None, list[A
         f'id = "{rid}"',
         "version = 1",
         f'title = "{title}"',
-        'advisory = { kind = "data", level = "info" }',
+        f"advisory = {toml_value(DATA)}",
         f'explain = "{title}"',
         'cite = [{ source = "s" }]',
     ]
@@ -420,22 +423,17 @@ READINGS_RULES = EDGE_RULES + "".join(
                 ("person", "q", [["id", "==", "@u.focus"]]),
             ],
         ),
-        """
-[[rule]]
-id = "x.ring-inner"
-version = 1
-title = "A person in the inner ring"
-area = "conflict"
-weight = 0.2
-focus = "p"
-asserts = { finding = "close", focus = "p" }
-explain = "{p.name}"
-cite = [{ source = "s" }]
-  [[rule.when]]
-  fact = "person"
-  bind = "p"
-  where = [["ring", "==", "inner"]]
-""",
+        rule(
+            "x.ring-inner",
+            fact="person",
+            bind="p",
+            where=[["ring", "==", "inner"]],
+            area="conflict",
+            weight=0.2,
+            focus="p",
+            asserts={"finding": "close", "focus": "p"},
+            explain="{p.name}",
+        ),
         _advisory(
             "x.event-about-close",
             "An event about a close person, rings agreeing",
@@ -444,19 +442,21 @@ cite = [{ source = "s" }]
                 ("event", "e", [["subject", "==", "@p.id"], ["subject_ring", "==", "@p.ring"]]),
             ],
         ),
-        _advisory(
+        rule(
             "x.conflict-unrecorded",
-            "Conflict not recorded",
-            [("person", "p", [["conflict", "unknown"]])],
+            fact="person",
+            bind="p",
+            where=[["conflict", "unknown"]],
+            advisory=DATA,
         ),
-        _advisory(
-            "x.no-confidant", "No confidant", [("patient", None, [["confidant_count", "==", 0]])]
-        ),
-        _advisory(
-            "x.a-confidant", "A confidant", [("patient", None, [["confidant_count", ">=", 1]])]
-        ),
-        _advisory(
-            "x.bridge-lost", "A lost bridge", [("person", "p", [["bridge_lost", "==", True]])]
+        rule("x.no-confidant", where=[["confidant_count", "==", 0]], advisory=DATA),
+        rule("x.a-confidant", where=[["confidant_count", ">=", 1]], advisory=DATA),
+        rule(
+            "x.bridge-lost",
+            fact="person",
+            bind="p",
+            where=[["bridge_lost", "==", True]],
+            advisory=DATA,
         ),
     ]
 )
